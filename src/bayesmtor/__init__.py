@@ -1,0 +1,12 @@
+"""bayesmtor: Bayesian meta-analysis of randomized trials of mTOR inhibitors in breast cancer."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("bayesmtor")
+except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]
