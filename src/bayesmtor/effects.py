@@ -1,0 +1,520 @@
+"""Effect sizes per study: log ratios (RR, OR, HR) or risk differences with their variances.
+
+Conventions follow R metafor's ``escalc()`` (Viechtbauer 2010, J Stat Softw 36(3)), so that
+numbers can be checked against it:
+
+* 2x2 cells ``ai`` (events) and ``bi`` (non-events) in the treatment arm, ``ci``/``di`` in the
+  control arm; ``n1i = ai + bi``, ``n2i = ci + di``.
+* Zero cells: ``add`` is added to all four cells of a study according to ``to``:
+  ``"only0"`` (only studies with a zero cell, study by study), ``"all"`` (every study),
+  ``"if0all"`` (every study of a meta-analysis if any of them has a zero cell) or ``"none"``.
+  The arm totals grow by ``2 * add``. The default (``config``: add=0.5, to="only0") is the
+  RevMan 5 rule, i.e. ``escalc(add=1/2, to="only0", drop00=TRUE)``.
+* Double-zero studies (no events in either arm, or all participants with the event in both
+  arms) carry no information on a ratio scale; with ``drop00=True`` their ``yi``/``vi`` are
+  missing and the study is excluded. The default is ``config["drop00"]`` (True) for ratio
+  measures and **False for RD**, because a risk difference of 0 is well defined and RevMan
+  keeps such studies for RD. An explicit ``drop00=True`` with RD drops them, as escalc does.
+* Variances (metafor's default ``vtype="LS"``), after correction:
+  RR ``1/a - 1/n1 + 1/c - 1/n2``; OR ``1/a + 1/b + 1/c + 1/d``;
+  RD ``p1 (1 - p1) / n1 + p2 (1 - p2) / n2``.
+* A ratio with a CI: ``yi = ln(estimate)``, ``sei = (ln U - ln L) / (2 z)`` with
+  ``z = scipy.stats.norm.ppf(0.975) = 1.959964`` for a 95% CI.
+
+A study whose estimate or variance is not finite, or whose variance is 0 (a zero cell left
+uncorrected with ``to="none"``), stays in the table with ``included=False`` and a reason.
+A ratio printed without a CI (``ratio_ci`` row with both bounds empty) stays in the table
+with ``included=False`` and reason ``"ratio printed without CI or SE: excluded from pooling"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+from bayesmtor import config
+from bayesmtor.errors import InputError
+from bayesmtor.inputs import STUDY, MetaInput, read_meta_data
+
+__all__ = [
+    "INPUT_CI_PROB",
+    "MEASURES",
+    "CorrectedCells",
+    "EffectArrays",
+    "EffectSizes",
+    "continuity_correction",
+    "escalc",
+    "log_or",
+    "log_ratio_from_ci",
+    "log_rr",
+    "risk_difference",
+]
+
+#: Coverage of published confidence intervals read from ``ratio_ci`` data. Deliberately not
+#: ``config["ci_prob"]``: changing the interval we *report* must not change how a published
+#: 95% CI is turned into a standard error.
+INPUT_CI_PROB = 0.95
+
+#: Measures accepted by :func:`escalc` for each input shape.
+MEASURES: dict[str, tuple[str, ...]] = {
+    "counts": ("RR", "OR", "RD"),
+    "ratio_ci": ("HR", "RR", "OR", "generic"),
+    "log_se": ("generic", "HR", "RR", "OR"),
+}
+_TO_OPTIONS = ("only0", "all", "if0all", "none")
+REASON_NO_CI = "ratio printed without CI or SE: excluded from pooling"
+
+
+class CorrectedCells(NamedTuple):
+    """2x2 cells after the zero-cell rule (float arrays of the broadcast shape)."""
+
+    ai: NDArray[np.float64]
+    bi: NDArray[np.float64]
+    ci: NDArray[np.float64]
+    di: NDArray[np.float64]
+    n1i: NDArray[np.float64]
+    n2i: NDArray[np.float64]
+    added: NDArray[np.float64]  # amount added to each cell of the study (0 or add)
+    double_zero: NDArray[np.bool_]  # double-zero (or double-full) studies
+    dropped: NDArray[np.bool_]  # set to NaN because of drop00
+
+
+class EffectArrays(NamedTuple):
+    """Study-level estimates: ``yi`` and its sampling variance ``vi`` (same shape)."""
+
+    yi: NDArray[np.float64]
+    vi: NDArray[np.float64]
+
+
+def _check_to(to: str) -> str:
+    if to not in _TO_OPTIONS:
+        raise InputError(
+            f"to={to!r} is not a zero-cell option; use one of {', '.join(map(repr, _TO_OPTIONS))}."
+        )
+    return to
+
+
+def continuity_correction(
+    ai: ArrayLike,
+    n1i: ArrayLike,
+    ci: ArrayLike,
+    n2i: ArrayLike,
+    add: float | None = None,
+    to: str | None = None,
+    drop00: bool | None = None,
+) -> CorrectedCells:
+    """Apply metafor's zero-cell rule to event counts, vectorised.
+
+    Parameters
+    ----------
+    ai, n1i, ci, n2i : array_like
+        Events and totals of the treatment and control arms. Any shapes that broadcast
+        together; the **last axis indexes the studies of one meta-analysis** (e.g. an
+        ``(m, k)`` array holds m meta-analyses of k studies).
+    add : float, optional
+        Amount added to each cell (default ``config["cc_add"]``, 0.5).
+    to : {"only0", "all", "if0all", "none"}, optional
+        ``"only0"`` corrects each element (study) with a zero cell on its own; ``"if0all"``
+        corrects every study of a meta-analysis (a slice along the last axis) if any of its
+        studies has a zero cell. Default ``config["cc_to"]``.
+    drop00 : bool, optional
+        Set double-zero studies to NaN (default ``config["drop00"]``).
+
+    Returns
+    -------
+    CorrectedCells
+    """
+    add = float(config.get("cc_add", add))
+    to = _check_to(config.get("cc_to", to))
+    drop00 = bool(config.get("drop00", drop00))
+    a, n1, c, n2 = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (ai, n1i, ci, n2i)))
+    b = n1 - a
+    d = n2 - c
+    double = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+    dropped = double & drop00
+    has_zero = ((a == 0) | (b == 0) | (c == 0) | (d == 0)) & ~dropped
+    if to == "all":
+        corr = np.ones(a.shape, dtype=bool)
+    elif to == "only0":
+        corr = has_zero
+    elif to == "if0all":
+        if a.ndim == 0:
+            corr = has_zero
+        else:
+            corr = np.broadcast_to(np.any(has_zero, axis=-1, keepdims=True), a.shape)
+    else:
+        corr = np.zeros(a.shape, dtype=bool)
+    added = np.where(corr, add, 0.0)
+    nan = np.where(dropped, np.nan, 0.0)
+    a2, b2, c2, d2 = (x + added + nan for x in (a, b, c, d))
+    return CorrectedCells(
+        ai=a2,
+        bi=b2,
+        ci=c2,
+        di=d2,
+        n1i=a2 + b2,
+        n2i=c2 + d2,
+        added=np.where(dropped, np.nan, added),
+        double_zero=double,
+        dropped=dropped,
+    )
+
+
+def log_rr(
+    ai: ArrayLike,
+    n1i: ArrayLike,
+    ci: ArrayLike,
+    n2i: ArrayLike,
+    add: float | None = None,
+    to: str | None = None,
+    drop00: bool | None = None,
+) -> EffectArrays:
+    """Log risk ratio and its variance, vectorised (metafor ``escalc(measure="RR")``).
+
+    ``yi = ln(a/n1) - ln(c/n2)``, ``vi = 1/a - 1/n1 + 1/c - 1/n2`` on corrected cells. See
+    :func:`continuity_correction` for ``add``/``to``/``drop00`` and broadcasting. Studies with
+    a zero cell left uncorrected (``to="none"``) give infinite or NaN values; dropped
+    double-zero studies give NaN.
+    """
+    cells = continuity_correction(ai, n1i, ci, n2i, add=add, to=to, drop00=drop00)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yi = np.log(cells.ai / cells.n1i) - np.log(cells.ci / cells.n2i)
+        vi = 1.0 / cells.ai - 1.0 / cells.n1i + 1.0 / cells.ci - 1.0 / cells.n2i
+    return EffectArrays(yi=yi, vi=vi)
+
+
+def log_or(
+    ai: ArrayLike,
+    n1i: ArrayLike,
+    ci: ArrayLike,
+    n2i: ArrayLike,
+    add: float | None = None,
+    to: str | None = None,
+    drop00: bool | None = None,
+) -> EffectArrays:
+    """Log odds ratio and its variance, vectorised (metafor ``escalc(measure="OR")``).
+
+    ``yi = ln(a d / (b c))``, ``vi = 1/a + 1/b + 1/c + 1/d`` on corrected cells. See
+    :func:`continuity_correction` for the options and broadcasting.
+    """
+    cells = continuity_correction(ai, n1i, ci, n2i, add=add, to=to, drop00=drop00)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1 = cells.ai / cells.n1i
+        p2 = cells.ci / cells.n2i
+        yi = np.log(p1 / (1.0 - p1)) - np.log(p2 / (1.0 - p2))
+        vi = 1.0 / cells.ai + 1.0 / cells.bi + 1.0 / cells.ci + 1.0 / cells.di
+    return EffectArrays(yi=yi, vi=vi)
+
+
+def risk_difference(
+    ai: ArrayLike,
+    n1i: ArrayLike,
+    ci: ArrayLike,
+    n2i: ArrayLike,
+    add: float | None = None,
+    to: str | None = None,
+    drop00: bool | None = False,
+) -> EffectArrays:
+    """Risk difference and its variance, vectorised (metafor ``escalc(measure="RD")``).
+
+    ``yi = a/n1 - c/n2``, ``vi = p1 (1 - p1)/n1 + p2 (1 - p2)/n2`` (metafor ``vtype="LS"``),
+    computed, like metafor, on the corrected cells when ``to`` adds to a study. Double-zero
+    studies are kept by default (``drop00=False``; ``None`` also means False here).
+    """
+    cells = continuity_correction(
+        ai, n1i, ci, n2i, add=add, to=to, drop00=bool(drop00) if drop00 is not None else False
+    )
+    p1 = cells.ai / cells.n1i
+    p2 = cells.ci / cells.n2i
+    yi = p1 - p2
+    vi = p1 * (1.0 - p1) / cells.n1i + p2 * (1.0 - p2) / cells.n2i
+    return EffectArrays(yi=yi, vi=vi)
+
+
+def z_value(ci_prob: float) -> float:
+    """Two-sided normal quantile of a central interval: ``norm.ppf(1 - (1 - ci_prob) / 2)``."""
+    if not 0.0 < ci_prob < 1.0:
+        raise InputError(f"ci_prob={ci_prob!r} must lie strictly between 0 and 1 (e.g. 0.95).")
+    return float(stats.norm.ppf(0.5 + ci_prob / 2.0))
+
+
+def log_ratio_from_ci(
+    est: ArrayLike,
+    lo: ArrayLike,
+    hi: ArrayLike,
+    ci_prob: float | None = None,
+) -> EffectArrays:
+    """Log ratio and variance from a ratio and its confidence interval, vectorised.
+
+    ``yi = ln(est)``, ``sei = (ln hi - ln lo) / (2 z)`` with ``z = norm.ppf(0.975)``
+    (= 1.959964) for a 95% interval; ``vi = sei**2``. Broadcasts over any shapes; missing
+    bounds give NaN variance.
+
+    Parameters
+    ----------
+    est, lo, hi : array_like
+        Ratio estimates and the lower/upper bounds of their intervals (all > 0).
+    ci_prob : float, optional
+        Coverage of the given intervals; default :data:`INPUT_CI_PROB` (0.95, the level of
+        published intervals), not the reporting default ``config["ci_prob"]``.
+    """
+    z = z_value(INPUT_CI_PROB if ci_prob is None else ci_prob)
+    e, low, high = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (est, lo, hi)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yi = np.log(e)
+        sei = (np.log(high) - np.log(low)) / (2.0 * z)
+    return EffectArrays(yi=yi, vi=sei**2)
+
+
+# --------------------------------------------------------------------------------------------
+# table-level API
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class EffectSizes:
+    """Study-level effect sizes ready for pooling.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per input row: ``study, yi, vi, sei, included, exclusion_reason``; for counts
+        also the corrected cells ``ai, bi, ci, di, n1i, n2i`` and ``cc_add`` (amount added to
+        each cell of that study); then the input's extra columns.
+    measure : str
+        ``"RR"``, ``"OR"``, ``"RD"``, ``"HR"`` or ``"generic"``.
+    scale : str
+        ``"log"`` (yi is a log ratio) or ``"identity"`` (RD).
+    dropped : tuple of (str, str)
+        ``(study, reason)`` for each row excluded from pooling.
+    source : str
+        Name of the data source.
+    add, to, drop00 : float, str, bool or None
+        Zero-cell options used (None for non-count data).
+    """
+
+    table: pd.DataFrame
+    measure: str
+    scale: str
+    dropped: tuple[tuple[str, str], ...]
+    source: str = "<DataFrame>"
+    add: float | None = None
+    to: str | None = None
+    drop00: bool | None = None
+
+    @property
+    def k(self) -> int:
+        """Number of studies included in pooling."""
+        return int(self.table["included"].sum())
+
+    def included(self) -> pd.DataFrame:
+        """Copy of the rows included in pooling."""
+        return self.table.loc[self.table["included"]].reset_index(drop=True)
+
+    def to_ratio(self, ci_prob: float | None = None) -> pd.DataFrame:
+        """Per-study estimate and interval on the ratio scale: ``exp(yi +- z sei)``.
+
+        Columns: ``study``, ``<measure>``, ``<measure> lower 95%``, ``<measure> upper 95%``
+        (``ratio`` for generic), ``yi``, ``sei``, ``included``, ``exclusion_reason``.
+
+        Parameters
+        ----------
+        ci_prob : float, optional
+            Interval probability (default ``config["ci_prob"]``).
+        """
+        if self.scale != "log":
+            raise InputError(
+                f"measure {self.measure} is not a ratio; use .summary() for risk differences.",
+                source=self.source,
+            )
+        label = self.measure if self.measure != "generic" else "ratio"
+        return self._interval_table(ci_prob, np.exp, label)
+
+    def summary(self, ci_prob: float | None = None) -> pd.DataFrame:
+        """Per-study estimate with its interval (ratio scale for ratios), inclusion and reason."""
+        transform = np.exp if self.scale == "log" else (lambda x: x)
+        label = self.measure if self.measure != "generic" else "estimate"
+        return self._interval_table(ci_prob, transform, label)
+
+    def _interval_table(self, ci_prob: float | None, transform: object, label: str) -> pd.DataFrame:
+        prob = float(config.get("ci_prob", ci_prob))
+        pct = f"{100 * prob:g}%"
+        z = z_value(prob)
+        t = self.table
+        yi = t["yi"].to_numpy(dtype=float)
+        se = t["sei"].to_numpy(dtype=float)
+        f = transform  # type: ignore[assignment]
+        return pd.DataFrame(
+            {
+                "study": t["study"].to_numpy(),
+                label: f(yi),  # type: ignore[operator]
+                f"{label} lower {pct}": f(yi - z * se),  # type: ignore[operator]
+                f"{label} upper {pct}": f(yi + z * se),  # type: ignore[operator]
+                "yi": yi,
+                "sei": se,
+                "included": t["included"].to_numpy(),
+                "exclusion_reason": t["exclusion_reason"].to_numpy(),
+            }
+        )
+
+    def __repr__(self) -> str:
+        n = len(self.table)
+        cc = (
+            f", add={self.add:g}, to={self.to!r}, drop00={self.drop00}"
+            if self.add is not None
+            else ""
+        )
+        drop = ""
+        if self.dropped:
+            names = ", ".join(repr(s) for s, _ in self.dropped[:3])
+            drop = f", dropped=[{names}{', ...' if len(self.dropped) > 3 else ''}]"
+        return (
+            f"EffectSizes(measure={self.measure!r}, scale={self.scale!r}, source={self.source!r}, "
+            f"k={self.k} of {n}{cc}{drop})"
+        )
+
+
+def escalc(
+    data: MetaInput | pd.DataFrame,
+    measure: str | None = None,
+    *,
+    add: float | None = None,
+    to: str | None = None,
+    drop00: bool | None = None,
+    input_ci_prob: float | None = None,
+) -> EffectSizes:
+    """Compute per-study effect sizes, like metafor's ``escalc()``.
+
+    Parameters
+    ----------
+    data : MetaInput or pandas.DataFrame
+        Validated input (:func:`bayesmtor.inputs.read_meta_data`); a DataFrame is validated
+        first (and never modified).
+    measure : str, optional
+        counts: ``"RR"`` (default), ``"OR"``, ``"RD"``; ratio_ci: ``"HR"``, ``"RR"``,
+        ``"OR"`` or ``"generic"`` (default); log_se: ``"generic"`` (default) or the ratio the
+        log refers to (``"HR"``, ``"RR"``, ``"OR"``). Only a label for the last two shapes.
+    add, to, drop00 : optional
+        Zero-cell rule for counts (defaults in :mod:`bayesmtor.config`: 0.5, ``"only0"``,
+        True; ``drop00`` defaults to False for RD). See :func:`continuity_correction`.
+    input_ci_prob : float, optional
+        Coverage of the intervals in ratio_ci data (default :data:`INPUT_CI_PROB`, 0.95).
+
+    Returns
+    -------
+    EffectSizes
+    """
+    meta = data if isinstance(data, MetaInput) else read_meta_data(data)
+    shape = meta.shape
+    frame = meta.frame
+    if measure is None:
+        measure = "RR" if shape == "counts" else "generic"
+    allowed = MEASURES[shape]
+    canonical = {m.lower(): m for m in allowed}
+    if not isinstance(measure, str) or measure.lower() not in canonical:
+        raise InputError(
+            f"measure={measure!r} cannot be computed from {shape} data; use one of "
+            f"{', '.join(map(repr, allowed))}.",
+            source=meta.source,
+        )
+    measure = canonical[measure.lower()]
+    studies = frame[STUDY].to_numpy()
+    n = len(frame)
+    reasons = np.full(n, "", dtype=object)
+    columns: dict[str, object] = {STUDY: studies}
+    used_add: float | None = None
+    used_to: str | None = None
+    used_drop00: bool | None = None
+
+    if shape == "counts":
+        used_add = float(config.get("cc_add", add))
+        used_to = _check_to(config.get("cc_to", to))
+        if drop00 is None:
+            used_drop00 = False if measure == "RD" else bool(config.get("drop00"))
+        else:
+            used_drop00 = bool(drop00)
+        args = (
+            frame["events_trt"].to_numpy(),
+            frame["n_trt"].to_numpy(),
+            frame["events_ctl"].to_numpy(),
+            frame["n_ctl"].to_numpy(),
+        )
+        func = {"RR": log_rr, "OR": log_or, "RD": risk_difference}[measure]
+        yi, vi = func(*args, add=used_add, to=used_to, drop00=used_drop00)
+        cells = continuity_correction(*args, add=used_add, to=used_to, drop00=used_drop00)
+        a_raw, c_raw = args[0], args[2]
+        for pos in np.flatnonzero(cells.dropped):
+            which = (
+                "no events in either arm"
+                if a_raw[pos] == 0 and c_raw[pos] == 0
+                else "every participant had the event in both arms"
+            )
+            reasons[pos] = (
+                f"double-zero study ({which}): uninformative for {measure}, dropped (drop00=True)"
+            )
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0)) & ~cells.dropped
+        for pos in np.flatnonzero(bad):
+            reasons[pos] = (
+                f"zero cell without correction (to={used_to!r}): {measure} not estimable "
+                "(infinite or zero variance)"
+            )
+        scale = "identity" if measure == "RD" else "log"
+    elif shape == "ratio_ci":
+        yi, vi = log_ratio_from_ci(
+            frame["estimate"].to_numpy(),
+            frame["ci_low"].to_numpy(),
+            frame["ci_high"].to_numpy(),
+            ci_prob=input_ci_prob,
+        )
+        reasons[np.isnan(vi)] = REASON_NO_CI
+        scale = "log"
+        cells = None
+    else:
+        yi = frame["yi"].to_numpy(dtype=float).copy()
+        vi = frame["sei"].to_numpy(dtype=float) ** 2
+        scale = "log"
+        cells = None
+
+    yi = np.where(np.isfinite(yi), yi, np.nan)
+    vi = np.where(np.isfinite(vi), vi, np.nan)
+    included = reasons == ""
+    columns.update(
+        yi=yi,
+        vi=vi,
+        sei=np.sqrt(vi),
+        included=included,
+        exclusion_reason=np.where(included, None, reasons),
+    )
+    if cells is not None:
+        columns.update(
+            ai=cells.ai,
+            bi=cells.bi,
+            ci=cells.ci,
+            di=cells.di,
+            n1i=cells.n1i,
+            n2i=cells.n2i,
+            cc_add=cells.added,
+        )
+    if shape == "ratio_ci":
+        for col in ("estimate", "ci_low", "ci_high"):
+            columns[col] = frame[col].to_numpy(copy=True)
+    table = pd.DataFrame(columns)
+    for col in meta.extra_columns:
+        table[col] = frame[col].to_numpy(copy=True)
+    dropped = tuple((str(studies[pos]), str(reasons[pos])) for pos in np.flatnonzero(~included))
+    return EffectSizes(
+        table=table,
+        measure=measure,
+        scale=scale,
+        dropped=dropped,
+        source=meta.source,
+        add=used_add,
+        to=used_to,
+        drop00=used_drop00,
+    )
