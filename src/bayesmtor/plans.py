@@ -1,0 +1,1271 @@
+"""Declarative analysis plans: ``models/*.toml`` files, their schema and their validation.
+
+A plan says *what* to estimate (outcomes x comparisons x effect measures x likelihoods), with
+which priors, which Bayesian engine, which frequentist cross-check and which sensitivity sweep.
+It does not run anything: the runner turns a :class:`Plan` into fits. Plans are stored as plain
+TOML so that a reader can audit them, and every output records the exact plan it came from
+(:meth:`Plan.to_toml`).
+
+Schema (version 1)
+------------------
+Every table and key below is documented with its reasons in ``models/README.md``.
+
+``[plan]``
+    ``name`` (required, ``^[a-z0-9_]+$``), ``description`` (required, non-empty),
+    ``unit`` (required: ``"trial"`` counts every randomized trial once; ``"report"`` counts every
+    report/subgroup as the 2014 paper did), ``bolero2`` (only with ``unit = "trial"``; default
+    ``"latest_full_report"``; or ``"partition:visceral_metastases"`` / ``"partition:region"``),
+    ``ci_prob`` (interval probability for confidence, credible and prediction intervals alike;
+    default ``bayesmtor.config``), ``schema_version`` (optional, only ``1``).
+``[[analysis]]`` (one or more)
+    ``outcome`` (``"orr"``, ``"cbr"``, ``"pfs"``, ``"ae_any:<event>"``, ``"ae_grade34:<event>"``,
+    or the wildcards ``"ae_any:*"`` / ``"ae_grade34:*"``), ``comparison`` (a comparison id or
+    ``"*"``), ``measure`` (``"RR"``, ``"OR"``, ``"RD"`` for count outcomes; ``"HR"`` for ``pfs``
+    only), ``likelihood`` (``"normal-normal"`` default, ``"binomial-normal"`` for counts with OR or
+    RR, ``"multilevel"`` with ``comparison = "*"``), and the optional per-analysis overrides
+    ``bayes`` and ``check_with_mcmc`` of the ``[engine]`` values.
+``[priors]`` (optional)
+    ``tau``, ``mu``, ``tau_class`` as prior strings (grammar below); defaults from
+    ``bayesmtor.config``. ``tau_class`` is the prior on the between-class SD of the multilevel
+    model.
+``[engine]`` (optional)
+    ``bayes`` (``"exact"`` default or ``"mcmc"``), ``check_with_mcmc`` (default ``false``).
+``[mcmc]`` (optional)
+    ``draws``, ``tune``, ``chains``, ``target_accept``, ``seed``; defaults from ``bayesmtor.config``.
+``[frequentist]`` (optional)
+    ``method`` (``FE MH PETO DL REML PM ML SJ HE``, default ``"REML"``), ``hksj`` (default
+    ``false``; random-effects methods only).
+``[sensitivity]`` (optional)
+    ``tau_priors``: a non-empty list of distinct tau prior strings.
+
+Prior strings
+    tau: ``half-normal:S``, ``half-cauchy:S``, ``half-student-t:S,NU``, ``uniform:A,B``,
+    ``log-normal:M,S``, ``turner:OUTCOME_TYPE,COMPARISON_TYPE``; mu: ``normal:M,S`` or ``flat``.
+    The grammar and parameter ranges are checked here; then, when :mod:`bayesmtor.priors` is
+    importable (it needs NumPy/SciPy, never PyMC), its ``TauPrior.from_string`` /
+    ``MuPrior.from_string`` must accept the string too, which resolves the Turner et al. (2015)
+    type names (ids such as ``signs_symptoms`` and ``pharma_vs_placebo``). The plan keeps the
+    strings; the runner turns them into prior objects.
+
+Defaults are resolved at load time, so a loaded :class:`Plan` holds every value explicitly and
+``Plan.to_toml()`` records exactly what was run. ``analysis[i]`` in messages counts the
+``[[analysis]]`` tables from 1 in file order.
+
+Examples
+--------
+>>> from bayesmtor.plans import load_plan, list_plans
+>>> "primary" in list_plans()
+True
+>>> plan = load_plan("primary")
+>>> plan.unit
+'trial'
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bayesmtor import config
+from bayesmtor._resources import models_path
+from bayesmtor.errors import BayesMTORError, PlanError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "AnalysisSpec",
+    "EngineSpec",
+    "FrequentistSpec",
+    "MCMCSpec",
+    "Plan",
+    "PriorSpec",
+    "SensitivitySpec",
+    "list_plans",
+    "load_plan",
+    "parse_plan",
+    "prior_problem",
+    "SCHEMA_VERSION",
+]
+
+#: The only schema version this module reads and writes.
+SCHEMA_VERSION = 1
+
+# --------------------------------------------------------------------------------------------
+# Vocabulary
+# --------------------------------------------------------------------------------------------
+
+UNITS = ("trial", "report")
+BOLERO2_CHOICES = ("latest_full_report", "partition:visceral_metastases", "partition:region")
+COUNT_OUTCOMES = ("orr", "cbr")
+TIME_TO_EVENT_OUTCOMES = ("pfs",)
+AE_PREFIXES = ("ae_any", "ae_grade34")
+#: Comparison (drug-class) group ids known to the bundled data; ``"*"`` means all of them.
+COMPARISONS = ("everolimus_endocrine", "everolimus_neoadjuvant", "temsirolimus_endocrine")
+MEASURES = ("RR", "OR", "RD", "HR")
+COUNT_MEASURES = ("RR", "OR", "RD")
+LIKELIHOODS = ("normal-normal", "binomial-normal", "multilevel")
+ENGINES = ("exact", "mcmc")
+FREQ_METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "SJ", "HE")
+FIXED_EFFECT_METHODS = ("FE", "MH", "PETO")
+TAU_FAMILIES = ("half-normal", "half-cauchy", "half-student-t", "uniform", "log-normal", "turner")
+MU_FAMILIES = ("normal", "flat")
+
+_NAME_RE = re.compile(r"^[a-z0-9_]+$")
+_EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+_TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "plan": ("schema_version", "name", "description", "unit", "bolero2", "ci_prob"),
+    "analysis": ("outcome", "comparison", "measure", "likelihood", "bayes", "check_with_mcmc"),
+    "priors": ("tau", "mu", "tau_class"),
+    "engine": ("bayes", "check_with_mcmc"),
+    "mcmc": ("draws", "tune", "chains", "target_accept", "seed"),
+    "frequentist": ("method", "hksj"),
+    "sensitivity": ("tau_priors",),
+}
+_TOP_LEVEL = tuple(_TABLE_KEYS)
+
+
+# --------------------------------------------------------------------------------------------
+# Dataclasses
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """One ``[[analysis]]`` table, with the engine choices resolved.
+
+    Attributes
+    ----------
+    outcome : str
+        ``"orr"``, ``"cbr"``, ``"pfs"``, ``"ae_any:<event>"``, ``"ae_grade34:<event>"``, or a
+        wildcard ``"ae_any:*"`` / ``"ae_grade34:*"`` (every event available in the data).
+    comparison : str
+        A comparison id (see ``COMPARISONS``) or ``"*"`` (every comparison with the outcome).
+    measure : str
+        ``"RR"``, ``"OR"``, ``"RD"`` (count outcomes) or ``"HR"`` (``pfs`` only).
+    likelihood : str
+        ``"normal-normal"``, ``"binomial-normal"`` or ``"multilevel"``.
+    bayes : str
+        Bayesian engine for this analysis: ``"exact"`` or ``"mcmc"``.
+    check_with_mcmc : bool
+        Also fit by MCMC and compare with the exact posterior (exact engine only).
+    """
+
+    outcome: str
+    comparison: str
+    measure: str
+    likelihood: str = "normal-normal"
+    bayes: str = "exact"
+    check_with_mcmc: bool = False
+
+    @property
+    def key(self) -> str:
+        """A compact identifier, ``outcome|comparison|measure|likelihood``."""
+        return f"{self.outcome}|{self.comparison}|{self.measure}|{self.likelihood}"
+
+    @property
+    def is_wildcard(self) -> bool:
+        """True if the outcome or the comparison is a wildcard to expand against the data."""
+        return self.outcome.endswith(":*") or self.comparison == "*"
+
+    def matches(self, outcome: str, comparison: str) -> bool:
+        """Whether a concrete ``(outcome, comparison)`` of the data falls under this analysis."""
+        return _outcome_overlaps(self.outcome, outcome) and self.comparison in ("*", comparison)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in TOML key order."""
+        return {
+            "outcome": self.outcome,
+            "comparison": self.comparison,
+            "measure": self.measure,
+            "likelihood": self.likelihood,
+            "bayes": self.bayes,
+            "check_with_mcmc": self.check_with_mcmc,
+        }
+
+    def __repr__(self) -> str:
+        check = ", check_with_mcmc" if self.check_with_mcmc else ""
+        return (
+            f"AnalysisSpec({self.outcome} | {self.comparison} | {self.measure} | "
+            f"{self.likelihood} | {self.bayes}{check})"
+        )
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """Prior strings (``[priors]``); turned into prior objects by :mod:`bayesmtor.priors`.
+
+    Attributes
+    ----------
+    tau : str
+        Prior on the between-trial SD tau, e.g. ``"half-normal:0.5"``.
+    mu : str
+        Prior on the pooled log effect mu, e.g. ``"normal:0,4"`` or ``"flat"``.
+    tau_class : str
+        Prior on the between-class SD of the multilevel model (same grammar as ``tau``).
+    """
+
+    tau: str
+    mu: str
+    tau_class: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in TOML key order."""
+        return {"tau": self.tau, "mu": self.mu, "tau_class": self.tau_class}
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Plan-wide Bayesian engine (``[engine]``); ``[[analysis]]`` tables may override it."""
+
+    bayes: str = "exact"
+    check_with_mcmc: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in TOML key order."""
+        return {"bayes": self.bayes, "check_with_mcmc": self.check_with_mcmc}
+
+
+@dataclass(frozen=True)
+class MCMCSpec:
+    """NUTS settings (``[mcmc]``), used by ``bayes = "mcmc"`` and by ``check_with_mcmc``."""
+
+    draws: int
+    tune: int
+    chains: int
+    target_accept: float
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in TOML key order."""
+        return {
+            "draws": self.draws,
+            "tune": self.tune,
+            "chains": self.chains,
+            "target_accept": self.target_accept,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class FrequentistSpec:
+    """Frequentist cross-check (``[frequentist]``).
+
+    ``method`` is a metafor ``rma`` method (``FE DL REML PM ML SJ HE``) or a RevMan/metafor
+    ``rma.mh``/``rma.peto`` method (``MH PETO``). MH and Peto do not apply to hazard ratios: HR
+    analyses are then pooled by fixed-effect inverse variance, as RevMan 5 does.
+    """
+
+    method: str = "REML"
+    hksj: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in TOML key order."""
+        return {"method": self.method, "hksj": self.hksj}
+
+
+@dataclass(frozen=True)
+class SensitivitySpec:
+    """Prior sensitivity sweep (``[sensitivity]``): every analysis is refitted per tau prior."""
+
+    tau_priors: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in TOML key order."""
+        return {"tau_priors": list(self.tau_priors)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated analysis plan; build it with :func:`load_plan` or :func:`parse_plan`.
+
+    Direct construction (or ``dataclasses.replace``) is validated too, with the same messages;
+    the source is then reported as ``<Plan object>``.
+
+    Attributes
+    ----------
+    name, description : str
+        Identifier (``^[a-z0-9_]+$``) and one-paragraph purpose.
+    unit : str
+        ``"trial"`` or ``"report"`` (see ``models/README.md``).
+    bolero2 : str or None
+        How BOLERO-2 enters a ``unit = "trial"`` plan; ``None`` for ``unit = "report"``.
+    ci_prob : float
+        Interval probability for confidence, credible and prediction intervals alike.
+    analyses : tuple of AnalysisSpec
+    priors : PriorSpec
+    engine : EngineSpec
+    mcmc : MCMCSpec
+    frequentist : FrequentistSpec
+    sensitivity : SensitivitySpec or None
+    source : Path or None
+        File the plan was read from (not part of equality).
+    """
+
+    name: str
+    description: str
+    unit: str
+    bolero2: str | None
+    ci_prob: float
+    analyses: tuple[AnalysisSpec, ...]
+    priors: PriorSpec
+    engine: EngineSpec
+    mcmc: MCMCSpec
+    frequentist: FrequentistSpec
+    sensitivity: SensitivitySpec | None = None
+    source: Path | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # Same checks as for a file, so that dataclasses.replace() cannot build a bad plan.
+        if not isinstance(self.analyses, tuple):
+            object.__setattr__(self, "analyses", tuple(self.analyses))
+        origin = str(self.source) if self.source is not None else "<Plan object>"
+        norm = _Validator(origin, text=None).validate(self.to_dict())
+        # Fill what validation resolves (default BOLERO-2 handling, float ci_prob).
+        object.__setattr__(self, "bolero2", norm["plan"].get("bolero2"))
+        object.__setattr__(self, "ci_prob", norm["plan"]["ci_prob"])
+
+    @property
+    def uses_mcmc(self) -> bool:
+        """True if any analysis samples with PyMC (``bayes = "mcmc"`` or ``check_with_mcmc``)."""
+        return any(a.bayes == "mcmc" or a.check_with_mcmc for a in self.analyses)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict with the TOML layout; every default is explicit."""
+        plan: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.name,
+            "description": self.description,
+            "unit": self.unit,
+        }
+        if self.bolero2 is not None:
+            plan["bolero2"] = self.bolero2
+        plan["ci_prob"] = self.ci_prob
+        out: dict[str, Any] = {
+            "plan": plan,
+            "priors": _to_dict(self.priors),
+            "engine": _to_dict(self.engine),
+            "mcmc": _to_dict(self.mcmc),
+            "frequentist": _to_dict(self.frequentist),
+        }
+        if self.sensitivity is not None:
+            out["sensitivity"] = _to_dict(self.sensitivity)
+        out["analysis"] = [_to_dict(a) for a in self.analyses]
+        return out
+
+    def to_toml(self) -> str:
+        """TOML text that :func:`parse_plan` reads back into an equal plan."""
+        data = self.to_dict()
+        lines = [
+            f"# Analysis plan '{self.name}' as run (schema version {SCHEMA_VERSION});",
+            "# every default is written out. Schema: models/README.md of bayesmtor.",
+        ]
+        for table in ("plan", "priors", "engine", "mcmc", "frequentist", "sensitivity"):
+            if table not in data:
+                continue
+            lines += ["", f"[{table}]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in data[table].items()]
+        for entry in data["analysis"]:
+            lines += ["", "[[analysis]]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
+        return "\n".join(lines) + "\n"
+
+    def summary(self) -> pd.DataFrame:
+        """One row per analysis: outcome, comparison, measure, likelihood, bayes, check."""
+        import pandas as pd
+
+        rows = [
+            {
+                "analysis": i,
+                "outcome": a.outcome,
+                "comparison": a.comparison,
+                "measure": a.measure,
+                "likelihood": a.likelihood,
+                "bayes": a.bayes,
+                "check_with_mcmc": a.check_with_mcmc,
+            }
+            for i, a in enumerate(self.analyses, start=1)
+        ]
+        return pd.DataFrame(rows).set_index("analysis")
+
+    def describe(self) -> str:
+        """Multi-line, human-readable account of the plan."""
+        out = [
+            f"Plan '{self.name}': {self.description}",
+            f"  unit: {self.unit}" + (f" (BOLERO-2: {self.bolero2})" if self.bolero2 else ""),
+            f"  intervals: {self.ci_prob:g}",
+            f"  priors: tau ~ {self.priors.tau}; mu ~ {self.priors.mu}"
+            + (
+                f"; tau_class ~ {self.priors.tau_class}"
+                if any(a.likelihood == "multilevel" for a in self.analyses)
+                else ""
+            ),
+            f"  frequentist: {self.frequentist.method}"
+            + (" + HKSJ" if self.frequentist.hksj else ""),
+        ]
+        if self.uses_mcmc:
+            m = self.mcmc
+            out.append(
+                f"  mcmc: {m.chains} chains x {m.draws} draws (tune {m.tune}), "
+                f"target_accept {m.target_accept:g}, seed {m.seed}"
+            )
+        if self.sensitivity is not None:
+            out.append("  sensitivity (tau): " + "; ".join(self.sensitivity.tau_priors))
+        out.append(f"  analyses ({len(self.analyses)}):")
+        for i, a in enumerate(self.analyses, start=1):
+            engine = a.bayes + (" + mcmc check" if a.check_with_mcmc else "")
+            out.append(
+                f"    {i:>2}. {a.outcome:<18} {a.comparison:<24} {a.measure:<3} "
+                f"{a.likelihood:<16} {engine}"
+            )
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        sens = (
+            f", sensitivity={len(self.sensitivity.tau_priors)} tau priors"
+            if self.sensitivity
+            else ""
+        )
+        return (
+            f"Plan(name={self.name!r}, unit={self.unit!r}, analyses={len(self.analyses)}, "
+            f"engine={self.engine.bayes!r}, frequentist={self.frequentist.method!r}{sens})"
+        )
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    to_dict = getattr(obj, "to_dict", None)
+    if to_dict is None:
+        raise PlanError(f"<Plan object>: expected a spec object, got {type(obj).__name__}")
+    return to_dict()
+
+
+# --------------------------------------------------------------------------------------------
+# Public loading functions
+# --------------------------------------------------------------------------------------------
+
+
+def list_plans() -> list[str]:
+    """Names of the bundled plans (``models/*.toml``), sorted."""
+    return sorted(p.stem for p in models_path().glob("*.toml") if p.is_file())
+
+
+def load_plan(name_or_path: str | Path) -> Plan:
+    """Load and validate an analysis plan.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A bare plan name such as ``"primary"`` (no path separator, no ``.toml`` suffix) loads the
+        bundled ``models/<name>.toml``; anything else is a path to a TOML file.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    PlanError
+        If the plan cannot be found, is not valid TOML, or breaks the schema. The message names
+        the file, the key (e.g. ``analysis[2].measure``), what is wrong and what would be right.
+    """
+    if isinstance(name_or_path, str) and _is_bare_name(name_or_path):
+        name = name_or_path
+        available = list_plans()
+        if name not in available:
+            hint = _did_you_mean(name, available)
+            raise PlanError(
+                f"no bundled analysis plan named '{name}' (looked for {models_path(name + '.toml')})"
+                f"{hint}; available plans: {', '.join(available) or 'none'}. "
+                "To load your own file pass its path, e.g. './my_plan.toml'."
+            )
+        path = models_path(name + ".toml")
+    else:
+        path = Path(name_or_path)
+    if not path.is_file():
+        hint = ""
+        if path.suffix == ".toml" and path.stem in list_plans():
+            hint = f"; to load the bundled plan write its bare name, load_plan('{path.stem}')"
+        raise PlanError(f"{path}: analysis plan file not found{hint}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{path}: cannot read the analysis plan ({exc})") from None
+    return parse_plan(text, source=path)
+
+
+def parse_plan(text: str, source: str | Path = "<string>") -> Plan:
+    """Validate TOML ``text`` as a plan; ``source`` is the name used in error messages."""
+    origin = str(source)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        where = f", line {m.group(1)}, column {m.group(2)}" if m else ""
+        detail = msg[: m.start()].strip() if m else msg
+        raise PlanError(
+            f"{origin}{where}: TOML syntax error: {detail}. Check quoting, brackets and "
+            "'key = value' pairs on that line (https://toml.io)."
+        ) from None
+    norm = _Validator(origin, text=text).validate(raw)
+    return _build(norm, source=Path(source) if isinstance(source, Path) else None)
+
+
+def _is_bare_name(value: str) -> bool:
+    return "/" not in value and "\\" not in value and not value.endswith(".toml") and value != ""
+
+
+def _build(d: dict[str, Any], source: Path | None) -> Plan:
+    p = d["plan"]
+    sens = d.get("sensitivity")
+    return Plan(
+        name=p["name"],
+        description=p["description"],
+        unit=p["unit"],
+        bolero2=p.get("bolero2"),
+        ci_prob=p["ci_prob"],
+        analyses=tuple(AnalysisSpec(**a) for a in d["analysis"]),
+        priors=PriorSpec(**d["priors"]),
+        engine=EngineSpec(**d["engine"]),
+        mcmc=MCMCSpec(**d["mcmc"]),
+        frequentist=FrequentistSpec(**d["frequentist"]),
+        sensitivity=SensitivitySpec(tuple(sens["tau_priors"])) if sens is not None else None,
+        source=source,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Prior-string grammar (no PyMC needed)
+# --------------------------------------------------------------------------------------------
+
+
+def _numbers(args: str, n: int, names: str) -> list[float] | str:
+    parts = [s.strip() for s in args.split(",")] if args.strip() else []
+    if len(parts) != n:
+        return f"expects {n} number(s) {names}, got {len(parts)}"
+    values = []
+    for part in parts:
+        try:
+            v = float(part)
+        except ValueError:
+            return f"'{part}' is not a number"
+        if not math.isfinite(v):
+            return f"'{part}' is not a finite number"
+        values.append(v)
+    return values
+
+
+def prior_problem(text: Any, kind: str) -> str | None:
+    """Check a prior string's grammar; return what is wrong, or ``None`` if it is valid.
+
+    Parameters
+    ----------
+    text : str
+        The prior string, e.g. ``"half-normal:0.5"``.
+    kind : {"tau", "mu"}
+        Which parameter the prior is for (``tau_class`` uses ``"tau"``).
+    """
+    if not isinstance(text, str):
+        return f"must be a string such as {_PRIOR_EXAMPLE[kind]}, got {_type_name(text)}"
+    families = TAU_FAMILIES if kind == "tau" else MU_FAMILIES
+    family, sep, args = text.strip().partition(":")
+    family = family.strip()
+    if family not in families:
+        hint = _did_you_mean(family, families)
+        return f"unknown {kind} prior family '{family}'{hint}; allowed: " + ", ".join(
+            _PRIOR_FORMS[f] for f in families
+        )
+    form = _PRIOR_FORMS[family]
+    if family == "flat":
+        return None if not sep else f"'flat' takes no parameters; write just {form}"
+    if not sep:
+        return f"'{family}' needs parameters: write {form}"
+    if family == "turner":
+        parts = [s.strip() for s in args.split(",")]
+        if len(parts) != 2 or not all(parts):
+            return (
+                f"'{text}' must name an outcome type and a comparison type separated by one "
+                f"comma: {form}, e.g. 'turner:signs_symptoms,pharma_vs_placebo'"
+            )
+        return None
+    spec = {
+        "half-normal": (1, "S"),
+        "half-cauchy": (1, "S"),
+        "half-student-t": (2, "S,NU"),
+        "uniform": (2, "A,B"),
+        "log-normal": (2, "M,S"),
+        "normal": (2, "M,S"),
+    }[family]
+    values = _numbers(args, spec[0], spec[1])
+    if isinstance(values, str):
+        return f"'{text}': {values}; write {form}"
+    if family in ("half-normal", "half-cauchy") and values[0] <= 0:
+        return f"'{text}': scale S must be > 0; write {form}"
+    if family == "half-student-t" and (values[0] <= 0 or values[1] <= 0):
+        return f"'{text}': scale S and degrees of freedom NU must be > 0; write {form}"
+    if family == "uniform" and not 0 <= values[0] < values[1]:
+        return f"'{text}': need 0 <= A < B for a prior on a standard deviation; write {form}"
+    if family in ("log-normal", "normal") and values[1] <= 0:
+        return f"'{text}': standard deviation S must be > 0; write {form}"
+    return None
+
+
+_PRIOR_FORMS = {
+    "half-normal": "half-normal:S",
+    "half-cauchy": "half-cauchy:S",
+    "half-student-t": "half-student-t:S,NU",
+    "uniform": "uniform:A,B",
+    "log-normal": "log-normal:M,S",
+    "turner": "turner:OUTCOME_TYPE,COMPARISON_TYPE",
+    "normal": "normal:M,S",
+    "flat": "flat",
+}
+_PRIOR_EXAMPLE = {"tau": "'half-normal:0.5'", "mu": "'normal:0,4'"}
+
+
+def _check_prior(text: Any, kind: str) -> str | None:
+    """Grammar check, then (if importable) the parser of :mod:`bayesmtor.priors`.
+
+    The second stage resolves what the grammar keeps as text, such as the Turner et al. type
+    names; :mod:`bayesmtor.priors` needs NumPy/SciPy only, never PyMC.
+    """
+    problem = prior_problem(text, kind)
+    if problem is not None:
+        return problem
+    try:
+        from bayesmtor import priors
+    except ImportError:  # pragma: no cover - priors module absent: grammar check only
+        return None
+    cls = getattr(priors, "MuPrior" if kind == "mu" else "TauPrior", None)
+    parse = getattr(cls, "from_string", None)
+    if parse is None:  # pragma: no cover
+        return None
+    try:
+        parse(text.strip())
+    except (BayesMTORError, ValueError) as exc:
+        return f"'{text}': {exc}"
+    return None
+
+
+def _prior_string(kind: str, spec: tuple[str, Mapping[str, float]]) -> str:
+    """Turn a ``config.defaults`` prior tuple into the plan's string form."""
+    family, params = spec
+    keys = {
+        "half-normal": ("scale",),
+        "half-cauchy": ("scale",),
+        "half-student-t": ("scale", "nu"),
+        "uniform": ("lower", "upper"),
+        "log-normal": ("mean", "sd"),
+        "normal": ("mean", "sd"),
+        "flat": (),
+    }[family]
+    if not keys:
+        return family
+    return family + ":" + ",".join(f"{float(params[k]):g}" for k in keys)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    names = {
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        list: "an array",
+        dict: "a table",
+    }
+    return f"{names.get(type(value), type(value).__name__)} ({value!r})"
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _outcome_overlaps(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    pa, _, ea = a.partition(":")
+    pb, _, eb = b.partition(":")
+    return pa == pb and pa in AE_PREFIXES and "*" in (ea, eb)
+
+
+class _Validator:
+    """Collects every problem of one raw plan dict and raises one PlanError listing them."""
+
+    def __init__(self, origin: str, text: str | None) -> None:
+        self.origin = origin
+        self.text = text
+        self.problems: list[str] = []
+        self._lines = _KeyLines(text) if text is not None else None
+
+    # -- reporting ----------------------------------------------------------------------
+    def add(self, key: tuple[Any, ...], message: str) -> None:
+        label = _key_label(key)
+        line = self._lines.find(key) if self._lines is not None else None
+        where = f"line {line}: " if line else ""
+        self.problems.append(f"{where}{label}: {message}")
+
+    def raise_if_any(self) -> None:
+        if not self.problems:
+            return
+        if len(self.problems) == 1:
+            raise PlanError(
+                f"{self.origin}, {self.problems[0]}"
+                if self.problems[0].startswith("line ")
+                else f"{self.origin}: {self.problems[0]}"
+            )
+        listing = "\n".join(f"  - {p}" for p in self.problems)
+        raise PlanError(
+            f"{self.origin}: {len(self.problems)} problems in the analysis plan:\n{listing}"
+        )
+
+    # -- typed getters --------------------------------------------------------------------
+    def _get(
+        self,
+        table: Mapping[str, Any],
+        key: tuple[Any, ...],
+        kind: str,
+        required: bool = False,
+        default: Any = None,
+    ) -> Any:
+        name = key[-1]
+        if name not in table:
+            if required:
+                self.add(key, f"required key is missing; add {name} = {_EXAMPLES.get(name, '...')}")
+            return default
+        value = table[name]
+        ok = {
+            "str": isinstance(value, str),
+            "bool": isinstance(value, bool),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, int | float) and not isinstance(value, bool),
+        }[kind]
+        if not ok:
+            wanted = {
+                "str": "a string",
+                "bool": "true or false",
+                "int": "an integer",
+                "float": "a number",
+            }[kind]
+            example = _EXAMPLES.get(name)
+            self.add(
+                key,
+                f"must be {wanted}, got {_type_name(value)}"
+                + (f"; e.g. {name} = {example}" if example else ""),
+            )
+            return default
+        return float(value) if kind == "float" else value
+
+    def _enum(
+        self,
+        table: Mapping[str, Any],
+        key: tuple[Any, ...],
+        allowed: tuple[str, ...],
+        required: bool = False,
+        default: str | None = None,
+    ) -> str | None:
+        value = self._get(table, key, "str", required=required, default=None)
+        if value is None:
+            return default
+        if value not in allowed:
+            hint = _did_you_mean(value, allowed)
+            self.add(
+                key,
+                f"'{value}' is not allowed{hint}; use one of: "
+                + ", ".join(f"'{a}'" for a in allowed),
+            )
+            return default
+        return value
+
+    def _table(self, raw: Mapping[str, Any], name: str, required: bool = False) -> dict[str, Any]:
+        if name not in raw:
+            if required:
+                self.add((name,), f"the [{name}] table is missing")
+            return {}
+        value = raw[name]
+        if not isinstance(value, dict):
+            self.add((name,), f"must be a table [{name}], got {_type_name(value)}")
+            return {}
+        for k in value:
+            if k not in _TABLE_KEYS[name]:
+                self._unknown((name, k), _TABLE_KEYS[name], f"[{name}]")
+        return value
+
+    def _unknown(self, key: tuple[Any, ...], allowed: tuple[str, ...], where: str) -> None:
+        name = str(key[-1])
+        if name == "ci_prob" and key[0] == "frequentist":
+            self.add(
+                key,
+                "ci_prob belongs in [plan]: it sets confidence, credible and "
+                "prediction intervals alike",
+            )
+            return
+        hint = _did_you_mean(name, allowed)
+        self.add(key, f"unknown key in {where}{hint}; allowed keys: " + ", ".join(allowed))
+
+    # -- the schema -------------------------------------------------------------------------
+    def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        for k, v in raw.items():
+            if k in _TOP_LEVEL:
+                continue
+            owner = next((t for t, keys in _TABLE_KEYS.items() if k in keys), None)
+            if owner is not None and not isinstance(v, dict):
+                self.add(
+                    (k,),
+                    f"top-level key; it belongs inside the [{owner}] table"
+                    if owner != "analysis"
+                    else "top-level key; it belongs inside an [[analysis]] table",
+                )
+            elif isinstance(v, dict | list):
+                hint = _did_you_mean(k, _TOP_LEVEL)
+                self.add(
+                    (k,),
+                    f"unknown table [{k}]{hint}; allowed tables: "
+                    + ", ".join(
+                        "[[analysis]]" if t == "analysis" else f"[{t}]" for t in _TOP_LEVEL
+                    ),
+                )
+            else:
+                self._unknown((k,), _TOP_LEVEL, "the plan (top level)")
+
+        out: dict[str, Any] = {}
+        out["plan"] = self._plan(raw)
+        out["priors"] = self._priors(raw)
+        engine = self._engine(raw)
+        out["engine"] = engine
+        out["mcmc"] = self._mcmc(raw)
+        out["frequentist"] = self._frequentist(raw)
+        sens = self._sensitivity(raw)
+        if sens is not None:
+            out["sensitivity"] = sens
+        out["analysis"] = self._analyses(raw, engine, out["frequentist"])
+        self.raise_if_any()
+        return out
+
+    def _plan(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        t = self._table(raw, "plan", required=True)
+        version = self._get(t, ("plan", "schema_version"), "int", default=SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            self.add(
+                ("plan", "schema_version"),
+                f"schema version {version} is not supported; "
+                f"this bayesmtor reads schema_version = {SCHEMA_VERSION}",
+            )
+        name = self._get(t, ("plan", "name"), "str", required=True)
+        if name is not None and not _NAME_RE.match(name):
+            self.add(
+                ("plan", "name"),
+                f"'{name}' must match ^[a-z0-9_]+$ (lowercase letters, "
+                f"digits, underscores), e.g. '{_slug(name)}'",
+            )
+        desc = self._get(t, ("plan", "description"), "str", required=True)
+        if desc is not None and not desc.strip():
+            self.add(("plan", "description"), "must not be empty; say what the plan is for")
+        unit = self._enum(t, ("plan", "unit"), UNITS, required=True)
+        bolero2 = self._enum(t, ("plan", "bolero2"), BOLERO2_CHOICES)
+        if unit == "report" and "bolero2" in t:
+            self.add(
+                ("plan", "bolero2"),
+                'only applies to unit = "trial": with unit = "report" '
+                "every BOLERO-2 report and subgroup is its own study; remove bolero2 or set "
+                'unit = "trial"',
+            )
+            bolero2 = None
+        elif unit == "trial" and bolero2 is None:
+            bolero2 = BOLERO2_CHOICES[0]
+        ci_prob = self._get(t, ("plan", "ci_prob"), "float", default=None)
+        if ci_prob is not None and not 0 < ci_prob < 1:
+            self.add(
+                ("plan", "ci_prob"),
+                f"{ci_prob:g} is outside (0, 1); write a probability "
+                "such as 0.95 (not a percentage)",
+            )
+        result = {
+            "name": name,
+            "description": desc,
+            "unit": unit,
+            "ci_prob": float(config.get("ci_prob", ci_prob)),
+        }
+        if bolero2 is not None:
+            result["bolero2"] = bolero2
+        return result
+
+    def _priors(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        t = self._table(raw, "priors")
+        out = {}
+        defaults = {
+            "tau": _prior_string("tau", config.get("tau_prior")),
+            "mu": _prior_string("mu", config.get("mu_prior")),
+            "tau_class": _prior_string("tau", config.get("tau_prior")),
+        }
+        for name, default in defaults.items():
+            value = self._get(t, ("priors", name), "str", default=None)
+            if value is None:
+                out[name] = default
+                continue
+            problem = _check_prior(value, "mu" if name == "mu" else "tau")
+            if problem:
+                self.add(("priors", name), problem)
+            out[name] = value.strip()
+        return out
+
+    def _engine(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        t = self._table(raw, "engine")
+        bayes = self._enum(t, ("engine", "bayes"), ENGINES, default="exact")
+        check = self._get(t, ("engine", "check_with_mcmc"), "bool", default=False)
+        if bayes == "mcmc" and check:
+            self.add(
+                ("engine", "check_with_mcmc"),
+                "compares MCMC with the exact posterior, so it "
+                'needs bayes = "exact"; with bayes = "mcmc" set check_with_mcmc = false',
+            )
+        return {"bayes": bayes, "check_with_mcmc": check}
+
+    def _mcmc(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        t = self._table(raw, "mcmc")
+        out: dict[str, Any] = {}
+        for name, cfg, minimum in (
+            ("draws", "draws", 1),
+            ("tune", "tune", 0),
+            ("chains", "chains", 1),
+            ("seed", "random_seed", 0),
+        ):
+            value = self._get(t, ("mcmc", name), "int", default=None)
+            if value is not None and value < minimum:
+                rule = "a positive integer" if minimum == 1 else "a non-negative integer"
+                self.add(
+                    ("mcmc", name),
+                    f"{value} is not allowed; must be {rule}, e.g. {name} = {config.get(cfg)}",
+                )
+            out[name] = int(config.get(cfg, value))
+        ta = self._get(t, ("mcmc", "target_accept"), "float", default=None)
+        if ta is not None and not 0 < ta < 1:
+            self.add(
+                ("mcmc", "target_accept"),
+                f"{ta:g} is outside (0, 1); NUTS needs a "
+                f"target acceptance probability such as {config.get('target_accept')}",
+            )
+        out["target_accept"] = float(config.get("target_accept", ta))
+        return {k: out[k] for k in _TABLE_KEYS["mcmc"]}
+
+    def _frequentist(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        t = self._table(raw, "frequentist")
+        method = self._enum(t, ("frequentist", "method"), FREQ_METHODS, default="REML")
+        hksj = self._get(t, ("frequentist", "hksj"), "bool", default=False)
+        if hksj and method in FIXED_EFFECT_METHODS:
+            self.add(
+                ("frequentist", "hksj"),
+                f"the Hartung-Knapp-Sidik-Jonkman adjustment is for "
+                f'random-effects models, not method = "{method}"; set hksj = false or use '
+                "one of: " + ", ".join(m for m in FREQ_METHODS if m not in FIXED_EFFECT_METHODS),
+            )
+        return {"method": method, "hksj": hksj}
+
+    def _sensitivity(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+        if "sensitivity" not in raw:
+            return None
+        t = self._table(raw, "sensitivity")
+        key = ("sensitivity", "tau_priors")
+        if "tau_priors" not in t:
+            if isinstance(raw["sensitivity"], dict):
+                self.add(
+                    key,
+                    "required key is missing; add tau_priors = "
+                    '["half-normal:0.25", "half-normal:1"] or remove [sensitivity]',
+                )
+            return None
+        value = t["tau_priors"]
+        if not isinstance(value, list) or not value:
+            self.add(
+                key,
+                "must be a non-empty array of tau prior strings, e.g. "
+                f'["half-normal:0.25", "half-normal:1"], got {_type_name(value)}',
+            )
+            return None
+        seen: dict[str, int] = {}
+        out = []
+        for i, item in enumerate(value, start=1):
+            problem = _check_prior(item, "tau")
+            if problem:
+                self.add(("sensitivity", "tau_priors", i), problem)
+                continue
+            item = item.strip()
+            if item in seen:
+                self.add(
+                    ("sensitivity", "tau_priors", i),
+                    f"'{item}' repeats entry {seen[item]}; list each prior once",
+                )
+                continue
+            seen[item] = i
+            out.append(item)
+        return {"tau_priors": out}
+
+    def _analyses(
+        self, raw: Mapping[str, Any], engine: Mapping[str, Any], freq: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        value = raw.get("analysis")
+        if value is None:
+            self.add(
+                ("analysis",),
+                "at least one [[analysis]] table is required, e.g.\n"
+                '    [[analysis]]\n    outcome = "pfs"\n    comparison = '
+                '"everolimus_endocrine"\n    measure = "HR"',
+            )
+            return []
+        if isinstance(value, dict):
+            self.add(
+                ("analysis",),
+                "must be an array of tables: write [[analysis]] (double "
+                "brackets), once per analysis, not [analysis]",
+            )
+            return []
+        if not isinstance(value, list) or not value:
+            self.add(
+                ("analysis",), f"must be one or more [[analysis]] tables, got {_type_name(value)}"
+            )
+            return []
+        out: list[dict[str, Any]] = []
+        seen: list[tuple[int, dict[str, Any]]] = []
+        for i, entry in enumerate(value, start=1):
+            spec = self._analysis(i, entry, engine, freq)
+            if spec is None:
+                continue
+            for j, other in seen:
+                if not _overlap(other, spec):
+                    continue
+                same = all(other[k] == spec[k] for k in ("outcome", "comparison"))
+                what = "duplicates" if same else "overlaps (through a wildcard) with"
+                self.add(
+                    ("analysis", i),
+                    f"{what} analysis[{j}] ({other['outcome']} | "
+                    f"{other['comparison']} | {other['measure']} | "
+                    f"{other['likelihood']}); each fit must be listed once: remove one "
+                    "or narrow the wildcard",
+                )
+                break
+            seen.append((i, spec))
+            out.append(spec)
+        return out
+
+    def _analysis(
+        self, i: int, entry: Any, engine: Mapping[str, Any], freq: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        base = ("analysis", i)
+        if not isinstance(entry, dict):
+            self.add(base, f"must be a table, got {_type_name(entry)}")
+            return None
+        n_before = len(self.problems)
+        for k in entry:
+            if k not in _TABLE_KEYS["analysis"]:
+                self._unknown((*base, k), _TABLE_KEYS["analysis"], "[[analysis]]")
+        outcome = self._get(entry, (*base, "outcome"), "str", required=True)
+        if outcome is not None:
+            problem = _outcome_problem(outcome)
+            if problem:
+                self.add((*base, "outcome"), problem)
+                outcome = None
+        comparison = self._enum(entry, (*base, "comparison"), (*COMPARISONS, "*"), required=True)
+        measure = self._enum(entry, (*base, "measure"), MEASURES, required=True)
+        likelihood = self._enum(entry, (*base, "likelihood"), LIKELIHOODS, default="normal-normal")
+        bayes = self._enum(entry, (*base, "bayes"), ENGINES, default=engine["bayes"])
+        check = self._get(entry, (*base, "check_with_mcmc"), "bool", default=None)
+
+        is_tte = outcome in TIME_TO_EVENT_OUTCOMES
+        if outcome is not None and measure is not None:
+            if measure == "HR" and not is_tte:
+                self.add(
+                    (*base, "measure"),
+                    f"HR is only for the time-to-event outcome 'pfs'; "
+                    f"outcome '{outcome}' is counted, so use RR, OR or RD",
+                )
+            elif measure != "HR" and is_tte:
+                self.add(
+                    (*base, "measure"),
+                    f"outcome 'pfs' is a hazard ratio, so measure must be 'HR', not '{measure}'",
+                )
+        if likelihood == "binomial-normal":
+            if is_tte or measure == "HR":
+                self.add(
+                    (*base, "likelihood"),
+                    "'binomial-normal' models 2x2 counts; it cannot "
+                    'fit a hazard ratio. Use likelihood = "normal-normal" for pfs',
+                )
+            elif measure == "RD":
+                self.add(
+                    (*base, "likelihood"),
+                    "'binomial-normal' supports measure 'OR' or "
+                    "'RR', not 'RD'; change the measure or use \"normal-normal\"",
+                )
+        if likelihood == "multilevel" and comparison not in (None, "*"):
+            self.add(
+                (*base, "comparison"),
+                "a 'multilevel' analysis pools the drug classes "
+                'around one mTOR mean, so it needs comparison = "*"; for one comparison '
+                'use likelihood = "normal-normal"',
+            )
+        if likelihood in ("multilevel", "binomial-normal") and bayes == "exact":
+            self.add(
+                (*base, "likelihood"),
+                f"'{likelihood}' has no exact (quadrature) "
+                'posterior and needs MCMC: add bayes = "mcmc" to this [[analysis]] '
+                'table or set bayes = "mcmc" in [engine]',
+            )
+        if check is None:
+            check = bool(engine["check_with_mcmc"]) and bayes == "exact"
+        elif check and bayes == "mcmc":
+            self.add(
+                (*base, "check_with_mcmc"),
+                "compares MCMC with the exact posterior, so it "
+                'needs bayes = "exact"; set check_with_mcmc = false for an MCMC analysis',
+            )
+        if freq["method"] == "PETO" and measure in ("RR", "RD"):
+            self.add(
+                (*base, "measure"),
+                f'[frequentist] method = "PETO" estimates odds ratios '
+                f'only; use measure = "OR" here or another method (e.g. "MH") for '
+                f"'{measure}'",
+            )
+        if len(self.problems) > n_before:
+            return None
+        return {
+            "outcome": outcome,
+            "comparison": comparison,
+            "measure": measure,
+            "likelihood": likelihood,
+            "bayes": bayes,
+            "check_with_mcmc": check,
+        }
+
+
+def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Two analyses that would produce at least one identical fit."""
+    return (
+        a["measure"] == b["measure"]
+        and a["likelihood"] == b["likelihood"]
+        and _outcome_overlaps(a["outcome"], b["outcome"])
+        and (a["comparison"] == b["comparison"] or "*" in (a["comparison"], b["comparison"]))
+    )
+
+
+def _outcome_problem(outcome: str) -> str | None:
+    allowed = (
+        "'orr', 'cbr', 'pfs', 'ae_any:<event>', 'ae_grade34:<event>', 'ae_any:*', 'ae_grade34:*'"
+    )
+    if outcome in COUNT_OUTCOMES or outcome in TIME_TO_EVENT_OUTCOMES:
+        return None
+    prefix, sep, event = outcome.partition(":")
+    if sep and prefix in AE_PREFIXES:
+        if event == "*" or _EVENT_RE.match(event):
+            return None
+        return (
+            f"adverse-event name '{event}' must be a lowercase canonical name such as "
+            f"'stomatitis' (letters, digits, underscores), or '*' for every event"
+        )
+    hint = _did_you_mean(
+        prefix if sep else outcome, (*COUNT_OUTCOMES, *TIME_TO_EVENT_OUTCOMES, *AE_PREFIXES)
+    )
+    return f"unknown outcome '{outcome}'{hint}; allowed: {allowed}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_") or "my_plan"
+
+
+_EXAMPLES = {
+    "name": '"my_plan"',
+    "description": '"..."',
+    "unit": '"trial"',
+    "outcome": '"pfs"',
+    "comparison": '"everolimus_endocrine"',
+    "measure": '"HR"',
+    "likelihood": '"normal-normal"',
+    "bayes": '"exact"',
+    "check_with_mcmc": "false",
+    "hksj": "false",
+    "method": '"REML"',
+    "draws": str(config.get("draws")),
+    "tune": str(config.get("tune")),
+    "chains": str(config.get("chains")),
+    "seed": str(config.get("random_seed")),
+    "target_accept": str(config.get("target_accept")),
+    "ci_prob": str(config.get("ci_prob")),
+    "tau": '"half-normal:0.5"',
+    "tau_class": '"half-normal:0.5"',
+    "mu": '"normal:0,4"',
+    "schema_version": str(SCHEMA_VERSION),
+}
+
+
+def _key_label(key: tuple[Any, ...]) -> str:
+    """``("analysis", 2, "measure")`` -> ``analysis[2].measure``."""
+    out = ""
+    for part in key:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class _KeyLines:
+    """Best-effort line numbers of tables and keys in the TOML text, for messages."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_\-]+)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        # (section, index or None, key or None) -> line number
+        self.index: dict[tuple[str | None, int | None, str | None], int] = {}
+        counts: dict[str, int] = {}
+        section: str | None = None
+        number: int | None = None
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            m = self._HEADER.match(line)
+            if m:
+                section = m.group(2)
+                if m.group(1) == "[[":
+                    counts[section] = counts.get(section, 0) + 1
+                    number = counts[section]
+                else:
+                    number = None
+                self.index.setdefault((section, number, None), lineno)
+                continue
+            m = self._KEY.match(line)
+            if m:
+                self.index.setdefault((section, number, m.group(1)), lineno)
+
+    def find(self, key: tuple[Any, ...]) -> int | None:
+        if len(key) == 1:
+            return self.index.get((None, None, key[0])) or self.index.get((key[0], None, None))
+        if isinstance(key[1], int):  # analysis[i] or analysis[i].name
+            name = key[2] if len(key) > 2 else None
+            return self.index.get((key[0], key[1], name)) or self.index.get((key[0], key[1], None))
+        return self.index.get((key[0], None, key[1])) or self.index.get((key[0], None, None))
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")  # pragma: no cover
