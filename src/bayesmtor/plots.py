@@ -1,0 +1,910 @@
+"""Figures: forest, funnel, tau prior/posterior and prior-sensitivity plots.
+
+Every plotting function takes ``ax=None`` and returns the :class:`matplotlib.axes.Axes` it
+drew on (like lifelines). Without ``ax`` a new :class:`matplotlib.figure.Figure` is made with
+the object-oriented API, so nothing here touches pyplot's global state, opens a window or needs
+a display; call :func:`save_figure` to write it.
+
+Effect sizes arrive on the analysis scale: the *log* scale for ratio measures (OR, RR, HR) and
+the identity scale for the risk difference. Ratio measures are drawn on a logarithmic x-axis
+whose ticks are labelled with ratio values, with a vertical line at the ratio 1; differences on
+a linear axis with a line at 0.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bayesmtor import config
+from bayesmtor.errors import InputError
+from bayesmtor.outputs import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "FOREST_KINDS",
+    "forest_plot",
+    "funnel_plot",
+    "prior_sensitivity_plot",
+    "save_figure",
+    "tau_prior_posterior_plot",
+]
+
+#: Row kinds understood by :func:`forest_plot`, in legend order.
+FOREST_KINDS = ("observed", "shrunken", "pooled_bayes", "pooled_freq", "predictive")
+
+_COLORS = {
+    "observed": "#222222",
+    "shrunken": "#1f77b4",
+    "pooled_bayes": "#1f77b4",
+    "pooled_freq": "#555555",
+    "predictive": "#1f77b4",
+    "prior": "#d62728",
+}
+_LEGEND = {
+    "observed": "Observed (trial)",
+    "shrunken": "Bayesian shrunken (trial)",
+    "pooled_bayes": "Pooled, Bayesian",
+    "pooled_freq": "Pooled, frequentist",
+    "predictive": "Predictive interval",
+}
+
+
+@dataclass(frozen=True)
+class _Measure:
+    code: str
+    name: str
+    is_ratio: bool
+
+    @property
+    def null(self) -> float:
+        return 1.0 if self.is_ratio else 0.0
+
+    def to_display(self, value: np.ndarray | float) -> np.ndarray:
+        arr = np.asarray(value, dtype=float)
+        return np.exp(arr) if self.is_ratio else arr
+
+    def fmt(self, value: float) -> str:
+        if not math.isfinite(value):
+            return "NA"
+        if self.is_ratio:
+            return f"{value:.2f}" if value < 100 else f"{value:.3g}"
+        return f"{value:.3f}"
+
+
+_MEASURES = {
+    "OR": _Measure("OR", "Odds ratio", True),
+    "RR": _Measure("RR", "Risk ratio", True),
+    "HR": _Measure("HR", "Hazard ratio", True),
+    "RD": _Measure("RD", "Risk difference", False),
+    # Unnamed ratio given as yi (log ratio) and sei, as in EffectSizes(scale="log").
+    "GENERIC": _Measure("Ratio", "Ratio", True),
+}
+
+
+def _measure(measure: str, where: str) -> _Measure:
+    key = str(measure).strip().upper()
+    if key not in _MEASURES:
+        raise InputError(
+            f"unknown measure {measure!r}; expected one of OR, RR, HR, generic (ratios, given on "
+            "the log scale) or RD (identity scale)",
+            source=where,
+            column="measure",
+        )
+    return _MEASURES[key]
+
+
+def _new_axes(width: float, height: float) -> Axes:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig.add_subplot()
+
+
+def _below_axes(ax: Axes) -> Any:
+    """Transform placing a legend a fixed distance below the x-axis label, whatever the height."""
+    from matplotlib.transforms import ScaledTranslation
+
+    return ax.transAxes + ScaledTranslation(0.0, -0.62, ax.figure.dpi_scale_trans)
+
+
+def _plain(text: object) -> str:
+    """Text shown literally by matplotlib (a '$' would otherwise start mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
+def _require_columns(frame: object, columns: Sequence[str], where: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(
+            f"expected a pandas DataFrame with columns {list(columns)}, got {type(frame).__name__}",
+            source=where,
+        )
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"missing column(s) {missing}; the table needs {list(columns)} "
+            f"(it has {list(map(str, frame.columns))})",
+            source=where,
+            column=missing[0],
+        )
+    return frame
+
+
+def _numeric(frame: pd.DataFrame, column: str, where: str, label_col: str) -> np.ndarray:
+    """A float column; non-numeric cells raise an InputError naming the row."""
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    raw = frame[column].to_numpy()
+    for i, (v, r) in enumerate(zip(values, raw, strict=True)):
+        if np.isnan(v) and not pd.isna(r):
+            raise InputError(
+                f"value {r!r} is not a number",
+                source=where,
+                row=i,
+                study=str(frame[label_col].iloc[i]),
+                column=column,
+            )
+    return values
+
+
+def _ratio_ticks(lo: float, hi: float) -> list[float]:
+    """Readable ratio tick values between ``lo`` and ``hi`` (both > 0)."""
+    levels = (
+        (1.0,),
+        (1.0, 2.0, 5.0),
+        (1.0, 1.5, 2.0, 3.0, 5.0, 7.0),
+        (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0),
+    )
+    e_lo, e_hi = math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1
+    best: list[float] = []
+    for mantissas in levels:
+        ticks = sorted(
+            {
+                float(f"{m * 10.0**e:.6g}")
+                for e in range(e_lo, e_hi + 1)
+                for m in mantissas
+                if lo <= m * 10.0**e <= hi
+            }
+        )
+        if len(ticks) < 6 and lo <= 0.5 <= hi and 0.5 not in ticks:  # mirror of 2 around 1
+            ticks = sorted([*ticks, 0.5])
+        best = ticks
+        if len(ticks) >= 4:
+            break
+    if len(best) > 10:  # very wide range: decades only
+        best = [t for t in best if math.isclose(math.log10(t), round(math.log10(t)))]
+    return best
+
+
+def _format_tick(value: float) -> str:
+    return f"{value:g}"
+
+
+def _style_x_axis(ax: Axes, measure: _Measure, values: np.ndarray) -> None:
+    """Scale, limits, ticks, no-effect line and label of the effect axis."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
+
+    finite = values[np.isfinite(values)]
+    if measure.is_ratio:
+        finite = finite[finite > 0]
+        lo = min([measure.null, *finite.tolist()])
+        hi = max([measure.null, *finite.tolist()])
+        span = math.log(hi) - math.log(lo)
+        pad = max(0.08 * span, 0.05)
+        lo, hi = math.exp(math.log(lo) - pad), math.exp(math.log(hi) + pad)
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ticks = _ratio_ticks(lo, hi)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FixedFormatter([_format_tick(t) for t in ticks]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        code = "" if measure.code == measure.name else f"{measure.code}, "
+        ax.set_xlabel(f"{measure.name} ({code}log scale)")
+    else:
+        lo = min([measure.null, *finite.tolist()])
+        hi = max([measure.null, *finite.tolist()])
+        pad = max(0.08 * (hi - lo), 0.01)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_xlabel(f"{measure.name} ({measure.code})")
+    ax.axvline(measure.null, color="#888888", linewidth=0.9, linestyle="-", zorder=1.5)
+
+
+# --------------------------------------------------------------------------------------------
+# forest plot
+# --------------------------------------------------------------------------------------------
+def forest_plot(
+    rows: pd.DataFrame,
+    *,
+    measure: str,
+    ax: Axes | None = None,
+    title: str | None = None,
+    ci_prob: float | None = None,
+) -> Axes:
+    """Forest plot of trial estimates, shrunken estimates, pooled rows and a predictive interval.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        One row per drawn element, columns
+
+        ``label`` (str)
+            y-axis label. An ``observed`` and a ``shrunken`` row with the same label share one
+            line (the shrunken marker is drawn slightly below the observed one).
+        ``kind``
+            One of ``"observed"`` (square, sized by ``weight``), ``"shrunken"`` (Bayesian
+            trial-specific estimate, circle), ``"pooled_bayes"`` and ``"pooled_freq"``
+            (diamonds), ``"predictive"`` (bar).
+        ``estimate``, ``low``, ``high``
+            Point estimate and interval on the analysis scale (log scale for OR/RR/HR). Missing
+            values are allowed and shown as "not estimable"; a predictive row may omit the
+            estimate.
+        ``weight`` (optional)
+            Relative weight of observed rows; square area grows with it.
+
+        The order of rows is kept: trials (observed/shrunken) first, in order of first
+        appearance, then pooled and predictive rows. The frame is not modified.
+    measure : {"OR", "RR", "HR", "RD", "generic"}
+        Effect measure; ratios (``"generic"`` is an unnamed ratio) are drawn on a log axis
+        labelled with ratio values, RD on a linear axis.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure sized to the number of rows is made if omitted.
+    title : str, optional
+        Axes title; defaults to ``"Forest plot (<measure name>)"``.
+    ci_prob : float, optional
+        Interval probability, used in the header of the text column; defaults to
+        ``config.defaults["ci_prob"]``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    where = "forest_plot(rows)"
+    meas = _measure(measure, "forest_plot")
+    ci_prob = float(config.get("ci_prob", ci_prob))
+    frame = _require_columns(rows, ["label", "kind", "estimate", "low", "high"], where)
+    if len(frame) == 0:
+        raise InputError("the table has no rows; nothing to plot", source=where)
+    labels = [str(v) for v in frame["label"].tolist()]
+    kinds = [str(v) for v in frame["kind"].tolist()]
+    for i, kind in enumerate(kinds):
+        if kind not in FOREST_KINDS:
+            raise InputError(
+                f"unknown kind {kind!r}; expected one of {', '.join(FOREST_KINDS)}",
+                source=where,
+                row=i,
+                study=labels[i],
+                column="kind",
+            )
+    est = _numeric(frame, "estimate", where, "label")
+    low = _numeric(frame, "low", where, "label")
+    high = _numeric(frame, "high", where, "label")
+    weight = _numeric(frame, "weight", where, "label") if "weight" in frame.columns else None
+    seen: set[tuple[str, str]] = set()
+    for i, key in enumerate(zip(labels, kinds, strict=True)):
+        if key in seen:
+            raise InputError(
+                f"duplicate row for label {key[0]!r} and kind {key[1]!r}; each label may "
+                "appear once per kind",
+                source=where,
+                row=i,
+                study=key[0],
+                column="label",
+            )
+        seen.add(key)
+        if np.isfinite(low[i]) and np.isfinite(high[i]) and low[i] > high[i]:
+            raise InputError(
+                f"interval low {low[i]:g} is above high {high[i]:g}",
+                source=where,
+                row=i,
+                study=key[0],
+                column="low",
+            )
+
+    # ---- layout: one line per trial label, then one per pooled/predictive row ----------------
+    trial_lines: dict[str, int] = {}
+    line_of_row: list[int] = [0] * len(frame)
+    line_labels: list[str] = []
+    for label, kind in zip(labels, kinds, strict=True):
+        if kind in ("observed", "shrunken") and label not in trial_lines:
+            trial_lines[label] = len(line_labels)
+            line_labels.append(label)
+    n_trial = len(line_labels)
+    gap = 0.6 if n_trial else 0.0
+    positions: list[float] = list(map(float, range(n_trial)))
+    for i, kind in enumerate(kinds):
+        if kind in ("observed", "shrunken"):
+            line_of_row[i] = trial_lines[labels[i]]
+        else:
+            line_of_row[i] = len(line_labels)
+            positions.append(len(line_labels) + gap)
+            line_labels.append(labels[i])
+    both = {lab for lab in trial_lines if (lab, "observed") in seen and (lab, "shrunken") in seen}
+    y = np.empty(len(frame))
+    for i, kind in enumerate(kinds):
+        base = positions[line_of_row[i]]
+        if labels[i] in both and kind in ("observed", "shrunken"):
+            base += -0.14 if kind == "observed" else 0.2
+        y[i] = base
+
+    if ax is None:
+        longest = max(len(s) for s in line_labels)
+        width = min(13.0, 7.5 + 0.07 * longest)
+        ax = _new_axes(width, 1.9 + 0.36 * len(line_labels))
+
+    # ---- draw --------------------------------------------------------------------------------
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Polygon
+
+    to_x = meas.to_display
+    x_est, x_lo, x_hi = to_x(est), to_x(low), to_x(high)
+    wmax = None
+    if weight is not None:
+        valid = weight[np.isfinite(weight) & (weight > 0)]
+        wmax = float(valid.max()) if valid.size else None
+    used: list[str] = []
+    for i, kind in enumerate(kinds):
+        yi = y[i]
+        color = _COLORS[kind]
+        has_ci = np.isfinite(x_lo[i]) and np.isfinite(x_hi[i])
+        if kind in ("observed", "shrunken"):
+            if has_ci:
+                ax.plot(
+                    [x_lo[i], x_hi[i]],
+                    [yi, yi],
+                    color=color,
+                    linewidth=1.1 if kind == "observed" else 1.0,
+                    linestyle="-" if kind == "observed" else (0, (3, 1.5)),
+                    zorder=2,
+                )
+            if np.isfinite(x_est[i]):
+                if kind == "observed":
+                    size = 6.0
+                    if wmax is not None and weight is not None and np.isfinite(weight[i]):
+                        size = 4.0 + 8.0 * math.sqrt(max(weight[i], 0.0) / wmax)
+                    ax.plot(x_est[i], yi, marker="s", markersize=size, color=color, zorder=3)
+                else:
+                    ax.plot(
+                        x_est[i],
+                        yi,
+                        marker="o",
+                        markersize=5,
+                        color=color,
+                        markerfacecolor="white",
+                        markeredgewidth=1.4,
+                        zorder=3,
+                    )
+        elif kind in ("pooled_bayes", "pooled_freq") and has_ci:
+            centre = (
+                x_est[i]
+                if np.isfinite(x_est[i])
+                else (math.sqrt(x_lo[i] * x_hi[i]) if meas.is_ratio else 0.5 * (x_lo[i] + x_hi[i]))
+            )
+            h = 0.28
+            diamond = Polygon(
+                [(x_lo[i], yi), (centre, yi - h), (x_hi[i], yi), (centre, yi + h)],
+                closed=True,
+                facecolor=color if kind == "pooled_bayes" else "white",
+                edgecolor=color,
+                linewidth=1.3,
+                zorder=3,
+            )
+            ax.add_patch(diamond)
+        elif kind == "predictive" and has_ci:
+            ax.plot(
+                [x_lo[i], x_hi[i]],
+                [yi, yi],
+                color=color,
+                linewidth=5,
+                alpha=0.35,
+                solid_capstyle="butt",
+                zorder=2,
+            )
+            ax.plot(
+                [x_lo[i], x_hi[i]],
+                [yi, yi],
+                color=color,
+                linewidth=0,
+                marker="|",
+                markersize=10,
+                markeredgewidth=1.5,
+                zorder=3,
+            )
+        if kind not in used and (has_ci or np.isfinite(x_est[i])):
+            used.append(kind)
+
+    # ---- axes furniture ----------------------------------------------------------------------
+    all_x = np.concatenate([x_est, x_lo, x_hi])
+    _style_x_axis(ax, meas, all_x)
+    ax.set_yticks(positions, [_plain(s) for s in line_labels])
+    ax.tick_params(axis="y", length=0)
+    top = -1.0
+    ax.set_ylim(positions[-1] + 0.75, top)
+    if n_trial and len(positions) > n_trial:
+        ax.axhline(n_trial - 1 + (gap + 1) / 2, color="#cccccc", linewidth=0.8, zorder=0)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+
+    from matplotlib.transforms import blended_transform_factory
+
+    text_tf = blended_transform_factory(ax.transAxes, ax.transData)
+    pct = f"{100 * ci_prob:g}%"
+    ax.text(
+        1.02,
+        top + 0.35,
+        f"{meas.code} [{pct} interval]",
+        transform=text_tf,
+        ha="left",
+        va="center",
+        fontsize=9,
+        fontweight="bold",
+        clip_on=False,
+    )
+    for i, kind in enumerate(kinds):
+        if np.isfinite(x_lo[i]) and np.isfinite(x_hi[i]):
+            point = meas.fmt(float(x_est[i])) if np.isfinite(x_est[i]) else "–"
+            txt = f"{point} [{meas.fmt(float(x_lo[i]))}, {meas.fmt(float(x_hi[i]))}]"
+        elif np.isfinite(x_est[i]):
+            txt = f"{meas.fmt(float(x_est[i]))} [not estimable]"
+        else:
+            txt = "not estimable"
+        ax.text(
+            1.02,
+            y[i],
+            txt,
+            transform=text_tf,
+            ha="left",
+            va="center",
+            fontsize=8 if kind == "shrunken" else 9,
+            color=_COLORS[kind] if kind == "shrunken" else "#222222",
+            fontweight="bold" if kind.startswith("pooled") else "normal",
+            clip_on=False,
+        )
+
+    handles = []
+    for kind in FOREST_KINDS:
+        if kind not in used:
+            continue
+        c = _COLORS[kind]
+        if kind == "observed":
+            h = Line2D([], [], color=c, marker="s", markersize=6, linewidth=1.1)
+        elif kind == "shrunken":
+            h = Line2D(
+                [],
+                [],
+                color=c,
+                marker="o",
+                markerfacecolor="white",
+                markersize=5,
+                linewidth=1.0,
+                linestyle=(0, (3, 1.5)),
+            )
+        elif kind == "predictive":
+            h = Line2D([], [], color=c, linewidth=5, alpha=0.35)
+        else:
+            h = Line2D(
+                [],
+                [],
+                color=c,
+                marker="D",
+                linestyle="none",
+                markersize=7,
+                markerfacecolor=c if kind == "pooled_bayes" else "white",
+            )
+        h.set_label(_LEGEND[kind])
+        handles.append(h)
+    if handles:
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            bbox_transform=_below_axes(ax),
+            ncol=min(3, len(handles)),
+            fontsize=8,
+            frameon=False,
+        )
+    ax.set_title(_plain(title) if title is not None else f"Forest plot ({meas.name.lower()})")
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# funnel plot
+# --------------------------------------------------------------------------------------------
+def funnel_plot(
+    yi: Sequence[float] | np.ndarray | pd.Series,
+    sei: Sequence[float] | np.ndarray | pd.Series,
+    *,
+    estimate: float,
+    measure: str,
+    ax: Axes | None = None,
+    labels: Sequence[str] | None = None,
+    ci_prob: float | None = None,
+) -> Axes:
+    """Funnel plot: effect (x) against standard error (y, inverted, 0 at the top).
+
+    Parameters
+    ----------
+    yi, sei : array-like
+        Trial effects on the analysis scale (log scale for ratios) and their standard errors.
+    estimate : float
+        Pooled effect on the analysis scale; the funnel is centred on it.
+    measure : {"OR", "RR", "HR", "RD", "generic"}
+    ax : matplotlib.axes.Axes, optional
+    labels : sequence of str, optional
+        Trial labels written next to the points.
+    ci_prob : float, optional
+        Probability of the pseudo-confidence limits ``estimate ± z * SE`` (default
+        ``config.defaults["ci_prob"]``, i.e. the usual pseudo-95% funnel).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    where = "funnel_plot"
+    meas = _measure(measure, where)
+    ci_prob = float(config.get("ci_prob", ci_prob))
+    names = None if labels is None else [str(v) for v in labels]
+    y = np.asarray(pd.to_numeric(pd.Series(list(yi)), errors="coerce"), dtype=float)
+    s = np.asarray(pd.to_numeric(pd.Series(list(sei)), errors="coerce"), dtype=float)
+    if y.shape != s.shape:
+        raise InputError(
+            f"yi has {y.size} values but sei has {s.size}; they must match",
+            source=where,
+            column="sei",
+        )
+    if y.size == 0:
+        raise InputError("no trials given; nothing to plot", source=where, column="yi")
+    for i in range(y.size):
+        study = None if names is None or i >= len(names) else names[i]
+        if not np.isfinite(y[i]):
+            raise InputError(
+                "yi is missing or not finite", source=where, row=i, study=study, column="yi"
+            )
+        if not (np.isfinite(s[i]) and s[i] > 0):
+            raise InputError(
+                f"sei must be a positive finite number, got {s[i]:g}",
+                source=where,
+                row=i,
+                study=study,
+                column="sei",
+            )
+    if names is not None and len(names) != y.size:
+        raise InputError(f"{len(names)} labels for {y.size} trials", source=where, column="labels")
+    try:
+        estimate = float(estimate)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"the pooled estimate {estimate!r} is not a number", source=where, column="estimate"
+        ) from None
+    if not np.isfinite(estimate):
+        raise InputError("the pooled estimate is not finite", source=where, column="estimate")
+
+    if ax is None:
+        ax = _new_axes(6.5, 5.0)
+    z = float(stats.norm.ppf(0.5 + ci_prob / 2))
+    se_max = float(s.max()) * 1.1
+    se_grid = np.linspace(0.0, se_max, 50)
+    to_x = meas.to_display
+    ax.fill_betweenx(
+        se_grid,
+        to_x(estimate - z * se_grid),
+        to_x(estimate + z * se_grid),
+        color="#eeeeee",
+        zorder=0,
+    )
+    ax.plot(to_x(estimate - z * se_grid), se_grid, color="#777777", linestyle="--", linewidth=1)
+    ax.plot(
+        to_x(estimate + z * se_grid),
+        se_grid,
+        color="#777777",
+        linestyle="--",
+        linewidth=1,
+        label=f"Pseudo {100 * ci_prob:g}% limits",
+    )
+    ax.axvline(
+        float(to_x(estimate)), color=_COLORS["pooled_bayes"], linewidth=1.2, label="Pooled estimate"
+    )
+    ax.plot(
+        to_x(y),
+        s,
+        linestyle="none",
+        marker="o",
+        color=_COLORS["observed"],
+        markersize=6,
+        label="Trials",
+        zorder=3,
+    )
+    if names is not None:
+        for lab, xv, sv in zip(names, to_x(y), s, strict=True):
+            ax.annotate(
+                _plain(lab),
+                (float(xv), float(sv)),
+                xytext=(4, 3),
+                textcoords="offset points",
+                fontsize=7,
+                color="#444444",
+            )
+    extent = np.concatenate([to_x(y), to_x(estimate + np.array([-z, z]) * se_max)])
+    _style_x_axis(ax, meas, extent)
+    ax.set_ylim(se_max, 0.0)
+    ax.set_ylabel(f"Standard error of {'log ' if meas.is_ratio else ''}{meas.code}")
+    ax.set_title(f"Funnel plot ({meas.name.lower()})")
+    ax.legend(fontsize=8, loc="lower right", frameon=False)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# tau prior vs posterior
+# --------------------------------------------------------------------------------------------
+def tau_prior_posterior_plot(
+    tau_grid: Sequence[float] | np.ndarray,
+    prior_pdf: Sequence[float] | np.ndarray,
+    posterior_pdf: Sequence[float] | np.ndarray,
+    *,
+    ax: Axes | None = None,
+    prior_label: str | None = None,
+    posterior_draws: Sequence[float] | np.ndarray | None = None,
+) -> Axes:
+    """Prior and posterior density of the between-trial standard deviation tau.
+
+    Parameters
+    ----------
+    tau_grid : array-like
+        Increasing grid of tau values (>= 0).
+    prior_pdf, posterior_pdf : array-like
+        Densities on ``tau_grid`` (e.g. exact quadrature).
+    ax : matplotlib.axes.Axes, optional
+    prior_label : str, optional
+        Legend text of the prior (e.g. ``"half-normal(0.5)"``).
+    posterior_draws : array-like, optional
+        MCMC draws of tau, shown as a density histogram behind the curves.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    where = "tau_prior_posterior_plot"
+    grid = np.asarray(tau_grid, dtype=float).ravel()
+    prior = np.asarray(prior_pdf, dtype=float).ravel()
+    post = np.asarray(posterior_pdf, dtype=float).ravel()
+    if grid.size < 2:
+        raise InputError("tau_grid needs at least two points", source=where, column="tau_grid")
+    for name, arr in (("prior_pdf", prior), ("posterior_pdf", post)):
+        if arr.shape != grid.shape:
+            raise InputError(
+                f"{name} has {arr.size} values but tau_grid has {grid.size}",
+                source=where,
+                column=name,
+            )
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise InputError("densities must be finite and non-negative", source=where, column=name)
+    if not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0) and grid[0] >= 0):
+        raise InputError(
+            "tau_grid must be finite, non-negative and strictly increasing",
+            source=where,
+            column="tau_grid",
+        )
+    if ax is None:
+        ax = _new_axes(6.5, 4.2)
+    if posterior_draws is not None:
+        draws = np.asarray(posterior_draws, dtype=float).ravel()
+        draws = draws[np.isfinite(draws)]
+        if draws.size:
+            # Density relative to *all* draws, so draws beyond the grid are not re-normalised in.
+            bins = min(60, max(10, draws.size // 50))
+            width = (grid[-1] - grid[0]) / bins
+            ax.hist(
+                draws,
+                bins=bins,
+                range=(grid[0], grid[-1]),
+                weights=np.full(draws.size, 1.0 / (draws.size * width)),
+                color=_COLORS["shrunken"],
+                alpha=0.25,
+                label="Posterior (MCMC draws)",
+            )
+    ax.plot(
+        grid,
+        prior,
+        color=_COLORS["prior"],
+        linestyle="--",
+        linewidth=1.6,
+        label=f"Prior: {_plain(prior_label)}" if prior_label else "Prior",
+    )
+    ax.plot(grid, post, color=_COLORS["pooled_bayes"], linewidth=1.8, label="Posterior")
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("τ (between-trial standard deviation, analysis scale)")
+    ax.set_ylabel("Density")
+    ax.set_title("Heterogeneity τ: prior and posterior")
+    ax.legend(fontsize=8, frameon=False)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# prior sensitivity
+# --------------------------------------------------------------------------------------------
+def prior_sensitivity_plot(
+    table: pd.DataFrame,
+    *,
+    measure: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Pooled effect under each prior: posterior median and credible interval per row.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``prior`` (label), ``mu_median``, ``mu_low``, ``mu_high`` (analysis scale: log
+        for ratios), optional ``tau_median`` (shown in the text column) and optional
+        ``analysis``: when present, the analyses are drawn side by side within each prior's
+        line (offset markers, one colour per analysis, with a legend).
+    measure : {"OR", "RR", "HR", "RD", "generic"}
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    where = "prior_sensitivity_plot(table)"
+    meas = _measure(measure, "prior_sensitivity_plot")
+    frame = _require_columns(table, ["prior", "mu_median", "mu_low", "mu_high"], where)
+    if len(frame) == 0:
+        raise InputError("the table has no rows; nothing to plot", source=where)
+    priors = [str(v) for v in frame["prior"].tolist()]
+    med = _numeric(frame, "mu_median", where, "prior")
+    low = _numeric(frame, "mu_low", where, "prior")
+    high = _numeric(frame, "mu_high", where, "prior")
+    tau = _numeric(frame, "tau_median", where, "prior") if "tau_median" in frame.columns else None
+    analyses = [str(v) for v in frame["analysis"].tolist()] if "analysis" in frame.columns else None
+    prior_order = list(dict.fromkeys(priors))
+    groups = list(dict.fromkeys(analyses)) if analyses else [""]
+    n_g = len(groups)
+    seen: set[tuple[str, str]] = set()
+    for i, p in enumerate(priors):
+        key = (p, analyses[i] if analyses else "")
+        if key in seen:
+            raise InputError(
+                f"prior {p!r} appears twice" + (f" for analysis {key[1]!r}" if analyses else ""),
+                source=where,
+                row=i,
+                study=p,
+                column="prior",
+            )
+        seen.add(key)
+
+    if ax is None:
+        longest = max(len(s) for s in prior_order)
+        ax = _new_axes(min(13.0, 7.5 + 0.07 * longest), 1.8 + (0.3 + 0.22 * n_g) * len(prior_order))
+    import matplotlib as mpl
+
+    cycle = mpl.rcParams["axes.prop_cycle"].by_key().get("color", ["#1f77b4"])
+    spread = min(0.56, 0.28 * (n_g - 1))
+    offsets = np.linspace(-spread / 2, spread / 2, n_g) if n_g > 1 else np.array([0.0])
+    x_med, x_lo, x_hi = meas.to_display(med), meas.to_display(low), meas.to_display(high)
+    y = np.empty(len(frame))
+    from matplotlib.transforms import blended_transform_factory
+
+    text_tf = blended_transform_factory(ax.transAxes, ax.transData)
+    drawn: set[str] = set()
+    for i, p in enumerate(priors):
+        g = groups.index(analyses[i]) if analyses else 0
+        y[i] = prior_order.index(p) + offsets[g]
+        color = cycle[g % len(cycle)] if n_g > 1 else _COLORS["pooled_bayes"]
+        label = groups[g] if (n_g > 1 and groups[g] not in drawn) else None
+        if np.isfinite(x_lo[i]) and np.isfinite(x_hi[i]):
+            ax.plot([x_lo[i], x_hi[i]], [y[i], y[i]], color=color, linewidth=1.4)
+        if np.isfinite(x_med[i]):
+            ax.plot(
+                x_med[i],
+                y[i],
+                marker="o",
+                color=color,
+                markersize=6,
+                linestyle="none",
+                label=_plain(label) if label else None,
+            )
+            if label:
+                drawn.add(groups[g])
+        if np.isfinite(x_lo[i]) and np.isfinite(x_hi[i]):
+            txt = (
+                f"{meas.fmt(float(x_med[i]))} [{meas.fmt(float(x_lo[i]))}, "
+                f"{meas.fmt(float(x_hi[i]))}]"
+            )
+        else:
+            txt = "not estimable"
+        if tau is not None:
+            txt += f"   τ {tau[i]:.2f}" if np.isfinite(tau[i]) else "   τ NA"
+        ax.text(
+            1.02,
+            y[i],
+            txt,
+            transform=text_tf,
+            ha="left",
+            va="center",
+            fontsize=8,
+            color=color if n_g > 1 else "#222222",
+            clip_on=False,
+        )
+    _style_x_axis(ax, meas, np.concatenate([x_med, x_lo, x_hi]))
+    if n_g > 1:  # shaded bands keep each prior's analyses together
+        for j in range(0, len(prior_order), 2):
+            ax.axhspan(j - 0.5, j + 0.5, color="#f2f2f2", zorder=0, linewidth=0)
+    ax.set_yticks(np.arange(len(prior_order)), [_plain(s) for s in prior_order])
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(len(prior_order) - 0.5, -1.0)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    header = f"{meas.code} median [interval]" + ("   τ median" if tau is not None else "")
+    ax.text(
+        1.02,
+        -0.8,
+        header,
+        transform=text_tf,
+        ha="left",
+        va="center",
+        fontsize=8,
+        fontweight="bold",
+        clip_on=False,
+    )
+    ax.set_ylabel("Prior")
+    ax.set_title(f"Prior sensitivity of the pooled {meas.name.lower()}")
+    if n_g > 1:
+        ax.legend(
+            title="Analysis",
+            fontsize=8,
+            title_fontsize=8,
+            frameon=False,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            bbox_transform=_below_axes(ax),
+            ncol=min(3, n_g),
+        )
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# saving
+# --------------------------------------------------------------------------------------------
+def save_figure(fig: Figure, path_stem: Path) -> list[Path]:
+    """Write ``fig`` as ``<path_stem>.png`` (150 dpi) and ``<path_stem>.svg``.
+
+    Files are written atomically and reproducibly (no creation date or software stamp in the
+    metadata, fixed SVG id salt), so reruns give byte-identical SVGs.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        Figure to save (``ax.figure`` of a returned Axes).
+    path_stem : Path
+        Output path without suffix; a suffix already present in the name is kept
+        (``"forest_pfs.everolimus"`` gives ``forest_pfs.everolimus.png``).
+
+    Returns
+    -------
+    list of Path
+        The PNG and the SVG path.
+    """
+    import matplotlib as mpl
+
+    stem = Path(path_stem)
+    written: list[Path] = []
+    for fmt, extra in (
+        ("png", {"dpi": 150, "metadata": {"Software": None}}),
+        ("svg", {"metadata": {"Date": None, "Creator": None}}),
+    ):
+        buffer = io.BytesIO()
+        with mpl.rc_context({"svg.hashsalt": "bayesmtor", "svg.fonttype": "path"}):
+            fig.savefig(buffer, format=fmt, bbox_inches="tight", facecolor="white", **extra)
+        target = stem.parent / f"{stem.name}.{fmt}"
+        written.append(atomic_write_bytes(target, buffer.getvalue()))
+    return written

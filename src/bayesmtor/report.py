@@ -1,0 +1,415 @@
+"""A self-contained HTML report: one file, figures embedded, no external resources.
+
+:func:`write_html_report` turns a title, a header of metadata (package version, plan, priors,
+date, data provenance) and a sequence of :class:`ReportSection` into one HTML file that opens
+offline in any browser: figures are embedded as base64 ``data:`` URIs (PNG and SVG alike, so an
+SVG can neither run script nor clash with another figure's ids), tables come from
+:meth:`pandas.DataFrame.to_html`, the stylesheet is inline and there is no JavaScript.
+Every piece of text given by the caller is HTML-escaped.
+
+:func:`inspect_html_report` reads such a file back with the standard-library HTML parser and
+lists what it contains, so tests can check a report holds every section, figure and table it
+promises and loads nothing from outside.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayesmtor.errors import InputError
+from bayesmtor.outputs import atomic_write_text
+
+__all__ = [
+    "ReportSection",
+    "format_number",
+    "inspect_html_report",
+    "render_html_report",
+    "write_html_report",
+]
+
+_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]*$")
+_MIME = {".png": "image/png", ".svg": "image/svg+xml"}
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
+       max-width: 1100px; margin: 2em auto; padding: 0 1.2em; line-height: 1.45; }
+h1 { font-size: 1.7em; margin-bottom: 0.2em; }
+h2 { font-size: 1.3em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+header dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.15em 1em;
+            font-size: 0.92em; background: #f7f7f7; padding: 0.8em 1em; border-radius: 4px; }
+header dt { font-weight: 600; }
+header dd { margin: 0; white-space: pre-wrap; }
+nav ol { columns: 2; font-size: 0.95em; }
+figure { margin: 1.2em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 0.9em; color: #444; margin-top: 0.3em; }
+.table-wrap { overflow-x: auto; margin: 1em 0; }
+table.data { border-collapse: collapse; font-size: 0.85em; }
+table.data caption { caption-side: top; text-align: left; font-weight: 600; padding: 0.3em 0; }
+table.data th, table.data td { border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.6em;
+                               text-align: right; }
+table.data th { background: #f3f3f3; }
+table.data tbody th { text-align: left; }
+footer { margin-top: 3em; font-size: 0.8em; color: #777; }
+"""
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """One section of the HTML report.
+
+    Parameters
+    ----------
+    id : str
+        Anchor id, unique within the report; a letter followed by letters, digits, ``_ . : -``.
+    title : str
+        Section heading (plain text).
+    text : str, default ""
+        Plain text. Blank lines separate paragraphs; lines starting with ``"- "`` form a bullet
+        list. Everything is escaped: no HTML passes through.
+    tables : tuple of (str, pandas.DataFrame)
+        ``(caption, frame)`` pairs, rendered in order.
+    figures : tuple of (str, Path)
+        ``(caption, path)`` pairs; the path must be an existing ``.png`` or ``.svg`` file.
+    """
+
+    id: str
+    title: str
+    text: str = ""
+    tables: tuple[tuple[str, pd.DataFrame], ...] = field(default_factory=tuple)
+    figures: tuple[tuple[str, Path], ...] = field(default_factory=tuple)
+
+    def __repr__(self) -> str:
+        return (
+            f"ReportSection(id={self.id!r}, title={self.title!r}, "
+            f"{len(self.tables)} table(s), {len(self.figures)} figure(s))"
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """One row per table and figure: ``kind``, ``element_id``, ``caption``."""
+        records = [
+            {"kind": "table", "element_id": f"{self.id}-table-{i}", "caption": cap}
+            for i, (cap, _) in enumerate(self.tables, start=1)
+        ] + [
+            {"kind": "figure", "element_id": f"{self.id}-figure-{i}", "caption": cap}
+            for i, (cap, _) in enumerate(self.figures, start=1)
+        ]
+        return pd.DataFrame(records, columns=["kind", "element_id", "caption"])
+
+
+# --------------------------------------------------------------------------------------------
+# formatting helpers
+# --------------------------------------------------------------------------------------------
+def format_number(value: Any) -> str:
+    """Format a float for a report table: 4 significant digits, no needless exponent.
+
+    ``0.0123456 -> "0.01235"``, ``12345.6 -> "12346"``, ``1e-7 -> "1.00e-07"``, ``NaN -> ""``.
+    """
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(x)))
+    if -4 <= magnitude < 6:
+        decimals = max(0, 3 - magnitude)
+        out = f"{x:.{decimals}f}"
+        if "." in out:
+            out = out.rstrip("0").rstrip(".")
+        return out
+    return f"{x:.2e}"
+
+
+def _text_to_html(text: str) -> str:
+    """Plain text to escaped paragraphs and bullet lists."""
+    blocks = re.split(r"\n\s*\n", str(text).strip()) if str(text).strip() else []
+    parts: list[str] = []
+    for block in blocks:
+        lines = [ln.rstrip() for ln in block.splitlines() if ln.strip()]
+        if lines and all(ln.lstrip().startswith("- ") for ln in lines):
+            items = "".join(f"<li>{html.escape(ln.lstrip()[2:])}</li>" for ln in lines)
+            parts.append(f"<ul>{items}</ul>")
+        else:
+            parts.append("<p>" + "<br>\n".join(html.escape(ln) for ln in lines) + "</p>")
+    return "\n".join(parts)
+
+
+def _table_to_html(frame: pd.DataFrame, caption: str, table_id: str, where: str) -> str:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(
+            f"table {caption!r} is a {type(frame).__name__}, expected a pandas DataFrame",
+            source=where,
+        )
+    show_index = not (
+        isinstance(frame.index, pd.RangeIndex)
+        and frame.index.start == 0
+        and frame.index.step == 1
+        and frame.index.name is None
+    )
+    body = frame.to_html(
+        escape=True,
+        index=show_index,
+        float_format=format_number,
+        na_rep="",
+        border=0,
+        classes="data",
+        table_id=table_id,
+        justify="right",
+    )
+    # to_html cannot write a caption: add it right after the opening tag.
+    opening_end = body.index(">") + 1
+    caption_html = f"\n  <caption>{html.escape(caption)}</caption>"
+    return f'<div class="table-wrap">{body[:opening_end]}{caption_html}{body[opening_end:]}</div>'
+
+
+def _figure_to_html(path: Path, caption: str, figure_id: str, where: str) -> str:
+    path = Path(path)
+    mime = _MIME.get(path.suffix.lower())
+    if mime is None:
+        raise InputError(
+            f"figure {caption!r} is {path.name!r}; only .png and .svg files can be embedded",
+            source=where,
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"figure {caption!r}: cannot read {str(path)!r} ({exc.strerror or exc})",
+            source=where,
+        ) from exc
+    if not data:
+        raise InputError(f"figure {caption!r}: file {str(path)!r} is empty", source=where)
+    uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    cap = html.escape(caption)
+    return (
+        f'<figure id="{figure_id}">\n'
+        f'  <img src="{uri}" alt="{cap}">\n'
+        f"  <figcaption>{cap}</figcaption>\n"
+        f"</figure>"
+    )
+
+
+def _validate_sections(sections: Sequence[ReportSection]) -> list[ReportSection]:
+    out = list(sections)
+    seen: set[str] = set()
+    for i, sec in enumerate(out):
+        if not isinstance(sec, ReportSection):
+            raise InputError(
+                f"sections[{i}] is a {type(sec).__name__}, expected a ReportSection",
+                source="write_html_report",
+            )
+        if not isinstance(sec.id, str) or not _ID_RE.match(sec.id):
+            raise InputError(
+                f"section id {sec.id!r} is not a valid anchor; use a letter followed by "
+                "letters, digits, '_', '.', ':' or '-'",
+                source="write_html_report",
+                row=i,
+            )
+        if sec.id in seen:
+            raise InputError(
+                f"section id {sec.id!r} is used twice; ids must be unique",
+                source="write_html_report",
+                row=i,
+            )
+        seen.add(sec.id)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# writer
+# --------------------------------------------------------------------------------------------
+def render_html_report(
+    *, title: str, meta: Mapping[str, str], sections: Sequence[ReportSection]
+) -> str:
+    """The HTML text :func:`write_html_report` writes (see there)."""
+    secs = _validate_sections(sections)
+    esc = html.escape
+    meta_rows = "\n".join(
+        f"  <dt>{esc(str(k))}</dt><dd>{esc(str(v))}</dd>" for k, v in dict(meta).items()
+    )
+    toc = "\n".join(f'  <li><a href="#{s.id}">{esc(s.title)}</a></li>' for s in secs)
+    body: list[str] = []
+    for sec in secs:
+        where = f"report section '{sec.id}'"
+        parts = [f'<section id="{sec.id}">', f"<h2>{esc(sec.title)}</h2>"]
+        if sec.text:
+            parts.append(_text_to_html(sec.text))
+        for i, (caption, frame) in enumerate(sec.tables, start=1):
+            parts.append(_table_to_html(frame, str(caption), f"{sec.id}-table-{i}", where))
+        for i, (caption, fig_path) in enumerate(sec.figures, start=1):
+            parts.append(_figure_to_html(fig_path, str(caption), f"{sec.id}-figure-{i}", where))
+        parts.append("</section>")
+        body.append("\n".join(parts))
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f'<header>\n<h1>{esc(title)}</h1>\n<dl class="meta">\n{meta_rows}\n</dl>\n</header>\n'
+        f'<nav id="toc">\n<h2>Contents</h2>\n<ol>\n{toc}\n</ol>\n</nav>\n'
+        f"<main>\n{chr(10).join(body)}\n</main>\n"
+        "<footer>Self-contained report written by bayesmtor; figures and tables are "
+        "embedded.</footer>\n</body>\n</html>\n"
+    )
+
+
+def write_html_report(
+    path: Path,
+    *,
+    title: str,
+    meta: Mapping[str, str],
+    sections: Sequence[ReportSection],
+) -> Path:
+    """Write one self-contained HTML report.
+
+    Parameters
+    ----------
+    path : Path
+        Output file (written atomically; the folder is created if needed).
+    title : str
+        Report title (``<title>`` and ``<h1>``).
+    meta : Mapping[str, str]
+        Header entries in order, e.g. package version, plan name, priors, date, data
+        provenance. Keys and values are shown as plain text.
+    sections : sequence of ReportSection
+        Body sections; a table of contents links to each by its id.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    bayesmtor.errors.InputError
+        For duplicate or malformed section ids, a table that is not a DataFrame, or a figure
+        that is missing, empty or neither PNG nor SVG.
+    """
+    text = render_html_report(title=title, meta=meta, sections=sections)
+    return atomic_write_text(Path(path), text)
+
+
+# --------------------------------------------------------------------------------------------
+# reader
+# --------------------------------------------------------------------------------------------
+class _ReportParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title = ""
+        self.section_ids: list[str] = []
+        self.toc_targets: list[str] = []
+        self.figures: list[dict[str, Any]] = []
+        self.tables: list[dict[str, Any]] = []
+        self.images: list[str] = []
+        self.external: list[str] = []
+        self.meta: dict[str, str] = {}
+        self._stack: list[str] = []
+        self._capture: str | None = None
+        self._buffer: list[str] = []
+        self._in_nav = False
+        self._dt: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "section" and "id" in a:
+            self.section_ids.append(a["id"])
+        elif tag == "nav":
+            self._in_nav = True
+        elif tag == "a" and "href" in a:
+            href = a["href"]
+            if self._in_nav and href.startswith("#"):
+                self.toc_targets.append(href[1:])
+            elif not href.startswith("#"):
+                self.external.append(href)
+        elif tag == "figure":
+            self.figures.append({"id": a.get("id", ""), "caption": "", "embedded": False})
+        elif tag == "table":
+            self.tables.append({"id": a.get("id", ""), "caption": ""})
+        elif tag == "img":
+            src = a.get("src", "")
+            self.images.append(src)
+            if self.figures:
+                self.figures[-1]["embedded"] = src.startswith("data:image/")
+        elif tag in ("script", "link", "iframe", "object", "embed", "source", "video", "audio"):
+            ref = a.get("src") or a.get("href") or a.get("data") or ""
+            self.external.append(f"<{tag}> {ref}".strip())
+        if tag in ("figcaption", "caption", "title", "dt", "dd"):
+            self._capture = tag
+            self._buffer = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "nav":
+            self._in_nav = False
+        if self._capture == tag:
+            text = "".join(self._buffer).strip()
+            if tag == "figcaption" and self.figures:
+                self.figures[-1]["caption"] = text
+            elif tag == "caption" and self.tables:
+                self.tables[-1]["caption"] = text
+            elif tag == "title":
+                self.title = text
+            elif tag == "dt":
+                self._dt = text
+            elif tag == "dd" and self._dt is not None:
+                self.meta[self._dt] = text
+                self._dt = None
+            self._capture = None
+
+    def handle_data(self, data: str) -> None:
+        if self._capture is not None:
+            self._buffer.append(data)
+
+
+def inspect_html_report(path: Path) -> dict[str, Any]:
+    """List what an HTML report contains.
+
+    Parameters
+    ----------
+    path : Path
+        An HTML file written by :func:`write_html_report`.
+
+    Returns
+    -------
+    dict
+        ``title`` (str); ``meta`` (dict of header entries); ``section_ids`` and ``toc_ids``
+        (lists, in document order); ``figures`` (list of dicts with ``id``, ``caption``,
+        ``embedded``); ``figure_ids`` and ``figure_captions``; ``tables`` (list of dicts with
+        ``id`` and ``caption``); ``table_ids`` and ``table_captions``; ``n_images``;
+        ``all_images_embedded`` (every ``<img>`` is a ``data:image/…`` URI);
+        ``external_resources`` (links, scripts or other references leaving the file; empty
+        for a self-contained report). Captions are unescaped text.
+    """
+    parser = _ReportParser()
+    parser.feed(Path(path).read_text(encoding="utf-8"))
+    parser.close()
+    external = [src for src in parser.images if not src.startswith("data:image/")] + parser.external
+    return {
+        "title": parser.title,
+        "meta": dict(parser.meta),
+        "section_ids": list(parser.section_ids),
+        "toc_ids": list(parser.toc_targets),
+        "figures": [dict(f) for f in parser.figures],
+        "figure_ids": [f["id"] for f in parser.figures],
+        "figure_captions": [f["caption"] for f in parser.figures],
+        "tables": [dict(t) for t in parser.tables],
+        "table_ids": [t["id"] for t in parser.tables],
+        "table_captions": [t["caption"] for t in parser.tables],
+        "n_images": len(parser.images),
+        "all_images_embedded": all(s.startswith("data:image/") for s in parser.images),
+        "external_resources": external,
+    }
