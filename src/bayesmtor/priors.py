@@ -1,0 +1,710 @@
+"""Prior distributions for the normal-normal random-effects model, as plain data objects.
+
+A prior is a small frozen dataclass (family, parameters, label) that knows its density, CDF,
+quantile function and random draws (NumPy/SciPy, vectorised) and can build the matching PyMC
+random variable on request. Keeping the specification apart from any PyMC graph means the
+frequentist code path and the exact quadrature engine never import PyMC.
+
+Families for the heterogeneity standard deviation ``tau`` (:class:`TauPrior`):
+
+* ``half-normal:S``          tau = |X|, X ~ N(0, S^2)
+* ``half-cauchy:S``          tau = |X|, X ~ Cauchy(0, S)
+* ``half-student-t:S,NU``    tau = S |T|, T ~ Student-t with NU degrees of freedom
+* ``uniform:A,B``            tau ~ U(A, B), 0 <= A < B
+* ``log-normal:M,S``         log tau ~ N(M, S^2)
+* ``turner:OUTCOME,COMPARISON``  the empirical log-normal priors of Turner et al. (2015)
+
+Families for the overall effect ``mu`` (:class:`MuPrior`): ``normal:M,S`` and ``flat``.
+
+References
+----------
+Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT (2015). Predictive distributions for
+between-study heterogeneity and simple methods for their application in Bayesian meta-analysis.
+Statistics in Medicine 34(6):984-998. doi:10.1002/sim.6381 (Table IV).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from scipy import special, stats
+
+from bayesmtor import config
+from bayesmtor.errors import PriorError
+
+__all__ = [
+    "MuPrior",
+    "TURNER_COMPARISON_TYPES",
+    "TURNER_OUTCOME_TYPES",
+    "TURNER_TABLE",
+    "TauPrior",
+    "default_mu_prior",
+    "default_tau_prior",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Turner et al. (2015), Table IV: predictive distributions log(tau^2) ~ N(m, s^2) for a new
+# meta-analysis of binary outcomes (log odds ratios), by outcome type and comparison type.
+# Values as tabulated in Turner RM et al., Stat Med 2015;34(6):984-998, Table IV, transcribed
+# from the TurnerEtAlParameters array of the R package bayesmeta (Roever 2020, J Stat Softw
+# 93(6)), which cites the same table. All 16 x 5 = 80 cells are present.
+# ---------------------------------------------------------------------------------------------
+
+#: Outcome-type ids (keys) and the wording of Turner et al. (2015).
+TURNER_OUTCOME_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        "all_cause_mortality": "all-cause mortality",
+        "obstetric": "obstetric outcomes",
+        "cause_specific_mortality": (
+            "cause-specific mortality / major morbidity event / composite (mortality or morbidity)"
+        ),
+        "resource_use": "resource use / hospital stay / process",
+        "surgical_device": "surgical / device related success / failure",
+        "withdrawals": "withdrawals / drop-outs",
+        "internal_structure": "internal / structure-related outcomes",
+        "general_physical_health": "general physical health indicators",
+        "adverse_events": "adverse events",
+        "infection": "infection / onset of new disease",
+        "signs_symptoms": "signs / symptoms reflecting continuation / end of condition",
+        "pain": "pain",
+        "quality_of_life": "quality of life / functioning (dichotomized)",
+        "mental_health": "mental health indicators",
+        "biological_markers": "biological markers (dichotomized)",
+        "subjective": "subjective outcomes (various)",
+    }
+)
+
+#: Comparison-type ids (keys) and the wording of Turner et al. (2015).
+TURNER_COMPARISON_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        "pharma_vs_placebo": "pharmacological vs. placebo / control",
+        "pharma_vs_pharma": "pharmacological vs. pharmacological",
+        "nonpharma_vs_placebo": "non-pharmacological vs. placebo / control",
+        "nonpharma_vs_pharma": "non-pharmacological vs. pharmacological",
+        "nonpharma_vs_nonpharma": "non-pharmacological vs. non-pharmacological",
+    }
+)
+
+# Columns follow TURNER_COMPARISON_TYPES order, rows TURNER_OUTCOME_TYPES order.
+_TURNER_MEAN = (
+    (-3.95, -4.18, -4.17, -2.92, -3.50),
+    (-3.52, -3.75, -3.74, -2.49, -3.08),
+    (-3.71, -3.95, -3.93, -2.68, -3.27),
+    (-2.34, -2.58, -2.56, -1.31, -1.90),
+    (-2.14, -2.37, -2.36, -1.11, -1.69),
+    (-2.99, -3.23, -3.21, -1.96, -2.55),
+    (-2.71, -2.94, -2.93, -1.67, -2.26),
+    (-2.29, -2.53, -2.51, -1.26, -1.85),
+    (-1.87, -2.10, -2.10, -0.84, -1.43),
+    (-2.49, -2.73, -2.71, -1.46, -2.05),
+    (-2.06, -2.29, -2.28, -1.03, -1.61),
+    (-1.83, -2.06, -2.05, -0.80, -1.38),
+    (-2.54, -2.78, -2.77, -1.51, -2.10),
+    (-2.12, -2.35, -2.34, -1.09, -1.67),
+    (-1.77, -2.00, -1.99, -0.74, -1.33),
+    (-2.70, -2.93, -2.92, -1.67, -2.26),
+)
+_TURNER_SD = (
+    (1.34, 1.41, 1.55, 1.02, 1.26),
+    (1.74, 1.79, 1.91, 1.50, 1.68),
+    (1.74, 1.79, 1.91, 1.51, 1.68),
+    (1.74, 1.79, 1.91, 1.50, 1.68),
+    (1.74, 1.79, 1.91, 1.50, 1.68),
+    (1.74, 1.79, 1.91, 1.51, 1.68),
+    (1.74, 1.79, 1.92, 1.51, 1.68),
+    (1.53, 1.58, 1.72, 1.25, 1.46),
+    (1.52, 1.58, 1.71, 1.24, 1.45),
+    (1.52, 1.58, 1.71, 1.24, 1.45),
+    (1.51, 1.58, 1.71, 1.24, 1.45),
+    (1.52, 1.58, 1.71, 1.25, 1.45),
+    (1.54, 1.60, 1.73, 1.27, 1.47),
+    (1.53, 1.60, 1.72, 1.27, 1.47),
+    (1.52, 1.58, 1.71, 1.24, 1.45),
+    (1.52, 1.58, 1.71, 1.25, 1.45),
+)
+
+#: ``TURNER_TABLE[(outcome_id, comparison_id)] = (m, s)`` with log(tau^2) ~ N(m, s^2).
+TURNER_TABLE: Mapping[tuple[str, str], tuple[float, float]] = MappingProxyType(
+    {
+        (o, c): (_TURNER_MEAN[i][j], _TURNER_SD[i][j])
+        for i, o in enumerate(TURNER_OUTCOME_TYPES)
+        for j, c in enumerate(TURNER_COMPARISON_TYPES)
+    }
+)
+
+_TAU_FORMS = (
+    "'half-normal:SCALE', 'half-cauchy:SCALE', 'half-student-t:SCALE,NU', 'uniform:LOWER,UPPER', "
+    "'log-normal:MEANLOG,SDLOG' or 'turner:OUTCOME,COMPARISON'"
+)
+_MU_FORMS = "'normal:MEAN,SD' or 'flat'"
+
+_TAU_FAMILY_ALIASES = {
+    "half-normal": "half-normal",
+    "halfnormal": "half-normal",
+    "half-cauchy": "half-cauchy",
+    "halfcauchy": "half-cauchy",
+    "half-student-t": "half-student-t",
+    "half-t": "half-student-t",
+    "halfstudentt": "half-student-t",
+    "uniform": "uniform",
+    "log-normal": "log-normal",
+    "lognormal": "log-normal",
+    "turner": "turner",
+}
+
+_TAU_PARAM_NAMES = {
+    "half-normal": ("scale",),
+    "half-cauchy": ("scale",),
+    "half-student-t": ("scale", "nu"),
+    "uniform": ("lower", "upper"),
+    "log-normal": ("meanlog", "sdlog"),
+}
+
+
+def _norm_key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
+
+
+def _match_key(text: str, table: Mapping[str, str], what: str) -> str:
+    """Match an id or Turner's wording (or a unique prefix of either) to a key of ``table``."""
+    key = _norm_key(text)
+    candidates: dict[str, str] = {}
+    for k, wording in table.items():
+        candidates[k] = k
+        candidates[_norm_key(wording)] = k
+    if key in candidates:
+        return candidates[key]
+    hits = {v for c, v in candidates.items() if key and c.startswith(key)}
+    if len(hits) == 1:
+        return hits.pop()
+    raise PriorError(
+        f"unknown Turner et al. (2015) {what} {text!r}"
+        + (" (ambiguous prefix)" if len(hits) > 1 else "")
+        + f"; expected one of: {', '.join(table)}"
+    )
+
+
+def _positive(name: str, value: Any, family: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise PriorError(f"{family} prior: '{name}' must be a number, got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise PriorError(f"{family} prior: '{name}' must be finite and > 0, got {value!r}")
+    return v
+
+
+def _finite(name: str, value: Any, family: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise PriorError(f"{family} prior: '{name}' must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise PriorError(f"{family} prior: '{name}' must be finite, got {value!r}")
+    return v
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+@dataclass(frozen=True)
+class TauPrior:
+    """Prior distribution of the between-study standard deviation ``tau`` (>= 0).
+
+    Build with the named constructors (:meth:`half_normal`, :meth:`half_cauchy`,
+    :meth:`half_student_t`, :meth:`uniform`, :meth:`log_normal`, :meth:`turner`) or
+    :meth:`from_string`; the fields are plain data.
+
+    Parameters
+    ----------
+    family : str
+        One of ``"half-normal"``, ``"half-cauchy"``, ``"half-student-t"``, ``"uniform"``,
+        ``"log-normal"``. (The Turner et al. priors are log-normal on tau.)
+    params : tuple of (str, float)
+        Parameters in the order listed in the module docstring, e.g. ``(("scale", 0.5),)``.
+    label : str
+        Human-readable description (source of the prior, for tables and plots).
+    """
+
+    family: str
+    params: tuple[tuple[str, float], ...]
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.family not in _TAU_PARAM_NAMES:
+            raise PriorError(
+                f"unknown tau prior family {self.family!r}; expected one of "
+                f"{', '.join(_TAU_PARAM_NAMES)}"
+            )
+        names = tuple(n for n, _ in self.params)
+        if names != _TAU_PARAM_NAMES[self.family]:
+            raise PriorError(
+                f"{self.family} prior needs parameters {_TAU_PARAM_NAMES[self.family]}, got {names}"
+            )
+        p = dict(self.params)
+        fam = self.family
+        if fam in ("half-normal", "half-cauchy"):
+            _positive("scale", p["scale"], fam)
+        elif fam == "half-student-t":
+            _positive("scale", p["scale"], fam)
+            _positive("nu", p["nu"], fam)
+        elif fam == "uniform":
+            lo = _finite("lower", p["lower"], fam)
+            hi = _finite("upper", p["upper"], fam)
+            if lo < 0 or hi <= lo:
+                raise PriorError(
+                    f"uniform prior on tau needs 0 <= lower < upper, got lower={lo}, upper={hi}"
+                )
+        elif fam == "log-normal":
+            _finite("meanlog", p["meanlog"], fam)
+            _positive("sdlog", p["sdlog"], fam)
+        # normalise the values to float, keeping the frozen dataclass immutable
+        object.__setattr__(self, "params", tuple((n, float(v)) for n, v in self.params))
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def half_normal(cls, scale: float) -> TauPrior:
+        """Half-normal prior, tau = |X| with X ~ N(0, scale^2)."""
+        return cls("half-normal", (("scale", scale),), f"half-normal(scale={_fmt(float(scale))})")
+
+    @classmethod
+    def half_cauchy(cls, scale: float) -> TauPrior:
+        """Half-Cauchy prior with the given scale (median = scale)."""
+        return cls("half-cauchy", (("scale", scale),), f"half-Cauchy(scale={_fmt(float(scale))})")
+
+    @classmethod
+    def half_student_t(cls, scale: float, nu: float) -> TauPrior:
+        """Half-Student-t prior: tau = scale * |T|, T ~ t with ``nu`` degrees of freedom."""
+        return cls(
+            "half-student-t",
+            (("scale", scale), ("nu", nu)),
+            f"half-Student-t(scale={_fmt(float(scale))}, nu={_fmt(float(nu))})",
+        )
+
+    @classmethod
+    def uniform(cls, lower: float, upper: float) -> TauPrior:
+        """Uniform prior on tau over [lower, upper], 0 <= lower < upper."""
+        return cls(
+            "uniform",
+            (("lower", lower), ("upper", upper)),
+            f"uniform({_fmt(float(lower))}, {_fmt(float(upper))})",
+        )
+
+    @classmethod
+    def log_normal(cls, meanlog: float, sdlog: float) -> TauPrior:
+        """Log-normal prior on tau itself: log(tau) ~ N(meanlog, sdlog^2)."""
+        return cls(
+            "log-normal",
+            (("meanlog", meanlog), ("sdlog", sdlog)),
+            f"log-normal(meanlog={_fmt(float(meanlog))}, sdlog={_fmt(float(sdlog))})",
+        )
+
+    @classmethod
+    def turner(cls, outcome_type: str, comparison_type: str) -> TauPrior:
+        """Empirical prior of Turner et al. (2015, Stat Med 34:984-998, Table IV).
+
+        Turner et al. give log(tau^2) ~ N(m, s^2) for log odds ratios; on tau this is
+        log(tau) ~ N(m/2, (s/2)^2), a log-normal prior.
+
+        Parameters
+        ----------
+        outcome_type : str
+            An id of :data:`TURNER_OUTCOME_TYPES` (e.g. ``"adverse_events"``), Turner's
+            wording (``"adverse events"``) or a unique prefix of either.
+        comparison_type : str
+            An id of :data:`TURNER_COMPARISON_TYPES` (e.g. ``"pharma_vs_placebo"``), Turner's
+            wording or a unique prefix.
+
+        Examples
+        --------
+        >>> TauPrior.turner("adverse_events", "pharma_vs_placebo").params
+        (('meanlog', -0.935), ('sdlog', 0.76))
+        """
+        o = _match_key(outcome_type, TURNER_OUTCOME_TYPES, "outcome type")
+        c = _match_key(comparison_type, TURNER_COMPARISON_TYPES, "comparison type")
+        m, s = TURNER_TABLE[(o, c)]
+        label = (
+            f"Turner et al. 2015 ({TURNER_OUTCOME_TYPES[o]}; {TURNER_COMPARISON_TYPES[c]}): "
+            f"log tau^2 ~ N({m:.2f}, {s:.2f}^2)"
+        )
+        return cls("log-normal", (("meanlog", m / 2.0), ("sdlog", s / 2.0)), label)
+
+    @classmethod
+    def from_spec(cls, family: str, params: Mapping[str, float]) -> TauPrior:
+        """Build from a family name and a parameter mapping (the form of the defaults registry)."""
+        fam = _TAU_FAMILY_ALIASES.get(str(family).strip().lower().replace("_", "-"))
+        if fam is None:
+            raise PriorError(f"unknown tau prior family {family!r}; accepted forms: {_TAU_FORMS}")
+        if fam == "turner":
+            try:
+                return cls.turner(params["outcome_type"], params["comparison_type"])
+            except KeyError:
+                raise PriorError(
+                    "turner prior needs parameters 'outcome_type' and 'comparison_type'"
+                ) from None
+        names = _TAU_PARAM_NAMES[fam]
+        missing = [n for n in names if n not in params]
+        extra = [n for n in params if n not in names]
+        if missing or extra:
+            raise PriorError(
+                f"{fam} prior needs parameters {list(names)}; missing {missing}, unexpected {extra}"
+            )
+        ctor = {
+            "half-normal": cls.half_normal,
+            "half-cauchy": cls.half_cauchy,
+            "half-student-t": cls.half_student_t,
+            "uniform": cls.uniform,
+            "log-normal": cls.log_normal,
+        }[fam]
+        return ctor(*(params[n] for n in names))
+
+    @classmethod
+    def from_string(cls, text: str) -> TauPrior:
+        """Parse ``"family:p1,p2"``, e.g. ``"half-normal:0.5"`` or ``"turner:adverse_events,pharma_vs_placebo"``.
+
+        Raises
+        ------
+        PriorError
+            On unknown family, wrong number of parameters or invalid values; the message lists
+            the accepted forms.
+        """
+        if not isinstance(text, str) or ":" not in text:
+            raise PriorError(f"cannot read tau prior {text!r}; accepted forms: {_TAU_FORMS}")
+        head, _, rest = text.partition(":")
+        fam = _TAU_FAMILY_ALIASES.get(head.strip().lower().replace("_", "-"))
+        if fam is None:
+            raise PriorError(
+                f"unknown tau prior family {head.strip()!r} in {text!r}; accepted forms: {_TAU_FORMS}"
+            )
+        parts = [p.strip() for p in rest.split(",")]
+        if fam == "turner":
+            if len(parts) != 2 or not all(parts):
+                raise PriorError(
+                    f"cannot read tau prior {text!r}: turner needs OUTCOME,COMPARISON "
+                    f"(e.g. 'turner:adverse_events,pharma_vs_placebo'); accepted forms: {_TAU_FORMS}"
+                )
+            return cls.turner(parts[0], parts[1])
+        names = _TAU_PARAM_NAMES[fam]
+        if len(parts) != len(names):
+            raise PriorError(
+                f"cannot read tau prior {text!r}: {fam} takes {len(names)} number(s) "
+                f"({','.join(n.upper() for n in names)}); accepted forms: {_TAU_FORMS}"
+            )
+        values = []
+        for n, p in zip(names, parts, strict=True):
+            try:
+                values.append(float(p))
+            except ValueError:
+                raise PriorError(
+                    f"cannot read tau prior {text!r}: {n} {p!r} is not a number; "
+                    f"accepted forms: {_TAU_FORMS}"
+                ) from None
+        return cls.from_spec(fam, dict(zip(names, values, strict=True)))
+
+    @classmethod
+    def coerce(cls, value: TauPrior | str | None) -> TauPrior:
+        """Return ``value`` as a :class:`TauPrior`: ``None`` gives the default, text is parsed."""
+        if value is None:
+            return default_tau_prior()
+        if isinstance(value, TauPrior):
+            return value
+        if isinstance(value, str):
+            return cls.from_string(value)
+        raise PriorError(
+            f"tau prior must be a TauPrior, a string ({_TAU_FORMS}) or None, got {type(value).__name__}"
+        )
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def param_dict(self) -> Mapping[str, float]:
+        """Read-only mapping of the parameters."""
+        return MappingProxyType(dict(self.params))
+
+    def __getitem__(self, name: str) -> float:
+        return dict(self.params)[name]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}={_fmt(v)}" for n, v in self.params)
+        generic = self.label == "" or self.label.split("(")[0].lower() == self.family
+        lab = "" if generic else f", label={self.label!r}"
+        return f"TauPrior({self.family!r}, {args}{lab})"
+
+    def describe(self) -> str:
+        """One line of text: the label, the prior median and 95% interval of tau."""
+        lo, med, hi = self.ppf(np.array([0.025, 0.5, 0.975]))
+        return (
+            f"tau ~ {self.label or self.family}; prior median {med:.3g}, "
+            f"95% interval [{lo:.3g}, {hi:.3g}]"
+        )
+
+    # ------------------------------------------------------------------ distribution
+    def _frozen_scipy(self) -> Any:
+        p = dict(self.params)
+        fam = self.family
+        if fam == "half-normal":
+            return stats.halfnorm(scale=p["scale"])
+        if fam == "half-cauchy":
+            return stats.halfcauchy(scale=p["scale"])
+        if fam == "uniform":
+            return stats.uniform(loc=p["lower"], scale=p["upper"] - p["lower"])
+        if fam == "log-normal":
+            return stats.lognorm(s=p["sdlog"], scale=math.exp(p["meanlog"]))
+        return None  # half-student-t: handled explicitly
+
+    def logpdf(self, tau: Any) -> np.ndarray:
+        """Log density of tau (``-inf`` outside the support)."""
+        t = np.asarray(tau, dtype=float)
+        if self.family == "half-student-t":
+            s, nu = self["scale"], self["nu"]
+            with np.errstate(divide="ignore"):
+                out = np.log(2.0) + stats.t.logpdf(t / s, nu) - np.log(s)
+            return np.where(t >= 0, out, -np.inf)
+        with np.errstate(divide="ignore"):
+            return np.asarray(self._frozen_scipy().logpdf(t), dtype=float)
+
+    def pdf(self, tau: Any) -> np.ndarray:
+        """Density of tau."""
+        return np.exp(self.logpdf(tau))
+
+    def cdf(self, tau: Any) -> np.ndarray:
+        """Cumulative distribution function of tau."""
+        t = np.asarray(tau, dtype=float)
+        if self.family == "half-student-t":
+            s, nu = self["scale"], self["nu"]
+            return np.where(t > 0, 2.0 * stats.t.cdf(np.maximum(t, 0) / s, nu) - 1.0, 0.0)
+        return np.asarray(self._frozen_scipy().cdf(t), dtype=float)
+
+    def ppf(self, q: Any) -> np.ndarray:
+        """Quantile function of tau (vectorised)."""
+        qq = np.asarray(q, dtype=float)
+        fam = self.family
+        if fam == "half-normal":
+            return self["scale"] * special.ndtri((1.0 + qq) / 2.0)
+        if fam == "half-cauchy":
+            return self["scale"] * np.tan(np.pi * qq / 2.0)
+        if fam == "half-student-t":
+            return self["scale"] * stats.t.ppf((1.0 + qq) / 2.0, self["nu"])
+        if fam == "uniform":
+            return self["lower"] + qq * (self["upper"] - self["lower"])
+        return np.exp(self["meanlog"] + self["sdlog"] * special.ndtri(qq))
+
+    def rvs(self, size: int | tuple[int, ...], rng: np.random.Generator | int | None) -> np.ndarray:
+        """Random draws of tau using ``rng`` (a Generator or a seed)."""
+        gen = np.random.default_rng(rng)
+        return self.ppf(gen.uniform(size=size))
+
+    def mean(self) -> float:
+        """Prior mean of tau (``inf`` where it does not exist)."""
+        p = dict(self.params)
+        fam = self.family
+        if fam == "half-normal":
+            return p["scale"] * math.sqrt(2.0 / math.pi)
+        if fam == "half-cauchy":
+            return math.inf
+        if fam == "half-student-t":
+            nu = p["nu"]
+            if nu <= 1:
+                return math.inf
+            return (
+                2.0
+                * p["scale"]
+                * math.sqrt(nu / math.pi)
+                * math.exp(math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2))
+                / (nu - 1)
+            )
+        if fam == "uniform":
+            return (p["lower"] + p["upper"]) / 2.0
+        return math.exp(p["meanlog"] + p["sdlog"] ** 2 / 2.0)
+
+    # ------------------------------------------------------------------ PyMC
+    def to_pymc(self, name: str) -> Any:
+        """Create the matching PyMC random variable in the current model context.
+
+        PyMC is imported here only, so that code paths that never build a PyMC model do not
+        pay for (or depend on) importing it.
+        """
+        import pymc as pm  # lazy on purpose
+
+        p = dict(self.params)
+        fam = self.family
+        if fam == "half-normal":
+            return pm.HalfNormal(name, sigma=p["scale"])
+        if fam == "half-cauchy":
+            return pm.HalfCauchy(name, beta=p["scale"])
+        if fam == "half-student-t":
+            return pm.HalfStudentT(name, nu=p["nu"], sigma=p["scale"])
+        if fam == "uniform":
+            return pm.Uniform(name, lower=p["lower"], upper=p["upper"])
+        return pm.LogNormal(name, mu=p["meanlog"], sigma=p["sdlog"])
+
+
+@dataclass(frozen=True)
+class MuPrior:
+    """Prior distribution of the overall effect ``mu``: normal or (improper) flat.
+
+    Parameters
+    ----------
+    family : str
+        ``"normal"`` or ``"flat"``.
+    params : tuple of (str, float)
+        ``(("mean", M), ("sd", S))`` for normal, ``()`` for flat.
+    label : str
+        Human-readable description.
+    """
+
+    family: str
+    params: tuple[tuple[str, float], ...] = ()
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.family == "normal":
+            names = tuple(n for n, _ in self.params)
+            if names != ("mean", "sd"):
+                raise PriorError(f"normal prior on mu needs parameters ('mean', 'sd'), got {names}")
+            p = dict(self.params)
+            _finite("mean", p["mean"], "normal")
+            _positive("sd", p["sd"], "normal")
+            object.__setattr__(self, "params", tuple((n, float(v)) for n, v in self.params))
+        elif self.family == "flat":
+            if self.params:
+                raise PriorError("flat prior on mu takes no parameters")
+        else:
+            raise PriorError(
+                f"unknown mu prior family {self.family!r}; accepted forms: {_MU_FORMS}"
+            )
+
+    @classmethod
+    def normal(cls, mean: float, sd: float) -> MuPrior:
+        """Normal prior N(mean, sd^2) on mu."""
+        return cls(
+            "normal",
+            (("mean", mean), ("sd", sd)),
+            f"normal(mean={_fmt(float(mean))}, sd={_fmt(float(sd))})",
+        )
+
+    @classmethod
+    def flat(cls) -> MuPrior:
+        """Improper uniform prior on the real line."""
+        return cls("flat", (), "flat (improper uniform)")
+
+    @classmethod
+    def from_spec(cls, family: str, params: Mapping[str, float] | None) -> MuPrior:
+        """Build from a family name and parameter mapping (the defaults registry form)."""
+        fam = str(family).strip().lower()
+        if fam == "flat":
+            return cls.flat()
+        if fam == "normal":
+            params = params or {}
+            if set(params) != {"mean", "sd"}:
+                raise PriorError(
+                    f"normal prior on mu needs parameters 'mean' and 'sd', got {sorted(params)}"
+                )
+            return cls.normal(params["mean"], params["sd"])
+        raise PriorError(f"unknown mu prior family {family!r}; accepted forms: {_MU_FORMS}")
+
+    @classmethod
+    def from_string(cls, text: str) -> MuPrior:
+        """Parse ``"normal:M,S"`` or ``"flat"``."""
+        if not isinstance(text, str):
+            raise PriorError(f"cannot read mu prior {text!r}; accepted forms: {_MU_FORMS}")
+        head, _, rest = text.partition(":")
+        fam = head.strip().lower()
+        if fam == "flat" and not rest.strip():
+            return cls.flat()
+        if fam == "normal":
+            parts = [p.strip() for p in rest.split(",")]
+            if len(parts) == 2:
+                try:
+                    return cls.normal(float(parts[0]), float(parts[1]))
+                except ValueError:
+                    pass
+        raise PriorError(f"cannot read mu prior {text!r}; accepted forms: {_MU_FORMS}")
+
+    @classmethod
+    def coerce(cls, value: MuPrior | str | None) -> MuPrior:
+        """Return ``value`` as a :class:`MuPrior`: ``None`` gives the default, text is parsed."""
+        if value is None:
+            return default_mu_prior()
+        if isinstance(value, MuPrior):
+            return value
+        if isinstance(value, str):
+            return cls.from_string(value)
+        raise PriorError(
+            f"mu prior must be a MuPrior, a string ({_MU_FORMS}) or None, got {type(value).__name__}"
+        )
+
+    @property
+    def is_flat(self) -> bool:
+        """True for the improper flat prior."""
+        return self.family == "flat"
+
+    @property
+    def param_dict(self) -> Mapping[str, float]:
+        """Read-only mapping of the parameters."""
+        return MappingProxyType(dict(self.params))
+
+    @property
+    def mean(self) -> float:
+        """Prior mean (``nan`` for the flat prior)."""
+        return dict(self.params)["mean"] if not self.is_flat else math.nan
+
+    @property
+    def sd(self) -> float:
+        """Prior standard deviation (``inf`` for the flat prior)."""
+        return dict(self.params)["sd"] if not self.is_flat else math.inf
+
+    def __repr__(self) -> str:
+        if self.is_flat:
+            return "MuPrior('flat')"
+        return f"MuPrior('normal', mean={_fmt(self.mean)}, sd={_fmt(self.sd)})"
+
+    def describe(self) -> str:
+        """One line of text describing the prior."""
+        if self.is_flat:
+            return "mu ~ flat (improper uniform on the real line)"
+        lo, hi = self.mean - 1.959963984540054 * self.sd, self.mean + 1.959963984540054 * self.sd
+        return f"mu ~ {self.label or 'normal'}; 95% prior interval [{lo:.3g}, {hi:.3g}]"
+
+    def logpdf(self, mu: Any) -> np.ndarray:
+        """Log density (0 everywhere for the flat prior, i.e. an unnormalised constant)."""
+        x = np.asarray(mu, dtype=float)
+        if self.is_flat:
+            return np.zeros_like(x)
+        return np.asarray(stats.norm.logpdf(x, loc=self.mean, scale=self.sd), dtype=float)
+
+    def to_pymc(self, name: str) -> Any:
+        """Create the matching PyMC random variable in the current model context."""
+        import pymc as pm  # lazy on purpose
+
+        if self.is_flat:
+            return pm.Flat(name)
+        return pm.Normal(name, mu=self.mean, sigma=self.sd)
+
+
+def default_tau_prior() -> TauPrior:
+    """The tau prior registered in :data:`bayesmtor.config.defaults` (``"tau_prior"``)."""
+    spec = config.get("tau_prior")
+    if isinstance(spec, TauPrior):
+        return spec
+    if isinstance(spec, str):
+        return TauPrior.from_string(spec)
+    family, params = spec
+    return TauPrior.from_spec(family, params)
+
+
+def default_mu_prior() -> MuPrior:
+    """The mu prior registered in :data:`bayesmtor.config.defaults` (``"mu_prior"``)."""
+    spec = config.get("mu_prior")
+    if isinstance(spec, MuPrior):
+        return spec
+    if isinstance(spec, str):
+        return MuPrior.from_string(spec)
+    family, params = spec
+    return MuPrior.from_spec(family, params)
