@@ -35,7 +35,9 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy.special import (
+    ndtri,  # normal quantile; avoids importing scipy.stats (slow) on the CLI path
+)
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
@@ -240,7 +242,7 @@ def z_value(ci_prob: float) -> float:
     """Two-sided normal quantile of a central interval: ``norm.ppf(1 - (1 - ci_prob) / 2)``."""
     if not 0.0 < ci_prob < 1.0:
         raise InputError(f"ci_prob={ci_prob!r} must lie strictly between 0 and 1 (e.g. 0.95).")
-    return float(stats.norm.ppf(0.5 + ci_prob / 2.0))
+    return float(ndtri(0.5 + ci_prob / 2.0))
 
 
 def log_ratio_from_ci(

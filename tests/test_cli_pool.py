@@ -1,0 +1,187 @@
+"""`bayesmtor pool` (frequentist) against the R metafor references of test_frequentist.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayesmtor.cli import build_parser, main
+
+#: Same reasoning as in test_frequentist.py: metafor was run with threshold=1e-12.
+REL_TOL = 1e-6
+ABS_TOL = 1e-10
+JSON_KEYS = (
+    "k",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "pval",
+    "tau2",
+    "tau2_ci_low",
+    "tau2_ci_high",
+    "I2",
+    "H2",
+    "Q",
+    "Q_df",
+    "Q_pval",
+    "pi_low",
+    "pi_high",
+)
+
+
+@pytest.fixture(scope="module")
+def ref(reference_dir):
+    with open(reference_dir / "rma_reference.json") as fh:
+        return {r["id"]: r["values"] for r in json.load(fh)["references"]}
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def check(obj, expected):
+    for key in JSON_KEYS:
+        assert key in obj
+        if key in expected:
+            e = expected[key]
+            if e is None:
+                assert obj[key] is None, key
+            else:
+                np.testing.assert_allclose(obj[key], e, rtol=REL_TOL, atol=ABS_TOL, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    ("name", "measure", "method", "extra", "rid"),
+    [
+        ("bcg", "RR", "REML", [], "bcg/RR/REML/z"),
+        ("bcg", "rr", "dl", ["--hksj"], "bcg/RR/DL/knha"),
+        ("nielweise", "OR", "MH", [], "nielweise/OR/MH/revman"),
+        ("nielweise", "OR", "MH", ["--mh-correction", "none"], "nielweise/OR/MH/none"),
+        ("yusuf", "OR", "PETO", [], "yusuf/OR/PETO"),
+        ("hackshaw", "generic", "PM", [], "hackshaw/generic/PM/z"),
+    ],
+)
+def test_pool_json_matches_metafor(reference_dir, ref, capsys, name, measure, method, extra, rid):
+    path = reference_dir / "rma_datasets" / f"{name}.csv"
+    code, out, _ = run(
+        ["pool", str(path), "--measure", measure, "--method", method, "--json", *extra], capsys
+    )
+    assert code == 0
+    obj = json.loads(out)
+    check(obj, ref[rid])
+    if method in ("MH", "PETO", "FE"):
+        assert obj["tau2"] is None and obj["pi_low"] is None
+
+
+def test_pool_by_gives_one_object_per_group(reference_dir, ref, capsys):
+    path = reference_dir / "rma_datasets" / "hackshaw.csv"
+    code, out, _ = run(
+        ["pool", str(path), "--measure", "OR", "--method", "REML", "--by", "design", "--json"],
+        capsys,
+    )
+    assert code == 0
+    objs = json.loads(out)
+    assert isinstance(objs, list) and {o["design"] for o in objs} == {"case-control", "cohort"}
+    for o in objs:
+        check(o, ref[f"hackshaw/generic/design={o['design']}/REML"])
+
+
+def test_pool_by_two_columns_and_table(tmp_path, reference_dir, capsys):
+    d = pd.read_csv(reference_dir / "rma_datasets" / "bcg.csv")
+    d["era"] = np.where(d["study"].str.extract(r"(\d{4})")[0].astype(int) < 1960, "early", "late")
+    path = tmp_path / "bcg_groups.csv"
+    d.to_csv(path, index=False)
+    code, out, err = run(
+        ["pool", str(path), "--measure", "RR", "--method", "DL", "--by", "alloc,era", "--json"],
+        capsys,
+    )
+    assert code == 0
+    objs = json.loads(out)
+    assert all({"alloc", "era"} <= set(o) for o in objs)
+    assert sum(o["k"] for o in objs) == len(d)
+    code, out, _ = run(
+        ["pool", str(path), "--measure", "RR", "--method", "DL", "--by", "alloc"], capsys
+    )
+    assert code == 0 and "alloc" in out and "RR" in out
+
+
+def test_pool_text_output(reference_dir, capsys):
+    path = reference_dir / "rma_datasets" / "bcg.csv"
+    code, out, _ = run(["pool", str(path), "--measure", "RR", "--method", "REML"], capsys)
+    assert code == 0
+    assert "random-effects" in out and "tau2" in out and "prediction interval" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["pool", "no_such_file.csv", "--measure", "RR"], "no_such_file.csv"),
+        (["pool", "{bad}", "--measure", "XX"], "invalid choice"),
+        (["pool", "{bad}", "--measure", "HR", "--method", "MH"], "2x2 counts"),
+        (["pool", "{bad}", "--measure", "RR", "--by", "nope"], "nope"),
+    ],
+)
+def test_bad_input_exits_2_with_one_message(tmp_path, capsys, argv, needle):
+    bad = tmp_path / "loghr.csv"
+    bad.write_text("study,yi,sei\nA,0.1,0.2\nB,-0.2,0.3\n")
+    argv = [str(bad) if a == "{bad}" else a for a in argv]
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert needle in err and "Traceback" not in err and out == ""
+
+
+def test_help_version_and_parser(capsys):
+    code, out, _ = run(["pool", "--help"], capsys)
+    assert code == 0 and "examples:" in out and "--hksj" in out
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.startswith("bayesmtor ")
+    parser = build_parser()
+    args = parser.parse_args(["pool", "x.csv", "--measure", "hr", "--method", "reml"])
+    assert (args.measure, args.method) == ("HR", "REML") and callable(args.handler)
+
+
+def test_frequentist_path_does_not_import_pymc(reference_dir):
+    path = reference_dir / "rma_datasets" / "nielweise.csv"
+    code = (
+        "import sys, json\n"
+        "from bayesmtor.cli import main\n"
+        f"rc = main(['pool', {str(path)!r}, '--measure', 'RR', '--method', 'REML', '--json'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pymc', 'pytensor', 'arviz'))\n"
+        "sys.stderr.write(json.dumps({'rc': rc, 'heavy': heavy}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    info = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert info == {"rc": 0, "heavy": []}
+    assert json.loads(proc.stdout)["k"] == 17
+
+
+def test_python_dash_m(reference_dir):
+    path = reference_dir / "rma_datasets" / "bcg.csv"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bayesmtor",
+            "pool",
+            str(path),
+            "--measure",
+            "RR",
+            "--method",
+            "FE",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["method"] == "FE"
