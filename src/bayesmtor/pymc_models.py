@@ -1,0 +1,1115 @@
+"""Bayesian random-effects models fitted by MCMC (PyMC / NUTS), with a convergence gate.
+
+Three models, all on the log scale of a ratio measure (OR, RR or HR), with ``tau`` the
+between-trial standard deviation of the log ratios:
+
+* :func:`fit_normal_normal` -- the normal--normal random-effects model with the trial effects
+  integrated out, ``y_i ~ N(mu, s_i^2 + tau^2)``. Only ``(mu, tau)`` are sampled, so there is no
+  funnel. The shrunken trial effects ``theta_i`` and the effect in a new trial ``theta_new`` are
+  then drawn, for every posterior draw, from their exact conditional normals given ``(mu, tau)``.
+* :func:`fit_binomial_normal` -- the exact binomial likelihood for 2x2 counts (no continuity
+  correction; zero cells and double-zero trials need no special treatment), with non-centred
+  trial effects.
+* :func:`fit_multilevel` -- trials within drug classes within one mTOR-inhibitor mean. The caller
+  supplies ONE row per trial (a trial's full-population report or one complete partition pooled
+  beforehand), so a trial whose patients appear in several reports still counts once.
+
+Every fit returns a frozen :class:`BayesResult` whose ``idata`` holds the ``posterior``,
+``prior``, ``prior_predictive``, ``posterior_predictive``, ``observed_data`` and
+``sample_stats`` groups with named dimensions (``trial``, ``drug_class``).
+
+The convergence gate: a fit is *clean* when it has zero divergent transitions, the largest
+R-hat is at most ``config.defaults["rhat_max"]`` and the smallest bulk and tail effective
+sample sizes are at least ``config.defaults["ess_min"]`` (Vehtari et al. 2021, Bayesian
+Analysis 16:667). A fit that is not clean is rerun with a higher ``target_accept`` (0.95, then
+0.99), a longer warm-up and, when the ESS was short, more draws. If it is still not clean a
+:class:`~bayesmtor.errors.ConvergenceWarning` is issued and the result carries
+``converged=False`` and the reason; it is never reported as clean.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from bayesmtor import config
+from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, PriorError
+from bayesmtor.priors import MuPrior, TauPrior
+
+__all__ = [
+    "BASELINE_SD",
+    "BayesResult",
+    "fit_binomial_normal",
+    "fit_multilevel",
+    "fit_normal_normal",
+    "typical_within_variance",
+]
+
+#: Standard deviation of the normal prior on the baseline (control-arm) logit in the
+#: binomial--normal model: the scale rstanarm uses for a logistic intercept. 95% of its mass lies
+#: on event probabilities between 0.7% and 99.3%, so it is weakly informative for the event rates
+#: of these trials (a few percent for grade 3/4 events up to ~90% for any-grade events).
+BASELINE_SD = 2.5
+
+#: Number of draws of the prior and prior-predictive distributions stored with each fit.
+PRIOR_DRAWS = 500
+
+_RATIO_MEASURES = ("OR", "RR", "HR")
+_TARGET_ACCEPT_SCHEDULE = (0.95, 0.99)
+_META_ATTR = "bayesmtor_result"
+#: netCDF backend (netCDF4-python; h5netcdf would also need h5py).
+NETCDF_ENGINE = "netcdf4"
+
+
+# --------------------------------------------------------------------------------------------
+# Result object
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class BayesResult:
+    """Result of one MCMC fit.
+
+    Attributes
+    ----------
+    model : str
+        ``"normal_normal"``, ``"binomial_normal"`` or ``"multilevel"``.
+    idata : arviz.InferenceData
+        Posterior (``mu``, ``tau``, ``theta`` [trial], ``theta_new``, ``I2``, ...), prior,
+        prior and posterior predictive, observed data and sampler statistics.
+    measure : str or None
+        Ratio measure on whose log scale the model is written (``"OR"``, ``"RR"``, ``"HR"``),
+        or ``None`` if not stated.
+    labels : tuple of str
+        Trial labels, in the order of the ``trial`` dimension.
+    priors : Mapping[str, str]
+        Description of every prior used, by parameter name.
+    diagnostics : Mapping[str, Any]
+        ``divergences``, ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, the sampler settings
+        of the final run, and ``attempts`` (the diagnostics of every run, retries included).
+    converged : bool
+        Whether the final run passed the convergence gate.
+    reason : str or None
+        Why the gate failed (``None`` when clean).
+    s2_typical : float
+        Higgins--Thompson typical within-trial variance used for ``I2``.
+    drug_classes : tuple of str
+        Drug-class labels (multilevel model only).
+    engine : str
+        Always ``"mcmc"``.
+    """
+
+    model: str
+    idata: az.InferenceData
+    measure: str | None
+    labels: tuple[str, ...]
+    priors: Mapping[str, str]
+    diagnostics: Mapping[str, Any]
+    converged: bool
+    reason: str | None
+    s2_typical: float
+    drug_classes: tuple[str, ...] = field(default=())
+    engine: str = "mcmc"
+
+    def __repr__(self) -> str:
+        status = "clean" if self.converged else f"NOT CONVERGED ({self.reason})"
+        d = self.diagnostics
+        return (
+            f"BayesResult(model={self.model!r}, measure={self.measure!r}, k={len(self.labels)}, "
+            f"engine={self.engine!r}, {status}; divergences={d.get('divergences')}, "
+            f"rhat_max={_fmt(d.get('rhat_max'))}, ess_bulk_min={_fmt(d.get('ess_bulk_min'))}, "
+            f"ess_tail_min={_fmt(d.get('ess_tail_min'))})"
+        )
+
+    # -- posterior quantities ---------------------------------------------------------------
+
+    def p_ratio_below(self, threshold: float = 1.0, *, quantity: str = "mu") -> float:
+        """Posterior probability that ``exp(quantity)`` is below ``threshold``.
+
+        Parameters
+        ----------
+        threshold : float
+            Threshold on the ratio scale (must be > 0).
+        quantity : str
+            ``"mu"`` (pooled ratio) or ``"theta_new"`` (ratio in a new trial).
+        """
+        _check_threshold(threshold)
+        draws = np.asarray(self.idata.posterior[quantity].values, dtype=float)
+        return float(np.mean(draws < np.log(threshold)))
+
+    def summary(self, ci_prob: float | None = None, threshold: float | None = None) -> pd.DataFrame:
+        """Posterior summary table.
+
+        Rows: ``mu`` (log scale), ``ratio`` (= exp(mu)), ``tau``, ``I2`` (share of the total
+        variance due to heterogeneity, tau^2 / (tau^2 + s^2_typical)), ``theta_new`` (log effect
+        in a new trial: its interval is the prediction interval) and ``ratio_new``; the
+        multilevel model adds ``sigma_class`` and one ``mu_class[<class>]`` row per drug class.
+
+        Columns: ``mean, sd, median, q_low, q_high`` (central, equal-tailed interval of
+        probability ``ci_prob``), ``mcse_mean, ess_bulk, ess_tail, r_hat`` (ArviZ), and
+        ``p_ratio_below_1`` / ``p_ratio_below_threshold`` (posterior probability that the ratio
+        is below 1 / below ``threshold``; filled on the rows of effects only).
+
+        Parameters
+        ----------
+        ci_prob : float, optional
+            Interval probability; default ``config.defaults["ci_prob"]``.
+        threshold : float, optional
+            A ratio threshold (e.g. 0.8) for ``p_ratio_below_threshold``; NaN if not given.
+        """
+        ci = _check_ci_prob(config.get("ci_prob", ci_prob))
+        if threshold is not None:
+            _check_threshold(threshold)
+        post = self.idata.posterior
+        quantities: dict[str, xr.DataArray] = {
+            "mu": post["mu"],
+            "ratio": np.exp(post["mu"]),
+            "tau": post["tau"],
+            "I2": post["I2"],
+            "theta_new": post["theta_new"],
+            "ratio_new": np.exp(post["theta_new"]),
+        }
+        log_rows = {"mu": "mu", "ratio": "mu", "theta_new": "theta_new", "ratio_new": "theta_new"}
+        if "sigma_class" in post:
+            quantities["sigma_class"] = post["sigma_class"]
+            for c in self.drug_classes:
+                name = f"mu_class[{c}]"
+                quantities[name] = post["mu_class"].sel(drug_class=c, drop=True)
+                log_rows[name] = name
+        ds = xr.Dataset({k: v.reset_coords(drop=True) for k, v in quantities.items()})
+        diag = az.summary(ds, kind="diagnostics")
+        lo, hi = (1.0 - ci) / 2.0, 1.0 - (1.0 - ci) / 2.0
+        rows = []
+        for name, da in quantities.items():
+            x = np.asarray(da.values, dtype=float).ravel()
+            log_draws = np.asarray(ds[log_rows[name]].values).ravel() if name in log_rows else None
+            # central intervals are transformation-invariant: ratio quantiles = exp(log quantiles)
+            qx = log_draws if name in ("ratio", "ratio_new") else x
+            tf = np.exp if name in ("ratio", "ratio_new") else float
+            rows.append(
+                {
+                    "parameter": name,
+                    "mean": float(np.mean(x)),
+                    "sd": float(np.std(x, ddof=1)),
+                    "median": float(tf(np.median(qx))),
+                    "q_low": float(tf(np.quantile(qx, lo))),
+                    "q_high": float(tf(np.quantile(qx, hi))),
+                    "mcse_mean": float(diag.loc[name, "mcse_mean"]),
+                    "ess_bulk": float(diag.loc[name, "ess_bulk"]),
+                    "ess_tail": float(diag.loc[name, "ess_tail"]),
+                    "r_hat": float(diag.loc[name, "r_hat"]),
+                    "p_ratio_below_1": (
+                        float(np.mean(log_draws < 0.0)) if log_draws is not None else np.nan
+                    ),
+                    "p_ratio_below_threshold": (
+                        float(np.mean(log_draws < np.log(threshold)))
+                        if log_draws is not None and threshold is not None
+                        else np.nan
+                    ),
+                }
+            )
+        out = pd.DataFrame(rows).set_index("parameter")
+        out.attrs.update({"ci_prob": ci, "threshold": threshold, "model": self.model})
+        return out
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def to_netcdf(self, path: str | Path) -> Path:
+        """Write the InferenceData, with this result's metadata, to a netCDF file."""
+        path = Path(path)
+        meta = {
+            "model": self.model,
+            "measure": self.measure,
+            "labels": list(self.labels),
+            "priors": dict(self.priors),
+            "diagnostics": _jsonable(self.diagnostics),
+            "converged": self.converged,
+            "reason": self.reason,
+            "s2_typical": self.s2_typical,
+            "drug_classes": list(self.drug_classes),
+            "engine": self.engine,
+        }
+        self.idata.posterior.attrs[_META_ATTR] = json.dumps(meta)
+        self.idata.to_netcdf(str(path), engine=NETCDF_ENGINE)
+        return path
+
+    @classmethod
+    def from_netcdf(cls, path: str | Path) -> BayesResult:
+        """Read a result written by :meth:`to_netcdf`."""
+        idata = az.from_netcdf(str(path), engine=NETCDF_ENGINE)
+        try:
+            meta = json.loads(idata.posterior.attrs[_META_ATTR])
+        except (KeyError, AttributeError, json.JSONDecodeError):
+            raise InputError(
+                "not a bayesmtor MCMC result (posterior attribute "
+                f"'{_META_ATTR}' missing or unreadable); write it with BayesResult.to_netcdf",
+                source=str(path),
+            ) from None
+        return cls(
+            model=meta["model"],
+            idata=idata,
+            measure=meta["measure"],
+            labels=tuple(meta["labels"]),
+            priors=meta["priors"],
+            diagnostics=meta["diagnostics"],
+            converged=bool(meta["converged"]),
+            reason=meta["reason"],
+            s2_typical=float(meta["s2_typical"]),
+            drug_classes=tuple(meta["drug_classes"]),
+            engine=meta["engine"],
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+def fit_normal_normal(
+    yi: Sequence[float] | np.ndarray,
+    sei: Sequence[float] | np.ndarray,
+    *,
+    labels: Sequence[str] | None = None,
+    measure: str | None = None,
+    tau_prior: TauPrior | str | None = None,
+    mu_prior: MuPrior | str | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    target_accept: float | None = None,
+    random_seed: int | None = None,
+    max_retries: int = 2,
+    progressbar: bool = False,
+    sample_kwargs: dict[str, Any] | None = None,
+) -> BayesResult:
+    """Normal--normal random-effects model with the trial effects integrated out.
+
+    ``y_i ~ N(mu, s_i^2 + tau^2)``, ``mu ~ mu_prior``, ``tau ~ tau_prior``. For each posterior
+    draw of ``(mu, tau)``, ``theta_i`` is drawn from its exact conditional
+    ``N((y_i tau^2 + mu s_i^2) / (s_i^2 + tau^2), s_i^2 tau^2 / (s_i^2 + tau^2))`` (which tends
+    to the point mass at ``mu`` as ``tau -> 0``) and ``theta_new`` from ``N(mu, tau^2)``.
+
+    Parameters
+    ----------
+    yi, sei : array-like
+        Log ratios and their standard errors, one per trial.
+    labels : sequence of str, optional
+        Trial labels (unique); default ``"trial_1"``, ...
+    measure : {"OR", "RR", "HR"}, optional
+        The ratio measure, for labelling only.
+    tau_prior, mu_prior : TauPrior, MuPrior or str, optional
+        Priors (objects or text such as ``"half-normal:0.5"``); defaults from
+        :func:`bayesmtor.priors.default_tau_prior` / :func:`~bayesmtor.priors.default_mu_prior`.
+    draws, tune, chains, target_accept, random_seed : optional
+        NUTS settings; defaults from :mod:`bayesmtor.config`.
+    max_retries : int
+        How many times to rerun a fit that fails the convergence gate.
+    progressbar : bool
+        Show PyMC's progress bar.
+    sample_kwargs : dict, optional
+        Further keyword arguments for :func:`pymc.sample` (e.g. ``{"init": "adapt_diag"}``);
+        they may not repeat the explicit settings above.
+
+    Returns
+    -------
+    BayesResult
+    """
+    y, s, labs = _check_yi_sei(yi, sei, labels)
+    measure = _check_measure(measure, allowed=(*_RATIO_MEASURES, None))
+    tau_prior, mu_prior = _resolve_priors(tau_prior, mu_prior)
+    s2_typ = typical_within_variance(s**2)
+
+    with pm.Model(coords={"trial": list(labs)}) as model:
+        mu = mu_prior.to_pymc("mu")
+        tau = tau_prior.to_pymc("tau")
+        pm.Normal("y", mu=mu, sigma=pt.sqrt(s**2 + tau**2), observed=y, dims="trial")
+
+    def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
+        mu_d, tau_d = _draws(ds["mu"]), _draws(ds["tau"])
+        t2 = tau_d[..., None] ** 2
+        if posterior:
+            mean, var = _conditional_normal(y, s**2, mu_d[..., None], t2)
+        else:
+            mean = np.broadcast_to(mu_d[..., None], (*mu_d.shape, len(y)))
+            var = np.broadcast_to(t2, mean.shape)
+        theta = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
+        theta_new = mu_d + tau_d * rng.standard_normal(mu_d.shape)
+        return {
+            "theta": (("chain", "draw", "trial"), theta),
+            "theta_new": (("chain", "draw"), theta_new),
+            "I2": (("chain", "draw"), tau_d**2 / (tau_d**2 + s2_typ)),
+        }
+
+    return _fit(
+        model,
+        name="normal_normal",
+        measure=measure,
+        labels=labs,
+        priors={"mu": _describe(mu_prior), "tau": _describe(tau_prior)},
+        flat_mu=_is_flat(mu_prior),
+        generate=generate,
+        s2_typical=s2_typ,
+        drug_classes=(),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        random_seed=random_seed,
+        max_retries=max_retries,
+        progressbar=progressbar,
+        sample_kwargs=sample_kwargs,
+    )
+
+
+def fit_binomial_normal(
+    events_trt: Sequence[int] | np.ndarray,
+    n_trt: Sequence[int] | np.ndarray,
+    events_ctl: Sequence[int] | np.ndarray,
+    n_ctl: Sequence[int] | np.ndarray,
+    *,
+    measure: str = "OR",
+    labels: Sequence[str] | None = None,
+    tau_prior: TauPrior | str | None = None,
+    mu_prior: MuPrior | str | None = None,
+    baseline_sd: float | None = None,
+    parametrization: str = "noncentred",
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    target_accept: float | None = None,
+    random_seed: int | None = None,
+    max_retries: int = 2,
+    progressbar: bool = False,
+    sample_kwargs: dict[str, Any] | None = None,
+) -> BayesResult:
+    """Binomial--normal random-effects model (exact likelihood, no continuity correction).
+
+    ``theta_i = mu + tau z_i`` with ``z_i ~ N(0, 1)`` (non-centred), and
+
+    * ``measure="OR"``: ``logit p_ctl,i = alpha_i``, ``logit p_trt,i = alpha_i + theta_i``,
+      ``alpha_i ~ N(0, baseline_sd^2)``;
+    * ``measure="RR"``: ``log p_ctl,i = alpha_i``, ``log p_trt,i = alpha_i + theta_i``. Both
+      probabilities must stay at most 1, i.e. ``alpha_i <= -max(0, theta_i)``. This is built
+      in: ``alpha_i = log(p_max,i) - max(0, theta_i)`` where ``p_max,i`` is the larger of the two
+      arm probabilities and ``logit p_max,i ~ N(0, baseline_sd^2)``. The baseline prior is thus
+      placed on the arm with the higher event rate, and every parameter value is admissible
+      (no rejected proposals at the boundary). ``max(0, theta_i)`` leaves a kink in the log
+      density at ``theta_i = 0``; NUTS may then report an occasional divergent transition at
+      the default ``target_accept``, which the convergence gate catches and retries at 0.95 /
+      0.99 (``target_accept=0.99`` from the start avoids the retry).
+
+    Zero cells and double-zero trials enter the exact likelihood as they are. ``I2`` uses the
+    typical within-trial variance of the log ratios computed from the counts with 0.5 added to
+    every cell of trials that have a zero cell, double-zero trials left out (that descriptive
+    quantity only; the likelihood is exact).
+
+    Parameters
+    ----------
+    events_trt, n_trt, events_ctl, n_ctl : array-like of int
+        Counts per trial.
+    measure : {"OR", "RR"}
+        Effect measure.
+    baseline_sd : float, optional
+        SD of the baseline logit prior; default :data:`BASELINE_SD`.
+    parametrization : {"noncentred", "centred"}
+        ``"noncentred"`` (default) samples ``z_i`` with ``theta_i = mu + tau z_i``: best when
+        trials are small or ``tau`` is near 0. ``"centred"`` samples ``theta_i ~ N(mu, tau^2)``
+        directly: much faster when every trial is large (hundreds of events), where the
+        non-centred form makes NUTS take very long trajectories. Same model, same posterior.
+    labels, tau_prior, mu_prior, draws, tune, chains, target_accept, random_seed, max_retries,
+    progressbar, sample_kwargs
+        As in :func:`fit_normal_normal`.
+
+    Returns
+    -------
+    BayesResult
+    """
+    measure = _check_measure(measure, allowed=("OR", "RR"))
+    et, nt, ec, nc, labs = _check_counts(events_trt, n_trt, events_ctl, n_ctl, labels)
+    tau_prior, mu_prior = _resolve_priors(tau_prior, mu_prior)
+    if parametrization not in ("noncentred", "centred"):
+        raise InputError(
+            f"parametrization {parametrization!r} is not known; use 'noncentred' or 'centred'",
+            column="parametrization",
+        )
+    bsd = BASELINE_SD if baseline_sd is None else float(baseline_sd)
+    if not np.isfinite(bsd) or bsd <= 0:
+        raise PriorError(f"baseline_sd must be a positive number, got {baseline_sd!r}")
+    s2_typ = typical_within_variance(_count_variances(et, nt, ec, nc, measure))
+
+    with pm.Model(coords={"trial": list(labs)}) as model:
+        mu = mu_prior.to_pymc("mu")
+        tau = tau_prior.to_pymc("tau")
+        if parametrization == "noncentred":
+            z = pm.Normal("z", 0.0, 1.0, dims="trial")
+            theta = pm.Deterministic("theta", mu + tau * z, dims="trial")
+        else:
+            theta = pm.Normal("theta", mu, tau, dims="trial")
+        if measure == "OR":
+            alpha = pm.Normal("alpha", 0.0, bsd, dims="trial")
+            pm.Binomial("events_ctl", n=nc, logit_p=alpha, observed=ec, dims="trial")
+            pm.Binomial("events_trt", n=nt, logit_p=alpha + theta, observed=et, dims="trial")
+        else:
+            eta = pm.Normal("eta", 0.0, bsd, dims="trial")  # logit of the larger probability
+            log_pmax = -pt.softplus(-eta)
+            alpha = pm.Deterministic("alpha", log_pmax - pt.maximum(theta, 0.0), dims="trial")
+            pm.Binomial("events_ctl", n=nc, p=pt.exp(alpha), observed=ec, dims="trial")
+            pm.Binomial("events_trt", n=nt, p=pt.exp(alpha + theta), observed=et, dims="trial")
+
+    def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
+        mu_d, tau_d = _draws(ds["mu"]), _draws(ds["tau"])
+        return {
+            "theta_new": (("chain", "draw"), mu_d + tau_d * rng.standard_normal(mu_d.shape)),
+            "I2": (("chain", "draw"), tau_d**2 / (tau_d**2 + s2_typ)),
+        }
+
+    return _fit(
+        model,
+        name="binomial_normal",
+        measure=measure,
+        labels=labs,
+        priors={
+            "mu": _describe(mu_prior),
+            "tau": _describe(tau_prior),
+            "parametrization": parametrization,
+            "baseline": (
+                f"logit p_ctl ~ Normal(0, {bsd:g})"
+                if measure == "OR"
+                else f"logit max(p_ctl, p_trt) ~ Normal(0, {bsd:g})"
+            ),
+        },
+        flat_mu=_is_flat(mu_prior),
+        generate=generate,
+        s2_typical=s2_typ,
+        drug_classes=(),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        random_seed=random_seed,
+        max_retries=max_retries,
+        progressbar=progressbar,
+        sample_kwargs=sample_kwargs,
+    )
+
+
+def fit_multilevel(
+    yi: Sequence[float] | np.ndarray,
+    sei: Sequence[float] | np.ndarray,
+    drug_class: Sequence[str],
+    *,
+    labels: Sequence[str] | None = None,
+    measure: str | None = None,
+    tau_prior: TauPrior | str | None = None,
+    class_sd_prior: TauPrior | str | None = None,
+    mu_prior: MuPrior | str | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    target_accept: float | None = None,
+    random_seed: int | None = None,
+    max_retries: int = 2,
+    progressbar: bool = False,
+    sample_kwargs: dict[str, Any] | None = None,
+) -> BayesResult:
+    """Trials within drug classes around one mTOR-inhibitor mean.
+
+    ``y_j ~ N(theta_j, s_j^2)``, ``theta_j ~ N(mu_class[c(j)], tau^2)``,
+    ``mu_class[c] ~ N(mu, sigma_class^2)``, ``mu ~ mu_prior``, ``tau ~ tau_prior``,
+    ``sigma_class ~ class_sd_prior`` (default: the default tau prior, half-normal(0.5)).
+
+    Each trial must appear exactly once (``labels`` unique): give its full-population report,
+    or pool one complete partition of its patients into a single row beforehand. Two reports
+    on the same patients are not independent replicates and must not both be supplied.
+
+    Both ``theta`` and ``mu_class`` are integrated out for sampling (``y`` is multivariate
+    normal with covariance ``diag(s^2 + tau^2) + sigma_class^2 * [same class]``), so only
+    ``(mu, tau, sigma_class)`` are sampled. Per draw, ``mu_class`` and then ``theta`` are drawn
+    from their exact conditional normals. ``theta_new`` is a trial of a new drug class,
+    ``N(mu, tau^2 + sigma_class^2)``; ``theta_new_class`` a new trial of each known class;
+    ``I2`` is ``(tau^2 + sigma_class^2) / (tau^2 + sigma_class^2 + s^2_typical)``.
+
+    Parameters
+    ----------
+    yi, sei : array-like
+        Trial-level log ratios and standard errors (one row per trial).
+    drug_class : sequence of str
+        Drug class of each trial (e.g. ``"everolimus"``, ``"temsirolimus"``).
+    class_sd_prior : TauPrior, optional
+        Prior on ``sigma_class``, the SD of the class means around ``mu``.
+    labels, measure, tau_prior, mu_prior, draws, tune, chains, target_accept, random_seed,
+    max_retries, progressbar, sample_kwargs
+        As in :func:`fit_normal_normal`.
+
+    Returns
+    -------
+    BayesResult
+        Its summary has one ``mu_class[<class>]`` row per drug class (pooled class effects).
+    """
+    y, s, labs = _check_yi_sei(yi, sei, labels)
+    measure = _check_measure(measure, allowed=(*_RATIO_MEASURES, None))
+    tau_prior, mu_prior = _resolve_priors(tau_prior, mu_prior)
+    class_sd_prior = TauPrior.coerce(class_sd_prior)
+    classes_raw = list(drug_class)
+    if len(classes_raw) != len(y):
+        raise InputError(
+            f"drug_class has {len(classes_raw)} entries but there are {len(y)} trials; give one "
+            "drug class per trial",
+            column="drug_class",
+        )
+    for i, c in enumerate(classes_raw):
+        if not isinstance(c, str) or not c.strip():
+            raise InputError(
+                f"drug class {c!r} is not a non-empty string",
+                row=i,
+                study=labs[i],
+                column="drug_class",
+            )
+    classes = tuple(dict.fromkeys(classes_raw))  # order of first appearance
+    idx = np.array([classes.index(c) for c in classes_raw])
+    onehot = (idx[:, None] == np.arange(len(classes))[None, :]).astype(float)
+    s2_typ = typical_within_variance(s**2)
+
+    with pm.Model(coords={"trial": list(labs), "drug_class": list(classes)}) as model:
+        mu = mu_prior.to_pymc("mu")
+        tau = tau_prior.to_pymc("tau")
+        sigma = class_sd_prior.to_pymc("sigma_class")
+        # Marginal log-likelihood of y with theta and mu_class integrated out. Within class c
+        # the covariance is D_c + sigma^2 11' (D_c = diag(s^2 + tau^2)); by the matrix
+        # determinant lemma and Sherman-Morrison its log density is
+        # -1/2 [sum log d + log(1 + sigma^2 W) + sum w r^2 - sigma^2 (sum w r)^2 / (1 + sigma^2 W)]
+        # with w = 1/d, r = y - mu, W = sum w: elementwise, no Cholesky factorisation.
+        d = s**2 + tau**2
+        w = 1.0 / d
+        r = y - mu
+        w_c = pt.dot(w, onehot)
+        wr_c = pt.dot(w * r, onehot)
+        g2 = sigma**2
+        loglik = -0.5 * (
+            len(y) * np.log(2.0 * np.pi)
+            + pt.sum(pt.log(d))
+            + pt.sum(pt.log1p(g2 * w_c))
+            + pt.sum(w * r**2)
+            - pt.sum(g2 * wr_c**2 / (1.0 + g2 * w_c))
+        )
+        pm.Potential("loglik_y", loglik)
+
+    def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
+        mu_d, tau_d, sig_d = _draws(ds["mu"]), _draws(ds["tau"]), _draws(ds["sigma_class"])
+        t2, g2 = tau_d[..., None] ** 2, sig_d[..., None] ** 2
+        shape_c = (*mu_d.shape, len(classes))
+        if posterior:
+            w = 1.0 / (s**2 + t2)  # (chain, draw, trial)
+            wsum = w @ onehot
+            ysum = (w * y) @ onehot
+            m_c = (mu_d[..., None] + g2 * ysum) / (1.0 + g2 * wsum)
+            v_c = g2 / (1.0 + g2 * wsum)
+        else:
+            m_c = np.broadcast_to(mu_d[..., None], shape_c)
+            v_c = np.broadcast_to(g2, shape_c)
+        mu_class = m_c + np.sqrt(v_c) * rng.standard_normal(shape_c)
+        mean_prior = mu_class[..., idx]
+        if posterior:
+            mean, var = _conditional_normal(y, s**2, mean_prior, t2)
+        else:
+            mean, var = mean_prior, np.broadcast_to(t2, mean_prior.shape)
+        theta = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
+        between = tau_d**2 + sig_d**2
+        return {
+            "mu_class": (("chain", "draw", "drug_class"), mu_class),
+            "theta": (("chain", "draw", "trial"), theta),
+            "theta_new": (
+                ("chain", "draw"),
+                mu_d + np.sqrt(between) * rng.standard_normal(mu_d.shape),
+            ),
+            "theta_new_class": (
+                ("chain", "draw", "drug_class"),
+                mu_class + tau_d[..., None] * rng.standard_normal(shape_c),
+            ),
+            "I2": (("chain", "draw"), between / (between + s2_typ)),
+        }
+
+    return _fit(
+        model,
+        name="multilevel",
+        measure=measure,
+        labels=labs,
+        priors={
+            "mu": _describe(mu_prior),
+            "tau": _describe(tau_prior),
+            "sigma_class": _describe(class_sd_prior),
+        },
+        flat_mu=_is_flat(mu_prior),
+        generate=generate,
+        s2_typical=s2_typ,
+        drug_classes=classes,
+        manual_y=(y, s),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        random_seed=random_seed,
+        max_retries=max_retries,
+        progressbar=progressbar,
+        sample_kwargs=sample_kwargs,
+    )
+
+
+def typical_within_variance(vi: Sequence[float] | np.ndarray) -> float:
+    """Higgins--Thompson "typical" within-trial variance.
+
+    ``s^2 = (k - 1) sum(w) / ((sum w)^2 - sum(w^2))`` with ``w = 1 / v_i`` (Higgins & Thompson
+    2002, Stat Med 21:1539, eq. 9). For a single trial it is that trial's variance.
+    """
+    v = np.asarray(vi, dtype=float)
+    if v.size == 0:
+        raise EstimationError("no trials: the typical within-trial variance is undefined")
+    if v.size == 1:
+        return float(v[0])
+    w = 1.0 / v
+    return float((v.size - 1) * w.sum() / (w.sum() ** 2 - np.sum(w**2)))
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling and the convergence gate
+# --------------------------------------------------------------------------------------------
+
+_EXPLICIT = ("draws", "tune", "chains", "cores", "target_accept", "random_seed", "progressbar")
+
+
+def _fit(
+    model: pm.Model,
+    *,
+    name: str,
+    measure: str | None,
+    labels: tuple[str, ...],
+    priors: dict[str, str],
+    flat_mu: bool,
+    generate: Any,
+    s2_typical: float,
+    drug_classes: tuple[str, ...],
+    draws: int | None,
+    manual_y: tuple[np.ndarray, np.ndarray] | None = None,
+    tune: int | None,
+    chains: int | None,
+    target_accept: float | None,
+    random_seed: int | None,
+    max_retries: int,
+    progressbar: bool,
+    sample_kwargs: dict[str, Any] | None,
+) -> BayesResult:
+    draws = _check_positive_int("draws", config.get("draws", draws))
+    tune = _check_positive_int("tune", config.get("tune", tune), allow_zero=True)
+    chains = _check_positive_int("chains", config.get("chains", chains))
+    target_accept = float(config.get("target_accept", target_accept))
+    if not 0.0 < target_accept < 1.0:
+        raise EstimationError(f"target_accept must lie in (0, 1), got {target_accept}")
+    seed = int(config.get("random_seed", random_seed))
+    if max_retries < 0:
+        raise EstimationError(f"max_retries must be >= 0, got {max_retries}")
+    extra = dict(sample_kwargs or {})
+    clash = sorted(set(extra) & set(_EXPLICIT))
+    if clash:
+        raise EstimationError(
+            f"sample_kwargs repeats {clash}; pass these as the explicit keyword arguments of the "
+            "fit function instead"
+        )
+
+    attempts: list[dict[str, Any]] = []
+    cur_draws, cur_tune, cur_ta = draws, tune, target_accept
+    idata = None
+    diag: dict[str, Any] = {}
+    for attempt in range(max_retries + 1):
+        if attempt > 0:
+            cur_ta = next((t for t in _TARGET_ACCEPT_SCHEDULE if t > cur_ta), cur_ta)
+            cur_tune = 2 * cur_tune if cur_tune > 0 else 1000
+            if diag["ess_bulk_min"] < diag["ess_min"] or diag["ess_tail_min"] < diag["ess_min"]:
+                cur_draws = 2 * cur_draws
+        with model:
+            idata = pm.sample(
+                draws=cur_draws,
+                tune=cur_tune,
+                chains=chains,
+                cores=min(chains, 2),
+                target_accept=cur_ta,
+                random_seed=seed + attempt,
+                progressbar=progressbar,
+                compute_convergence_checks=False,
+                **extra,
+            )
+        diag = _gate(idata)
+        diag.update(
+            {
+                "attempt": attempt,
+                "draws": cur_draws,
+                "tune": cur_tune,
+                "chains": chains,
+                "target_accept": cur_ta,
+                "random_seed": seed + attempt,
+            }
+        )
+        attempts.append(dict(diag))
+        if diag["clean"]:
+            break
+
+    assert idata is not None
+    final_seed = seed + len(attempts) - 1
+    model_coords = {k: list(v) for k, v in model.coords.items() if v is not None}
+    rng_post = np.random.default_rng([final_seed, 1])
+    _add_generated(idata, "posterior", generate(idata.posterior, rng_post, True), model_coords)
+
+    with model:
+        if flat_mu:
+            prior_note = "prior groups omitted: the prior on mu is flat (improper)"
+        else:
+            with warnings.catch_warnings():
+                # the multilevel likelihood is a Potential: ignoring it is what a prior draw is
+                warnings.filterwarnings("ignore", message="The effect of Potentials")
+                prior_idata = pm.sample_prior_predictive(draws=PRIOR_DRAWS, random_seed=final_seed)
+            rng_prior = np.random.default_rng([final_seed, 2])
+            _add_generated(
+                prior_idata, "prior", generate(prior_idata.prior, rng_prior, False), model_coords
+            )
+            idata.extend(prior_idata, join="left")
+            prior_note = f"{PRIOR_DRAWS} prior draws"
+        if manual_y is None:
+            pm.sample_posterior_predictive(
+                idata, random_seed=final_seed, progressbar=False, extend_inferencedata=True
+            )
+    if manual_y is not None:
+        # The likelihood is a closed-form Potential: build y's groups from theta directly.
+        y_obs, s_obs = manual_y
+        trial = list(model_coords["trial"])
+        groups = {
+            "observed_data": xr.Dataset(
+                {"y": xr.DataArray(y_obs, dims=("trial",), coords={"trial": trial})}
+            )
+        }
+        for grp, src, tag in (
+            ("posterior_predictive", "posterior", 3),
+            ("prior_predictive", "prior", 4),
+        ):
+            if src not in idata.groups():
+                continue
+            th = idata[src]["theta"]
+            noise = np.random.default_rng([final_seed, tag]).standard_normal(th.shape)
+            groups[grp] = xr.Dataset({"y": th + s_obs * noise})
+        for grp in [g for g in groups if g in idata.groups()]:
+            delattr(idata, grp)
+            idata._groups = [g for g in idata._groups if g != grp]
+        idata.add_groups(groups)
+
+    converged = bool(diag["clean"])
+    reason = None if converged else diag["reason"]
+    diagnostics = {k: v for k, v in diag.items() if k not in ("clean", "reason")}
+    diagnostics["attempts"] = attempts
+    diagnostics["prior_groups"] = prior_note
+    if not converged:
+        warnings.warn(
+            f"{name} model did not pass the convergence gate after {len(attempts)} run(s): "
+            f"{reason}. The result is flagged converged=False; do not report it as clean.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return BayesResult(
+        model=name,
+        idata=idata,
+        measure=measure,
+        labels=labels,
+        priors=priors,
+        diagnostics=diagnostics,
+        converged=converged,
+        reason=reason,
+        s2_typical=float(s2_typical),
+        drug_classes=drug_classes,
+    )
+
+
+def _gate(idata: az.InferenceData) -> dict[str, Any]:
+    """Convergence diagnostics of the sampled (free) variables, and the gate verdict."""
+    rhat_max_allowed = float(config.get("rhat_max"))
+    ess_min = float(config.get("ess_min"))
+    post = idata.posterior
+    divergences = int(idata.sample_stats["diverging"].sum())
+    n_chains = int(post.sizes["chain"])
+    if n_chains >= 2:
+        rhat = _nanmax(az.rhat(post))
+    else:
+        rhat = float("nan")
+    ess_bulk = _nanmin(az.ess(post, method="bulk"))
+    ess_tail = _nanmin(az.ess(post, method="tail"))
+    reasons = []
+    if divergences > 0:
+        reasons.append(f"{divergences} divergent transition(s)")
+    if n_chains < 2:
+        reasons.append("R-hat needs at least 2 chains")
+    elif not rhat <= rhat_max_allowed:
+        reasons.append(f"max R-hat {rhat:.4f} > {rhat_max_allowed}")
+    if not ess_bulk >= ess_min:
+        reasons.append(f"min bulk ESS {ess_bulk:.0f} < {ess_min:.0f}")
+    if not ess_tail >= ess_min:
+        reasons.append(f"min tail ESS {ess_tail:.0f} < {ess_min:.0f}")
+    return {
+        "divergences": divergences,
+        "rhat_max": rhat,
+        "ess_bulk_min": ess_bulk,
+        "ess_tail_min": ess_tail,
+        "rhat_threshold": rhat_max_allowed,
+        "ess_min": ess_min,
+        "clean": not reasons,
+        "reason": "; ".join(reasons) if reasons else None,
+    }
+
+
+def _add_generated(
+    idata: az.InferenceData,
+    group: str,
+    variables: dict[str, Any],
+    coords: Mapping[str, Sequence[Any]],
+) -> None:
+    """Add variables drawn outside the sampler to ``idata[group]``, with named coordinates."""
+    ds = idata[group]
+    new = {}
+    for key, (dims, values) in variables.items():
+        da_coords = {d: ds.coords[d] for d in dims if d in ds.coords}
+        da_coords.update({d: list(coords[d]) for d in dims if d not in da_coords and d in coords})
+        new[key] = xr.DataArray(np.asarray(values), dims=dims, coords=da_coords)
+    setattr(idata, group, ds.assign(new))
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _conditional_normal(
+    y: np.ndarray, v: np.ndarray, m: np.ndarray, t2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of theta | y ~ N(theta, v), theta ~ N(m, t2); exact as t2 -> 0."""
+    denom = v + t2
+    mean = (y * t2 + m * v) / denom
+    var = v * t2 / denom
+    return mean, var
+
+
+def _draws(da: xr.DataArray) -> np.ndarray:
+    return np.asarray(da.transpose("chain", "draw").values, dtype=float)
+
+
+def _nanmax(ds: xr.Dataset) -> float:
+    vals = [np.asarray(v.values, dtype=float).ravel() for v in ds.data_vars.values()]
+    x = np.concatenate(vals) if vals else np.array([np.nan])
+    return float(np.nanmax(x)) if np.any(np.isfinite(x)) else float("nan")
+
+
+def _nanmin(ds: xr.Dataset) -> float:
+    vals = [np.asarray(v.values, dtype=float).ravel() for v in ds.data_vars.values()]
+    x = np.concatenate(vals) if vals else np.array([np.nan])
+    return float(np.nanmin(x)) if np.any(np.isfinite(x)) else float("nan")
+
+
+def _resolve_priors(
+    tau_prior: TauPrior | str | None, mu_prior: MuPrior | str | None
+) -> tuple[TauPrior, MuPrior]:
+    return TauPrior.coerce(tau_prior), MuPrior.coerce(mu_prior)
+
+
+def _describe(prior: Any) -> str:
+    describe = getattr(prior, "describe", None)
+    return str(describe()) if callable(describe) else repr(prior)
+
+
+def _is_flat(prior: MuPrior) -> bool:
+    flat = getattr(prior, "is_flat", False)
+    return bool(flat() if callable(flat) else flat)
+
+
+def _labels(labels: Sequence[str] | None, k: int) -> tuple[str, ...]:
+    if labels is None:
+        return tuple(f"trial_{i + 1}" for i in range(k))
+    labs = tuple(str(x) for x in labels)
+    if len(labs) != k:
+        raise InputError(
+            f"{len(labs)} labels given for {k} trials; give one label per trial", column="labels"
+        )
+    seen: dict[str, int] = {}
+    for i, lab in enumerate(labs):
+        if lab in seen:
+            raise InputError(
+                f"trial label '{lab}' appears in rows {seen[lab]} and {i}; each trial must count "
+                "once (pool a trial's reports or subgroups into one row first)",
+                row=i,
+                study=lab,
+                column="labels",
+            )
+        seen[lab] = i
+    return labs
+
+
+def _as_float(x: Any, column: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"values must be numbers, got {x!r}", column=column) from None
+    if arr.ndim != 1:
+        raise InputError(f"expected a 1-d sequence, got shape {arr.shape}", column=column)
+    return arr
+
+
+def _check_yi_sei(
+    yi: Any, sei: Any, labels: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    y = _as_float(yi, "yi")
+    s = _as_float(sei, "sei")
+    if y.size == 0:
+        raise EstimationError("no trials to pool (yi is empty)")
+    if y.size != s.size:
+        raise InputError(f"yi has {y.size} values but sei has {s.size}; they must match")
+    labs = _labels(labels, y.size)
+    for i in range(y.size):
+        if not np.isfinite(y[i]):
+            raise InputError(
+                f"log ratio is {y[i]}; it must be a finite number",
+                row=i,
+                study=labs[i],
+                column="yi",
+            )
+        if not (np.isfinite(s[i]) and s[i] > 0):
+            raise InputError(
+                f"standard error is {s[i]}; it must be a positive finite number",
+                row=i,
+                study=labs[i],
+                column="sei",
+            )
+    return y, s, labs
+
+
+def _check_counts(
+    et: Any, nt: Any, ec: Any, nc: Any, labels: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+    cols = {"events_trt": et, "n_trt": nt, "events_ctl": ec, "n_ctl": nc}
+    arrs = {k: _as_float(v, k) for k, v in cols.items()}
+    sizes = {a.size for a in arrs.values()}
+    if len(sizes) != 1:
+        raise InputError(
+            "events_trt, n_trt, events_ctl and n_ctl must have the same length, got "
+            + ", ".join(f"{k}={v.size}" for k, v in arrs.items())
+        )
+    k = sizes.pop()
+    if k == 0:
+        raise EstimationError("no trials to pool (the count arrays are empty)")
+    labs = _labels(labels, k)
+    for name, a in arrs.items():
+        for i in range(k):
+            if not (np.isfinite(a[i]) and a[i] >= 0 and a[i] == np.round(a[i])):
+                raise InputError(
+                    f"value {a[i]} is not a non-negative whole number",
+                    row=i,
+                    study=labs[i],
+                    column=name,
+                )
+    for ev, n in (("events_trt", "n_trt"), ("events_ctl", "n_ctl")):
+        for i in range(k):
+            if arrs[n][i] < 1:
+                raise InputError("arm size must be at least 1", row=i, study=labs[i], column=n)
+            if arrs[ev][i] > arrs[n][i]:
+                raise InputError(
+                    f"{int(arrs[ev][i])} events exceed the arm size {int(arrs[n][i])} "
+                    f"({n}); events must be at most the number of patients",
+                    row=i,
+                    study=labs[i],
+                    column=ev,
+                )
+    out = [arrs[c].astype(np.int64) for c in cols]
+    return out[0], out[1], out[2], out[3], labs
+
+
+def _count_variances(
+    et: np.ndarray, nt: np.ndarray, ec: np.ndarray, nc: np.ndarray, measure: str
+) -> np.ndarray:
+    """Large-sample variances of the log OR / log RR (descriptive use: I2 only)."""
+    a, b, c, d = (x.astype(float) for x in (et, nt - et, ec, nc - ec))
+    double_zero = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    add = np.where(zero, 0.5, 0.0)
+    a, b, c, d = a + add, b + add, c + add, d + add
+    if measure == "OR":
+        v = 1 / a + 1 / b + 1 / c + 1 / d
+    else:
+        v = 1 / a - 1 / (a + b) + 1 / c - 1 / (c + d)
+    v = v[~double_zero]
+    if v.size == 0:
+        raise EstimationError(
+            "every trial has zero events (or zero non-events) in both arms; the effect is not "
+            "estimable"
+        )
+    return v
+
+
+def _check_measure(measure: str | None, *, allowed: tuple[str | None, ...]) -> str | None:
+    if measure is None and None in allowed:
+        return None
+    m = str(measure).upper() if measure is not None else None
+    if m not in allowed:
+        raise InputError(
+            f"measure {measure!r} is not supported here; use one of "
+            f"{[a for a in allowed if a is not None]}",
+            column="measure",
+        )
+    return m
+
+
+def _check_positive_int(name: str, value: Any, allow_zero: bool = False) -> int:
+    ok = isinstance(value, (int, np.integer)) and (value >= 0 if allow_zero else value >= 1)
+    if not ok:
+        what = "a non-negative" if allow_zero else "a positive"
+        raise EstimationError(f"{name} must be {what} whole number, got {value!r}")
+    return int(value)
+
+
+def _check_ci_prob(ci: float) -> float:
+    ci = float(ci)
+    if not 0.0 < ci < 1.0:
+        raise InputError(f"ci_prob must lie strictly between 0 and 1, got {ci}", column="ci_prob")
+    return ci
+
+
+def _check_threshold(threshold: float) -> None:
+    if not (np.isfinite(threshold) and threshold > 0):
+        raise InputError(
+            f"threshold is a ratio and must be a positive number, got {threshold!r}",
+            column="threshold",
+        )
+
+
+def _fmt(x: Any) -> str:
+    try:
+        return f"{float(x):.4g}"
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if np.isfinite(f) else None
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    return obj
