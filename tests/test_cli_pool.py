@@ -185,3 +185,20 @@ def test_python_dash_m(reference_dir):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["method"] == "FE"
+
+
+def test_bayes_exact_path_does_not_import_pymc(reference_dir):
+    """The exact engine is NumPy/SciPy only: `pool --bayes` answers without PyMC or ArviZ."""
+    path = reference_dir / "rma_datasets" / "bcg.csv"
+    code = (
+        "import sys, json\n"
+        "from bayesmtor.cli import main\n"
+        f"rc = main(['pool', {str(path)!r}, '--measure', 'RR', '--bayes', '--json'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pymc', 'pytensor', 'arviz'))\n"
+        "sys.stderr.write(json.dumps({'rc': rc, 'heavy': heavy}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    info = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert info == {"rc": 0, "heavy": []}
+    assert json.loads(proc.stdout)["engine"] == "exact"

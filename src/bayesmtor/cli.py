@@ -38,14 +38,75 @@ examples:
 JSON output: one object (a list of objects with --by, each with its group keys) with keys
 k, estimate, se, ci_low, ci_high, pval, tau2, tau2_ci_low, tau2_ci_high, I2, H2, Q, Q_df,
 Q_pval, pi_low, pi_high, ... (null where undefined; log scale for ratio measures).
+
+Bayesian pooling (--bayes): normal-normal random-effects model on the log scale, exact
+posterior by quadrature (default) or PyMC NUTS (--engine mcmc). Keys: engine, measure, ci_prob,
+tau_prior, mu_prior, k, mu_mean, mu_median, mu_low, mu_high, tau_median, tau_low, tau_high,
+pred_low, pred_high (interval for a new trial's effect), p_mu_below_0; with --engine mcmc also
+divergences, rhat_max, ess_bulk_min, converged.
+  bayesmtor pool trials.csv --measure HR --bayes --json
+  bayesmtor pool trials.csv --measure RR --bayes --tau-prior half-cauchy:0.5 --mu-prior flat
+  bayesmtor pool ae.csv --measure RR --bayes --by outcome --json
+  bayesmtor pool trials.csv --measure OR --bayes --engine mcmc --seed 1 --json
 """
 
 MAIN_EPILOG = """\
 examples:
+  bayesmtor run                              # primary plan on the bundled data
+  bayesmtor run prior_sensitivity --out sens-output --force
+  bayesmtor replicate                        # the 2014 paper's pooled results, recomputed
+  bayesmtor plans                            # list the bundled analysis plans
   bayesmtor pool trials.csv --measure RR --method MH
-  bayesmtor pool trials.csv --measure HR --method REML --hksj --json
-  bayesmtor pool --help
+  bayesmtor pool trials.csv --measure HR --bayes --json
+  bayesmtor <command> --help
 """
+
+RUN_EPILOG = """\
+PLAN is the name of a bundled plan (see 'bayesmtor plans') or the path of a .toml file
+(schema: models/README.md). Without PLAN the primary plan runs on the bundled data.
+
+The output folder gets tables/*.csv, idata/*.nc (ArviZ InferenceData; read them with
+arviz.from_netcdf(path, engine="netcdf4")), figures/*.png and *.svg, report.html, plan.toml
+and run.json. It is written atomically: an error or Ctrl-C leaves no partial folder.
+
+examples:
+  bayesmtor run
+  bayesmtor run primary --out results/primary --force
+  bayesmtor run seed_replication --out replication-output
+  bayesmtor run ./my_plan.toml --out my-output --quiet
+"""
+
+REPLICATE_EPILOG = """\
+Recomputes every pooled result printed by the 2014 meta-analysis (Int J Clin Exp Med
+2014;7(10):3333-3343) with its own unit (reports) and method (RevMan 5 fixed-effect
+Mantel-Haenszel; PFS by inverse variance) and says whether each one matches.
+
+examples:
+  bayesmtor replicate
+  bayesmtor replicate --json
+  bayesmtor replicate --out replication   # also writes replication/replication.csv
+"""
+
+PLANS_EPILOG = """\
+examples:
+  bayesmtor plans
+  bayesmtor run prior_sensitivity
+"""
+
+BAYES_KEYS = (
+    "k",
+    "mu_mean",
+    "mu_median",
+    "mu_low",
+    "mu_high",
+    "tau_median",
+    "tau_low",
+    "tau_high",
+    "pred_low",
+    "pred_high",
+    "p_mu_below_0",
+)
+MCMC_KEYS = ("divergences", "rhat_max", "ess_bulk_min", "converged")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,7 +170,81 @@ def build_parser() -> argparse.ArgumentParser:
         "counts as metafor's rma.mh default",
     )
     pool.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bayes = pool.add_argument_group("Bayesian pooling")
+    bayes.add_argument(
+        "--bayes",
+        action="store_true",
+        help="Bayesian random-effects pooling (normal-normal model) instead of frequentist",
+    )
+    bayes.add_argument(
+        "--engine",
+        choices=("exact", "mcmc"),
+        default=None,
+        help="exact quadrature (default, fast) or PyMC NUTS",
+    )
+    bayes.add_argument(
+        "--tau-prior",
+        default=None,
+        metavar="PRIOR",
+        help="prior on tau, e.g. half-normal:0.5 (default), half-cauchy:0.5, uniform:0,2, "
+        "log-normal:M,S, turner:OUTCOME_TYPE,COMPARISON_TYPE",
+    )
+    bayes.add_argument(
+        "--mu-prior",
+        default=None,
+        metavar="PRIOR",
+        help="prior on the pooled log effect: normal:M,S (default normal:0,4) or flat",
+    )
+    bayes.add_argument(
+        "--seed", type=int, default=None, metavar="N", help="random seed of the MCMC engine"
+    )
     pool.set_defaults(handler=_cmd_pool)
+
+    run = sub.add_parser(
+        "run",
+        help="run an analysis plan and write tables, figures, .nc files and an HTML report",
+        description="Run every analysis of a plan (data, effect sizes, frequentist and "
+        "Bayesian pooling, MCMC checks, prior sensitivity) and write one output folder.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "plan",
+        nargs="?",
+        default="primary",
+        metavar="PLAN",
+        help="bundled plan name or path of a .toml plan (default: primary)",
+    )
+    run.add_argument(
+        "--out",
+        default="bayesmtor-output",
+        metavar="DIR",
+        help="output folder (default: bayesmtor-output)",
+    )
+    run.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.set_defaults(handler=_cmd_run)
+
+    rep = sub.add_parser(
+        "replicate",
+        help="recompute the pooled results of the 2014 paper and compare",
+        description="Recompute every pooled result of the 2014 meta-analysis and compare it "
+        "with the printed one.",
+        epilog=REPLICATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rep.add_argument("--out", default=None, metavar="DIR", help="also write DIR/replication.csv")
+    rep.add_argument("--json", action="store_true", help="print JSON records instead of text")
+    rep.set_defaults(handler=_cmd_replicate)
+
+    plans = sub.add_parser(
+        "plans",
+        help="list the bundled analysis plans",
+        description="List the analysis plans shipped in models/ (bayesmtor run PLAN).",
+        epilog=PLANS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plans.set_defaults(handler=_cmd_plans)
     return parser
 
 
@@ -137,8 +272,24 @@ def _clean(value: Any) -> Any:
 
 
 def _cmd_pool(args: argparse.Namespace) -> int:
-    """Handler of ``bayesmtor pool`` (frequentist)."""
+    """Handler of ``bayesmtor pool`` (frequentist; Bayesian with ``--bayes``)."""
     import pandas as pd
+
+    if args.bayes:
+        return _cmd_pool_bayes(args)
+    used = [
+        flag
+        for flag, value in (
+            ("--engine", args.engine),
+            ("--tau-prior", args.tau_prior),
+            ("--mu-prior", args.mu_prior),
+            ("--seed", args.seed),
+        )
+        if value is not None
+    ]
+    if used:
+        verb = "applies" if len(used) == 1 else "apply"
+        raise UsageError(f"{', '.join(used)} {verb} only with --bayes; add --bayes")
 
     from bayesmtor import frequentist
     from bayesmtor.inputs import read_meta_data
@@ -214,6 +365,240 @@ def _group_table(table: Any, by_cols: list[str], measure: str) -> Any:
     return out.round(4)
 
 
+class UsageError(BayesMTORError):
+    """A combination of command-line options that does not make sense."""
+
+
+def _cmd_pool_bayes(args: argparse.Namespace) -> int:
+    """``bayesmtor pool --bayes``: normal-normal model, exact (vectorised) or MCMC."""
+    import numpy as np
+    import pandas as pd
+
+    from bayesmtor.effects import escalc
+    from bayesmtor.inputs import read_meta_data
+    from bayesmtor.priors import MuPrior, TauPrior
+
+    if args.method != "REML" or args.hksj or args.mh_correction != "revman":
+        raise UsageError(
+            "--method, --hksj and --mh-correction are frequentist options; drop them with --bayes"
+        )
+    engine = args.engine or "exact"
+    tau_prior = TauPrior.coerce(args.tau_prior)
+    mu_prior = MuPrior.coerce(args.mu_prior)
+    by = [b.strip() for b in args.by.split(",") if b.strip()] if args.by else None
+    meta = read_meta_data(args.file, by=by)
+    by_cols = list(meta.by) if by else []
+    measure = args.measure
+    shape_measure = measure
+    if meta.shape != "counts" and measure == "RD":
+        raise UsageError("--measure RD needs 2x2 counts (events_trt, n_trt, events_ctl, n_ctl)")
+    es = escalc(meta, shape_measure)
+    table = es.table
+    if by_cols:
+        keys = table[by_cols].astype(str)
+        groups = list(dict.fromkeys(map(tuple, keys.to_numpy().tolist())))
+        codes = [groups.index(tuple(r)) for r in keys.to_numpy().tolist()]
+    else:
+        groups, codes = [()], [0] * len(table)
+    codes_arr = np.asarray(codes)
+    included = table["included"].to_numpy(bool)
+    dropped = [(s, r) for s, r in es.dropped]
+    for s, r in dropped:
+        print(f"{PROG}: warning: {s} excluded: {r}", file=sys.stderr)
+    records: list[dict[str, Any]] = []
+    base = {
+        "engine": engine,
+        "measure": measure,
+        "ci_prob": None,
+        "tau_prior": tau_prior.label or repr(tau_prior),
+        "mu_prior": mu_prior.label or repr(mu_prior),
+    }
+    from bayesmtor import config
+
+    ci = float(config.get("ci_prob", args.ci_prob))
+    base["ci_prob"] = ci
+    if engine == "exact":
+        from bayesmtor.exact import exact_batch
+
+        m = len(groups)
+        sizes = [int(np.sum((codes_arr == g) & included)) for g in range(m)]
+        if max(sizes) == 0:
+            raise UsageError("no study left to pool after computing effect sizes (k = 0)")
+        kmax = max(sizes)
+        y = np.zeros((m, kmax))
+        s = np.ones((m, kmax))
+        mask = np.zeros((m, kmax), dtype=bool)
+        for g in range(m):
+            sel = (codes_arr == g) & included
+            n = int(sel.sum())
+            y[g, :n] = table.loc[sel, "yi"].to_numpy(float)
+            s[g, :n] = table.loc[sel, "sei"].to_numpy(float)
+            mask[g, :n] = True
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = exact_batch(y, s, mask, tau_prior=tau_prior, mu_prior=mu_prior, ci_prob=ci)
+        _print_warnings(caught)
+        for g, key in enumerate(groups):
+            row = {k: _clean(out.loc[g, k]) for k in (*BAYES_KEYS, "quad_error")}
+            row["k"] = int(sizes[g])
+            records.append({**dict(zip(by_cols, key, strict=True)), **base, **row})
+    else:
+        from bayesmtor.pymc_models import fit_normal_normal
+
+        for g, key in enumerate(groups):
+            sel = (codes_arr == g) & included
+            if not sel.any():
+                raise UsageError(
+                    f"group {dict(zip(by_cols, key, strict=True))} has no study left to pool (k = 0)"
+                )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                res = fit_normal_normal(
+                    table.loc[sel, "yi"].to_numpy(float),
+                    table.loc[sel, "sei"].to_numpy(float),
+                    labels=table.loc[sel, "study"].astype(str).tolist(),
+                    measure=measure if measure in ("RR", "OR", "HR") else None,
+                    tau_prior=tau_prior,
+                    mu_prior=mu_prior,
+                    random_seed=args.seed,
+                )
+            _print_warnings(caught)
+            summ = res.summary(ci)
+            post = res.idata.posterior
+            d = res.diagnostics
+            row = {
+                "k": int(sel.sum()),
+                "mu_mean": summ.loc["mu", "mean"],
+                "mu_median": summ.loc["mu", "median"],
+                "mu_low": summ.loc["mu", "q_low"],
+                "mu_high": summ.loc["mu", "q_high"],
+                "tau_median": summ.loc["tau", "median"],
+                "tau_low": summ.loc["tau", "q_low"],
+                "tau_high": summ.loc["tau", "q_high"],
+                "pred_low": summ.loc["theta_new", "q_low"],
+                "pred_high": summ.loc["theta_new", "q_high"],
+                "p_mu_below_0": float(np.mean(post["mu"].values < 0)),
+                "divergences": d.get("divergences"),
+                "rhat_max": d.get("rhat_max"),
+                "ess_bulk_min": d.get("ess_bulk_min"),
+                "converged": res.converged,
+                "seed": d.get("random_seed"),
+            }
+            row = {k: _clean(v) for k, v in row.items()}
+            records.append({**dict(zip(by_cols, key, strict=True)), **base, **row})
+    if args.json:
+        print(json.dumps(records if by_cols else records[0], indent=2))
+        return 0
+    frame = pd.DataFrame(records)
+    ratio = measure in ("RR", "OR", "HR", "generic")
+    keys = [*by_cols, *BAYES_KEYS]
+    if engine == "mcmc":
+        keys += ["divergences", "rhat_max", "ess_bulk_min"]
+    scale = "log" if ratio else "identity"
+    print(
+        f"Bayesian random-effects pooling ({engine}), tau ~ {base['tau_prior']}, "
+        f"mu ~ {base['mu_prior']}; {100 * ci:g}% central intervals, {scale} scale"
+    )
+    with pd.option_context("display.width", 160, "display.max_columns", 30):
+        print(frame[keys].round(4).to_string(index=False))
+        if ratio:
+            label = measure if measure != "generic" else "ratio"
+            show = frame[[*by_cols, "k"]].copy()
+            for name, col in (
+                (f"{label} median", "mu_median"),
+                ("low", "mu_low"),
+                ("high", "mu_high"),
+                ("pred low", "pred_low"),
+                ("pred high", "pred_high"),
+            ):
+                show[name] = np.exp(frame[col].astype(float))
+            print()
+            print(f"ratio scale ({label}):")
+            print(show.round(4).to_string(index=False))
+    return 0
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    seen = set()
+    for w in caught:
+        msg = str(w.message)
+        if msg not in seen and "BLAS" not in msg:
+            seen.add(msg)
+            print(f"{PROG}: warning: {msg}", file=sys.stderr)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """``bayesmtor run [PLAN]``."""
+    from pathlib import Path
+
+    from bayesmtor.runner import run_plan
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*BLAS.*")
+        result = run_plan(
+            args.plan,
+            Path(args.out),
+            force=args.force,
+            progress=None if args.quiet else progress,
+        )
+    counts: dict[str, int] = {}
+    for a in result.analyses:
+        counts[a.status] = counts.get(a.status, 0) + 1
+    print(
+        f"{result.out}: plan '{result.plan.name}', {len(result.analyses)} analyses ("
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + f"), {len(result.files)} files in {result.seconds:.1f} s"
+    )
+    print(f"report: {result.out / 'report.html'}")
+    for a in result.analyses:
+        if a.status not in ("ok",):
+            print(f"  {a.id}: {a.status}" + (f" ({a.reason})" if a.reason else ""))
+    return 0
+
+
+def _cmd_replicate(args: argparse.Namespace) -> int:
+    """``bayesmtor replicate``."""
+    from pathlib import Path
+
+    from bayesmtor import replication
+    from bayesmtor.outputs import atomic_write_text
+
+    result = replication.replicate()
+    if args.json:
+        records = [
+            {k: _clean(v) for k, v in row.items()} for row in result.table.to_dict(orient="records")
+        ]
+        print(json.dumps(records, indent=2))
+    else:
+        print(replication.format_replication(result))
+    if args.out is not None:
+        path = Path(args.out) / "replication.csv"
+        atomic_write_text(path, result.to_frame().to_csv(index=False, lineterminator="\n"))
+        print(f"wrote {path}", file=sys.stderr)
+    return replication.replication_exit_status(result)
+
+
+def _cmd_plans(args: argparse.Namespace) -> int:
+    """``bayesmtor plans``: name, unit, number of analyses and description of each plan."""
+    import textwrap
+
+    from bayesmtor.plans import list_plans, load_plan
+
+    for name in list_plans():
+        plan = load_plan(name)
+        engines = sorted({a.bayes for a in plan.analyses})
+        print(
+            f"{name}: unit={plan.unit}, {len(plan.analyses)} analyses, "
+            f"engine={'+'.join(engines)}, frequentist={plan.frequentist.method}"
+        )
+        for line in textwrap.wrap(" ".join(plan.description.split()), width=92):
+            print(f"    {line}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayesmtor`` command; returns the exit status."""
     parser = build_parser()
@@ -236,8 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 message = f"{name}: {message}"
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # pragma: no cover
-        print(f"{PROG}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # pragma: no cover - exercised by hand (Ctrl-C)
+        print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
         return 130
 
 
