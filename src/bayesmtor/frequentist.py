@@ -812,6 +812,9 @@ def _as_1d(x: Any, name: str) -> np.ndarray:
         arr = np.asarray(x, dtype=float).reshape(-1)
     except (TypeError, ValueError):
         raise InputError(f"'{name}' must be numeric", column=name) from None
+    if name in ("sei", "vi") and np.any(arr[np.isfinite(arr)] < 0):  # squaring would hide it
+        i = int(np.flatnonzero(np.isfinite(arr) & (arr < 0))[0])
+        raise InputError(f"negative value {arr[i]:g}; '{name}' must be > 0", row=i + 1, column=name)
     return arr
 
 
@@ -835,7 +838,7 @@ def _warn_undefined(out: dict[str, np.ndarray], method: str, label: str = "") ->
     k = out["k"]
     if method in RE_METHODS and np.any(k < 2):
         warnings.warn(
-            f"tau^2 is not estimable with k = 1{where}; reported as missing",
+            f"tau^2 is not estimable with k = 0 or k = 1{where}; reported as missing",
             NotEstimableWarning,
             stacklevel=3,
         )

@@ -176,6 +176,12 @@ def _read_csv(path: Path, source: str) -> tuple[pd.DataFrame, list[int]]:
         ) from None
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror}.", source=source) from None
+    if "\x00" in text:
+        raise InputError(
+            f"the file contains NUL bytes (first at character {text.index(chr(0))}), so it is "
+            "binary or UTF-16, not a UTF-8 text CSV; save it as UTF-8 CSV.",
+            source=source,
+        )
     kept: list[str] = []
     lines: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -359,6 +365,16 @@ def _validate_counts(frame: pd.DataFrame, where: _Where, studies: list[str]) -> 
             studies,
             col,
             lambda p, a=arr: f"count {a[p]:g} is not a whole number; counts must be integers",
+        )
+        _fail_first(
+            arr > 2.0**53,
+            where,
+            studies,
+            col,
+            lambda p, a=arr: (
+                f"count {a[p]:g} is too large to be a number of participants "
+                "(above 2^53); check the cell"
+            ),
         )
     for ev, tot in (("events_trt", "n_trt"), ("events_ctl", "n_ctl")):
         e = frame[ev].to_numpy(dtype=float)
@@ -575,6 +591,9 @@ def read_meta_data(
     if STUDY not in normalised:
         guess = _suggest(STUDY, normalised)
         hint = f"; column '{guess}' looks like it — did you mean 'study'?" if guess else ""
+        if len(original) == 1 and (";" in original[0] or "\t" in original[0]):
+            sep = "';'" if ";" in original[0] else "a tab"
+            hint = f"; the header looks separated by {sep}: save the file comma-separated."
         raise InputError(
             f"required column 'study' (one label per study) not found{hint} "
             f"Found: {', '.join(normalised)}.",
