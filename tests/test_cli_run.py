@@ -110,6 +110,14 @@ def test_forest_plot_of_each_analysis_lists_every_trial(primary):
         assert all(t in caption for t in trials), row.id
 
 
+def _assert_provenance(attrs, analysis_id: str) -> None:
+    """Every .nc file names the package version, the plan, the analysis and its priors."""
+    assert attrs["bayesmtor_version"] == __version__
+    assert attrs["plan"] == "primary"
+    assert attrs["analysis_id"] == analysis_id
+    assert attrs["tau_prior"] == "half-normal:0.5" and attrs["mu_prior"] == "normal:0,4"
+
+
 @pytest.mark.slow
 def test_every_analysis_has_an_nc_that_reloads(primary):
     az = pytest.importorskip("arviz")
@@ -118,9 +126,11 @@ def test_every_analysis_has_an_nc_that_reloads(primary):
         idata = az.from_netcdf(out / "idata" / f"{row.id}.nc", engine="netcdf4")
         assert {"mu", "tau"} <= set(idata.posterior.data_vars)
         assert idata.posterior.attrs["engine"] == row.engine
+        _assert_provenance(idata.posterior.attrs, row.id)
     check = az.from_netcdf(out / "idata" / "pfs.everolimus_endocrine.HR.mcmc_check.nc",
                            engine="netcdf4")  # fmt: skip
     assert check.posterior.attrs["engine"] == "mcmc"
+    _assert_provenance(check.posterior.attrs, "pfs.everolimus_endocrine.HR")
     assert check.posterior.sizes["chain"] == 2
     assert "diverging" in check.sample_stats
 

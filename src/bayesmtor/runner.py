@@ -580,6 +580,18 @@ def run_plan(
         timings["tables"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         for f in fits:
+            # Every InferenceData file carries the same provenance as run.json, whatever code
+            # path produced it (exact draws, MCMC fit or MCMC check).
+            provenance = {
+                "bayesmtor_version": __version__,
+                "plan": plan.name,
+                "analysis_id": f.id,
+                "tau_prior": plan.priors.tau,
+                "mu_prior": plan.priors.mu,
+            }
+            for idata in (f.idata, f.check_idata):
+                if idata is not None:
+                    idata.posterior.attrs.update(provenance)
             if f.idata is not None:
                 path = work / "idata" / f"{f.id}.nc"
                 f.idata.to_netcdf(str(path), engine=NETCDF_ENGINE)
