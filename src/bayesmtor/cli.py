@@ -395,12 +395,11 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     es = escalc(meta, shape_measure)
     table = es.table
     if by_cols:
-        keys = table[by_cols].astype(str)
-        groups = list(dict.fromkeys(map(tuple, keys.to_numpy().tolist())))
-        codes = [groups.index(tuple(r)) for r in keys.to_numpy().tolist()]
+        # One code per row, groups numbered in order of first appearance (no per-row search).
+        codes_arr, uniques = pd.factorize(pd.MultiIndex.from_frame(table[by_cols].astype(str)))
+        groups = [tuple(u) for u in uniques]
     else:
-        groups, codes = [()], [0] * len(table)
-    codes_arr = np.asarray(codes)
+        groups, codes_arr = [()], np.zeros(len(table), dtype=np.intp)
     included = table["included"].to_numpy(bool)
     dropped = [(s, r) for s, r in es.dropped]
     for s, r in dropped:
@@ -421,25 +420,29 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
         from bayesmtor.exact import exact_batch
 
         m = len(groups)
-        sizes = [int(np.sum((codes_arr == g) & included)) for g in range(m)]
-        if max(sizes) == 0:
+        # Scatter the included studies into padded (groups x kmax) arrays, keeping file order
+        # within each group: a stable sort by group code, then each study's rank in its group.
+        inc_codes = np.asarray(codes_arr)[included]
+        sizes = np.bincount(inc_codes, minlength=m)
+        if sizes.max(initial=0) == 0:
             raise UsageError("no study left to pool after computing effect sizes (k = 0)")
-        kmax = max(sizes)
+        order = np.argsort(inc_codes, kind="stable")
+        row_of = inc_codes[order]
+        col_of = np.arange(row_of.size) - (np.cumsum(sizes) - sizes)[row_of]
+        kmax = int(sizes.max())
         y = np.zeros((m, kmax))
         s = np.ones((m, kmax))
         mask = np.zeros((m, kmax), dtype=bool)
-        for g in range(m):
-            sel = (codes_arr == g) & included
-            n = int(sel.sum())
-            y[g, :n] = table.loc[sel, "yi"].to_numpy(float)
-            s[g, :n] = table.loc[sel, "sei"].to_numpy(float)
-            mask[g, :n] = True
+        y[row_of, col_of] = table["yi"].to_numpy(float)[included][order]
+        s[row_of, col_of] = table["sei"].to_numpy(float)[included][order]
+        mask[row_of, col_of] = True
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = exact_batch(y, s, mask, tau_prior=tau_prior, mu_prior=mu_prior, ci_prob=ci)
         _print_warnings(caught)
-        for g, key in enumerate(groups):
-            row = {k: _clean(out.loc[g, k]) for k in (*BAYES_KEYS, "quad_error")}
+        rows = out[[*BAYES_KEYS, "quad_error"]].to_dict("records")
+        for g, (key, row) in enumerate(zip(groups, rows, strict=True)):
+            row = {k: _clean(v) for k, v in row.items()}
             row["k"] = int(sizes[g])
             records.append({**dict(zip(by_cols, key, strict=True)), **base, **row})
     else:
