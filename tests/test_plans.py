@@ -108,8 +108,9 @@ def test_primary_plan_content() -> None:
     assert (
         len(multilevel) == 1 and multilevel[0].bayes == "mcmc" and multilevel[0].comparison == "*"
     )
-    # budget: four small PyMC fits must fit in about a minute on 2 cores
-    assert plan.mcmc.chains * (plan.mcmc.draws + plan.mcmc.tune) <= 4000
+    # budget: four small PyMC fits must fit in about a minute on 2 cores; at 2 x (2000 + 1000)
+    # iterations per fit the whole plan measured 30 s (benchmarks/bench_run.py)
+    assert plan.mcmc.chains * (plan.mcmc.draws + plan.mcmc.tune) <= 6000
     assert plan.uses_mcmc
 
 
