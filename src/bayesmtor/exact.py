@@ -56,6 +56,7 @@ from bayesmtor.priors import MuPrior, TauPrior
 __all__ = [
     "BatchPosterior",
     "ExactPosterior",
+    "conditional_normal",
     "exact_batch",
     "exact_batch_posterior",
     "exact_posterior",
@@ -87,6 +88,17 @@ _ANTI = _antiderivative_basis()  # (8, 9)
 # ---------------------------------------------------------------------------------------------
 # conditional (given tau) quantities
 # ---------------------------------------------------------------------------------------------
+def conditional_normal(y: Any, v: Any, m: Any, t2: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of theta given y ~ N(theta, v) and theta ~ N(m, t2).
+
+    The shrunken trial effect of the normal-normal model given (mu, tau); written so that it
+    stays exact as t2 -> 0 (mean -> m, variance -> 0). Arguments broadcast against each other.
+    """
+    y, v, m, t2 = (np.asarray(x, dtype=float) for x in (y, v, m, t2))
+    denom = v + t2
+    return (y * t2 + m * v) / denom, v * t2 / denom
+
+
 def _conditional(
     y: np.ndarray, v: np.ndarray, mask: np.ndarray, tau: np.ndarray, mu_prior: MuPrior
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

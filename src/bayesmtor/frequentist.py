@@ -446,9 +446,11 @@ def _core_mh(a, b, c, d, mask, measure: str, correction: str, ci_prob: float):
     k = mask.sum(axis=1)
     yi, vi = _escalc_counts(measure, a, b, c, d, mask)
     if correction == "revman" and measure in ("RR", "OR"):
-        add = float(config.get("cc_add"))
-        z = mask & ((a == 0) | (b == 0) | (c == 0) | (d == 0))
-        a, b, c, d = a + z * add, b + z * add, c + z * add, d + z * add
+        from bayesmtor import effects
+
+        # RevMan 5: the study-level zero-cell rule also inside the MH estimate (padding re-zeroed)
+        cells = effects.continuity_correction(a, a + b, c, c + d, to="only0", drop00=False)
+        a, b, c, d = (np.where(mask, x, 0.0) for x in (cells.ai, cells.bi, cells.ci, cells.di))
     n1, n2 = a + b, c + d
     big_n = np.where(mask, n1 + n2, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):

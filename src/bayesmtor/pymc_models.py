@@ -45,6 +45,7 @@ import xarray as xr
 
 from bayesmtor import config
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, PriorError
+from bayesmtor.exact import conditional_normal
 from bayesmtor.priors import MuPrior, TauPrior
 
 __all__ = [
@@ -339,7 +340,7 @@ def fit_normal_normal(
         mu_d, tau_d = _draws(ds["mu"]), _draws(ds["tau"])
         t2 = tau_d[..., None] ** 2
         if posterior:
-            mean, var = _conditional_normal(y, s**2, mu_d[..., None], t2)
+            mean, var = conditional_normal(y, s**2, mu_d[..., None], t2)
         else:
             mean = np.broadcast_to(mu_d[..., None], (*mu_d.shape, len(y)))
             var = np.broadcast_to(t2, mean.shape)
@@ -621,7 +622,7 @@ def fit_multilevel(
         mu_class = m_c + np.sqrt(v_c) * rng.standard_normal(shape_c)
         mean_prior = mu_class[..., idx]
         if posterior:
-            mean, var = _conditional_normal(y, s**2, mean_prior, t2)
+            mean, var = conditional_normal(y, s**2, mean_prior, t2)
         else:
             mean, var = mean_prior, np.broadcast_to(t2, mean_prior.shape)
         theta = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
@@ -891,16 +892,6 @@ def _add_generated(
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _conditional_normal(
-    y: np.ndarray, v: np.ndarray, m: np.ndarray, t2: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance of theta | y ~ N(theta, v), theta ~ N(m, t2); exact as t2 -> 0."""
-    denom = v + t2
-    mean = (y * t2 + m * v) / denom
-    var = v * t2 / denom
-    return mean, var
 
 
 def _draws(da: xr.DataArray) -> np.ndarray:

@@ -63,6 +63,7 @@ import pandas as pd
 
 from bayesmtor import __version__, config
 from bayesmtor.errors import BayesMTORError, EstimationError, InputError
+from bayesmtor.exact import conditional_normal
 from bayesmtor.plans import AnalysisSpec, Plan, load_plan
 
 __all__ = [
@@ -825,10 +826,7 @@ def _exact_idata(fit: _Fit, plan: Plan, priors: _Priors, seed: int) -> Any:
     d = post.draws(EXACT_DRAWS, rng)
     tau, mu = d["tau"].to_numpy(), d["mu"].to_numpy()
     y, s = post.yi, post.sei
-    t2 = tau[:, None] ** 2
-    s2 = s[None, :] ** 2
-    mean = (y[None, :] * t2 + mu[:, None] * s2) / (s2 + t2)
-    var = s2 * t2 / (s2 + t2)
+    mean, var = conditional_normal(y[None, :], s[None, :] ** 2, mu[:, None], tau[:, None] ** 2)
     theta = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
     labels = list(post.labels)
     idata = az.from_dict(
@@ -1208,9 +1206,7 @@ def _sample_check(job: _MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[st
     post = idata.posterior
     mu, tau = post["mu"].values, post["tau"].values
     rng = np.random.default_rng([job.seed, 1])
-    t2 = tau[..., None] ** 2
-    mean = (y * t2 + mu[..., None] * s**2) / (s**2 + t2)
-    var = s**2 * t2 / (s**2 + t2)
+    mean, var = conditional_normal(y, s**2, mu[..., None], tau[..., None] ** 2)
     theta = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
     idata.posterior = post.assign(
         theta_new=(("chain", "draw"), mu + tau * rng.standard_normal(mu.shape)),
