@@ -187,7 +187,7 @@ def test_gate_retries_with_higher_target_accept(monkeypatch):
             "reason": "3 divergent transition(s); min bulk ESS 100 < 400",
         }
 
-    monkeypatch.setattr(pmm, "_gate", never_clean)
+    monkeypatch.setattr(pmm, "convergence_gate", never_clean)
     yi, sei = bcg_log_rr()
     with pytest.warns(ConvergenceWarning, match="3 run"):
         res = pmm.fit_normal_normal(yi, sei, draws=20, tune=20, chains=2, random_seed=5)

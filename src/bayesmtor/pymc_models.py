@@ -733,10 +733,7 @@ def _fit(
     diag: dict[str, Any] = {}
     for attempt in range(max_retries + 1):
         if attempt > 0:
-            cur_ta = next((t for t in _TARGET_ACCEPT_SCHEDULE if t > cur_ta), cur_ta)
-            cur_tune = 2 * cur_tune if cur_tune > 0 else 1000
-            if diag["ess_bulk_min"] < diag["ess_min"] or diag["ess_tail_min"] < diag["ess_min"]:
-                cur_draws = 2 * cur_draws
+            cur_draws, cur_tune, cur_ta = retry_settings(diag, cur_draws, cur_tune, cur_ta)
         with model:
             idata = pm.sample(
                 draws=cur_draws,
@@ -749,7 +746,7 @@ def _fit(
                 compute_convergence_checks=False,
                 **extra,
             )
-        diag = _gate(idata)
+        diag = convergence_gate(idata)
         diag.update(
             {
                 "attempt": attempt,
@@ -837,11 +834,33 @@ def _fit(
     )
 
 
-def _gate(idata: az.InferenceData) -> dict[str, Any]:
-    """Convergence diagnostics of the sampled (free) variables, and the gate verdict."""
+def retry_settings(
+    diag: Mapping[str, Any], draws: int, tune: int, target_accept: float
+) -> tuple[int, int, float]:
+    """Sampler settings for the next attempt after a run that failed the convergence gate.
+
+    Target acceptance moves up the schedule (0.95, then 0.99), tuning doubles, and draws double
+    when the bulk or tail ESS was short; ``diag`` is the output of :func:`convergence_gate`.
+    """
+    target_accept = next((t for t in _TARGET_ACCEPT_SCHEDULE if t > target_accept), target_accept)
+    tune = 2 * tune if tune > 0 else 1000
+    if diag["ess_bulk_min"] < diag["ess_min"] or diag["ess_tail_min"] < diag["ess_min"]:
+        draws = 2 * draws
+    return draws, tune, target_accept
+
+
+def convergence_gate(
+    idata: az.InferenceData, var_names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Convergence diagnostics of the sampled variables, and the gate verdict.
+
+    Clean means no divergent transition, at least 2 chains with max R-hat <= ``config
+    rhat_max`` and min bulk and tail ESS >= ``config ess_min``. ``var_names`` restricts the
+    check to those posterior variables (default: every variable in the posterior group).
+    """
     rhat_max_allowed = float(config.get("rhat_max"))
     ess_min = float(config.get("ess_min"))
-    post = idata.posterior
+    post = idata.posterior if var_names is None else idata.posterior[list(var_names)]
     divergences = int(idata.sample_stats["diverging"].sum())
     n_chains = int(post.sizes["chain"])
     if n_chains >= 2:

@@ -1143,32 +1143,13 @@ class _CheckSampler:
 
 
 def _gate(idata: Any, names: Sequence[str]) -> dict[str, Any]:
-    import arviz as az
+    """The package's convergence gate (pymc_models.convergence_gate) on ``names``, with the
+    verdict under the key used by the runner's tables (``converged``)."""
+    from bayesmtor.pymc_models import convergence_gate
 
-    post = idata.posterior[list(names)]
-    div = int(idata.sample_stats["diverging"].sum())
-    n_chains = int(post.sizes["chain"])
-    rhat = float(np.nanmax(az.rhat(post).to_array().values)) if n_chains > 1 else float("nan")
-    ess_bulk = float(np.nanmin(az.ess(post, method="bulk").to_array().values))
-    ess_tail = float(np.nanmin(az.ess(post, method="tail").to_array().values))
-    rmax, emin = float(config.get("rhat_max")), float(config.get("ess_min"))
-    reasons = []
-    if div:
-        reasons.append(f"{div} divergent transition(s)")
-    if not (rhat <= rmax):
-        reasons.append(f"max R-hat {rhat:.4f} > {rmax}")
-    if not (ess_bulk >= emin):
-        reasons.append(f"min bulk ESS {ess_bulk:.0f} < {emin:.0f}")
-    if not (ess_tail >= emin):
-        reasons.append(f"min tail ESS {ess_tail:.0f} < {emin:.0f}")
-    return {
-        "divergences": div,
-        "rhat_max": rhat,
-        "ess_bulk_min": ess_bulk,
-        "ess_tail_min": ess_tail,
-        "converged": not reasons,
-        "reason": "; ".join(reasons) or None,
-    }
+    diag = convergence_gate(idata, names)
+    diag["converged"] = diag.pop("clean")
+    return diag
 
 
 def _sample_check(job: _MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:
@@ -1178,6 +1159,8 @@ def _sample_check(job: _MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[st
     twice the tuning, and twice the draws when the ESS was short. A check that is still not
     clean is reported as such, never as clean."""
     import xarray as xr
+
+    from bayesmtor.pymc_models import retry_settings
 
     m = plan.mcmc
     y, s = np.asarray(job.arrays["yi"], float), np.asarray(job.arrays["sei"], float)
@@ -1198,11 +1181,7 @@ def _sample_check(job: _MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[st
         )
         if diag["converged"]:
             break
-        emin = float(config.get("ess_min"))
-        if not (diag["ess_bulk_min"] >= emin and diag["ess_tail_min"] >= emin):
-            draws *= 2
-        tune *= 2
-        target_accept = 0.95 if target_accept < 0.95 else 0.99
+        draws, tune, target_accept = retry_settings(diag, draws, tune, target_accept)
     post = idata.posterior
     mu, tau = post["mu"].values, post["tau"].values
     rng = np.random.default_rng([job.seed, 1])
