@@ -1148,8 +1148,7 @@ def _gate(idata: Any, names: Sequence[str]) -> dict[str, Any]:
     from bayesmtor.pymc_models import convergence_gate
 
     diag = convergence_gate(idata, names)
-    diag["converged"] = diag.pop("clean")
-    return diag
+    return {("converged" if key == "clean" else key): value for key, value in diag.items()}
 
 
 def _sample_check(job: _MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:
@@ -1182,6 +1181,9 @@ def _sample_check(job: _MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[st
         if diag["converged"]:
             break
         draws, tune, target_accept = retry_settings(diag, draws, tune, target_accept)
+    # the gate's thresholds are config values, not results: keep them out of the check's row
+    for key in ("rhat_threshold", "ess_min"):
+        diag.pop(key, None)
     post = idata.posterior
     mu, tau = post["mu"].values, post["tau"].values
     rng = np.random.default_rng([job.seed, 1])
