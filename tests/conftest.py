@@ -1,7 +1,9 @@
 """Shared test configuration.
 
 * ``BAYESMTOR_STRICT_SKIPS=1`` (set by ``.ci/run``) turns every skipped test into a failure,
-  so that a missing optional dependency can never hide a check in CI.
+  so that a missing optional dependency or missing source documents can never hide a check in
+  CI: skips in the test body fail, skips at setup (fixtures, ``skipif``) are errors, and a
+  module skipped at import is a collection error.
 * Matplotlib always renders off-screen.
 """
 
@@ -20,13 +22,33 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
 
+def _strict_skip(report) -> None:
+    """Turn a skipped report into a failure (xfail excepted) under BAYESMTOR_STRICT_SKIPS=1."""
+    if os.environ.get("BAYESMTOR_STRICT_SKIPS") != "1" or not report.skipped:
+        return
+    if hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr
+    if isinstance(reason, tuple) and len(reason) == 3:  # (path, line, "Skipped: why")
+        reason = f"{reason[0]}:{reason[1]}: {reason[2]}"
+    report.outcome = "failed"
+    report.longrepr = f"skipped test is an error under BAYESMTOR_STRICT_SKIPS=1: {reason}"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    # called once per phase: skips raised at setup (fixtures, skipif marks) fail as errors,
+    # skips raised in the test body as failures
     outcome = yield
-    report = outcome.get_result()
-    if os.environ.get("BAYESMTOR_STRICT_SKIPS") == "1" and report.skipped and not hasattr(report, "wasxfail"):
-        report.outcome = "failed"
-        report.longrepr = f"skipped test is an error under BAYESMTOR_STRICT_SKIPS=1: {report.longrepr}"
+    _strict_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    # a module skipped at import (pytest.importorskip / pytest.skip(allow_module_level=True))
+    # becomes a collection error, which stops the run
+    outcome = yield
+    _strict_skip(outcome.get_result())
 
 
 @pytest.fixture(scope="session")

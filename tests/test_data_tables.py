@@ -7,8 +7,11 @@ Two kinds of checks:
 * spot checks typed by hand from the sources (the expected values below are printed numbers,
   cited by table / figure of ``mtor_meta_analysis_2014.txt`` or ``rapamycin_west_iran_cohort.txt``).
 
-The source documents live next to the repository (``<repo>/../shared/seeds``); when they are
-missing these tests fail - they do not skip.
+The provenance checks read the source documents, which are not part of the repository: they
+live beside it, in ``<repo>/../shared/seeds``. On a clone without that folder those checks
+skip, naming the path they looked in; under ``BAYESMTOR_STRICT_SKIPS=1`` (as in ``.ci/run``)
+the skip is an error, so CI cannot pass without comparing the data with the sources. The other
+checks need only the curated CSVs and always run.
 """
 
 from __future__ import annotations
@@ -76,10 +79,10 @@ def seeds(repo_root: Path) -> dict[str, str]:
     folder = repo_root.parent / "shared" / "seeds"
     missing = [f for f in SEED_FILES if not (folder / f).is_file()]
     if missing:
-        pytest.fail(
-            f"source documents {missing} not found in {folder}: the data tests compare every "
-            "curated number with the printed sources and cannot run without them",
-            pytrace=False,
+        pytest.skip(
+            f"source documents {missing} not found in {folder}; these checks compare the "
+            "curated data with the printed sources - clone with ../shared beside the "
+            "repository to run them"
         )
     return {f: _norm((folder / f).read_text(encoding="utf-8")) for f in SEED_FILES}
 
