@@ -305,15 +305,28 @@ def _pool_json(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     return out
 
 
-def test_bom_crlf_comments_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A UTF-8 BOM (Excel's 'CSV UTF-8'), CRLF line ends and '#' lines give the same result."""
+def test_bom_crlf_blank_lines_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A UTF-8 BOM (Excel's 'CSV UTF-8'), CRLF line ends and blank lines give the same result."""
     plain = tmp_path / "plain.csv"
     plain.write_bytes(_CSV.encode("utf-8"))
     variant = tmp_path / "variant.csv"
-    text = "# exported from a spreadsheet\n" + _CSV.replace("Beta", "\n# note\nBeta")
+    text = _CSV.replace("Beta", "\n   \nBeta") + ",,,,\n"  # blank lines; Excel's empty row
     variant.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
     assert _pool_json(variant, capsys) == _pool_json(plain, capsys)
-    assert list(read_meta_data(variant).frame.columns)[0] == "study"
+    meta = read_meta_data(variant)
+    assert list(meta.frame.columns)[0] == "study"
+    assert meta.lines is not None and meta.lines.tolist() == [2, 5, 6]
+
+
+def test_hash_lines_are_not_comments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """There is no comment syntax: a '#' line above the header is the header, and is refused."""
+    path = tmp_path / "commented.csv"
+    path.write_text("# exported from a spreadsheet\n" + _CSV, encoding="utf-8")
+    code = cli.main(["pool", str(path), "--measure", "RR", "--method", "MH", "--json"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("bayesmtor: error: commented.csv, line 2: 5 fields where the header")
+    assert "no comment syntax" in err
 
 
 def test_long_study_label_kept(tmp_path: Path) -> None:

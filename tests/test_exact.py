@@ -370,5 +370,5 @@ def test_input_errors_name_the_column_and_study() -> None:
         exact_posterior([0.1, 0.2], [0.2])
     with pytest.raises(InputError, match="ci_prob"):
         exact_posterior([0.1], [0.2]).summary(ci_prob=1.5)
-    with pytest.raises(InputError, match="meta-analysis 1"):
+    with pytest.raises(InputError, match="meta-analysis 2, study 1 of it; 1-based"):
         exact_batch([[0.1, 0.2], [0.3, 0.1]], [[0.1, 0.1], [0.0, 0.1]])

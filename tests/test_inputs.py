@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bayesmtor import _strictcsv
+from bayesmtor._strictcsv import column_ref, parse_csv_text, read_csv_file
 from bayesmtor.errors import InputError
-from bayesmtor.inputs import MetaInput, read_meta_data
+from bayesmtor.inputs import MetaInput, group_codes, read_meta_data
 
 COUNTS_HEADER = "study,events_trt,n_trt,events_ctl,n_ctl"
 COUNTS_ROWS = ["Alpha 2010,3,50,1,48", "Beta 2011,5,60,2,61", "Gamma 2012,0,40,4,39"]
@@ -33,18 +40,17 @@ def _counts_csv(tmp_path: Path, bad_row: str | None = None, header: str = COUNTS
 # ---------------------------------------------------------------------------------------------
 
 
-def test_reads_counts_csv_with_comments_and_extra_columns(tmp_path: Path) -> None:
+def test_reads_counts_csv_with_extra_columns(tmp_path: Path) -> None:
     text = (
-        "# source: made-up example\n"
-        "Study, Events_Trt, n-trt, events_ctl, n_ctl, outcome\n"
-        "A,1,10,2,10,orr\n"
-        "B,0,12,3,11,orr\n"
+        "Study, Events_Trt, n-trt, events_ctl, n_ctl, outcome, year\n"
+        "A,1,10,2,10,orr,2010\n"
+        "B,0,12,3,11,orr,007\n"
     )
     meta = read_meta_data(_write(tmp_path, text))
     assert isinstance(meta, MetaInput)
     assert meta.shape == "counts"
     assert meta.source == "trials.csv"
-    assert meta.extra_columns == ("outcome",)
+    assert meta.extra_columns == ("outcome", "year")
     assert list(meta.frame.columns) == [
         "study",
         "events_trt",
@@ -52,7 +58,10 @@ def test_reads_counts_csv_with_comments_and_extra_columns(tmp_path: Path) -> Non
         "events_ctl",
         "n_ctl",
         "outcome",
+        "year",
     ]
+    assert meta.frame["year"].tolist() == ["2010", "007"]  # extra columns stay text
+    assert meta.lines is not None and meta.lines.tolist() == [2, 3]
     assert meta.frame["events_trt"].dtype == np.int64
     assert meta.frame["study"].tolist() == ["A", "B"]
     assert "shape='counts'" in repr(meta) and "k=2" in repr(meta)
@@ -145,91 +154,91 @@ BAD_CSV = [
     (
         "negative_count",
         "\n".join([COUNTS_HEADER, *COUNTS_ROWS[:2], "Gamma 2012,-1,40,4,39"]),
-        ["row 3", "Gamma 2012", "events_trt", "negative", "line 4"],
+        ["line 4", "Gamma 2012", "events_trt", "negative"],
         "events_trt",
     ),
     (
         "non_integer_count",
         "\n".join([COUNTS_HEADER, *COUNTS_ROWS[:2], "Gamma 2012,2.5,40,4,39"]),
-        ["row 3", "Gamma 2012", "events_trt", "whole number"],
+        ["line 4", "Gamma 2012", "events_trt", "whole number"],
         "events_trt",
     ),
     (
         "events_exceed_total",
         "\n".join([COUNTS_HEADER, *COUNTS_ROWS[:2], "Gamma 2012,2,40,41,39"]),
-        ["row 3", "Gamma 2012", "events_ctl", "exceed", "n_ctl"],
+        ["line 4", "Gamma 2012", "events_ctl", "exceed", "n_ctl"],
         "events_ctl",
     ),
     (
         "total_zero",
         "\n".join([COUNTS_HEADER, *COUNTS_ROWS[:2], "Gamma 2012,0,0,4,39"]),
-        ["row 3", "Gamma 2012", "n_trt", "0 participants"],
+        ["line 4", "Gamma 2012", "n_trt", "0 participants"],
         "n_trt",
     ),
     (
         "empty_cell",
         "\n".join([COUNTS_HEADER, *COUNTS_ROWS[:2], "Gamma 2012,2,40,,39"]),
-        ["row 3", "Gamma 2012", "events_ctl", "empty"],
+        ["line 4", "Gamma 2012", "events_ctl", "empty"],
         "events_ctl",
     ),
     (
         "non_numeric_text",
         "\n".join([COUNTS_HEADER, *COUNTS_ROWS[:2], "Gamma 2012,2,40,4,39 pts"]),
-        ["row 3", "Gamma 2012", "n_ctl", "non-numeric text '39 pts'"],
+        ["line 4", "Gamma 2012", "n_ctl", "non-numeric text '39 pts'"],
         "n_ctl",
     ),
     (
         "ratio_not_positive",
         "\n".join([RATIO_HEADER, "BOLERO-2,0.44,0.36,0.53", "TAMRAD,0,0.36,0.81"]),
-        ["row 2", "TAMRAD", "estimate", "not positive"],
+        ["line 3", "TAMRAD", "estimate", "not positive"],
         "estimate",
     ),
     (
         "ci_bound_not_positive",
         "\n".join([RATIO_HEADER, "BOLERO-2,0.44,0.36,0.53", "TAMRAD,0.54,-0.1,0.81"]),
-        ["row 2", "TAMRAD", "ci_low", "not positive"],
+        ["line 3", "TAMRAD", "ci_low", "not positive"],
         "ci_low",
     ),
     (
         "ci_excludes_estimate",
         "\n".join([RATIO_HEADER, "BOLERO-2,0.44,0.46,0.53"]),
-        ["row 1", "BOLERO-2", "estimate", "outside its CI"],
+        ["line 2", "BOLERO-2", "estimate", "outside its CI"],
         "estimate",
     ),
     (
         "ci_lower_not_below_upper",
         "\n".join([RATIO_HEADER, "BOLERO-2,0.44,0.53,0.36"]),
-        ["row 1", "BOLERO-2", "ci_low", "not below upper"],
+        ["line 2", "BOLERO-2", "ci_low", "not below upper"],
         "ci_low",
     ),
     (
         "ci_one_bound_missing",
         "\n".join([RATIO_HEADER, "BOLERO-2,0.44,0.36,"]),
-        ["row 1", "BOLERO-2", "ci_high", "only one CI bound"],
+        ["line 2", "BOLERO-2", "ci_high", "only one CI bound"],
         "ci_high",
     ),
     (
         "se_not_positive",
         "\n".join([LOGSE_HEADER, "A,-0.8,0.1", "B,-0.5,0"]),
-        ["row 2", "'B'", "sei", "not positive"],
+        ["line 3", "'B'", "sei", "not positive"],
         "sei",
     ),
     (
         "infinite_value",
         "\n".join([LOGSE_HEADER, "A,-inf,0.1"]),
-        ["row 1", "'A'", "yi", "finite"],
+        ["line 2", "'A'", "yi", "finite"],
         "yi",
     ),
     (
         "nan_text",
         "\n".join([LOGSE_HEADER, "A,-0.8,0.1", "B,NaN,0.2"]),
-        ["row 2", "'B'", "yi", "missing"],
+        ["line 3", "'B'", "yi", "missing"],
         "yi",
     ),
     (
         "duplicate_study",
         "\n".join([COUNTS_HEADER, *COUNTS_ROWS, "Beta 2011,1,10,1,10"]),
-        ["row 4", "Beta 2011", "study", "duplicate", "row 2"],
+        ["line 5", "Beta 2011", "study", "duplicate", "already on line 3"],
         "study",
     ),
     (
@@ -271,7 +280,7 @@ BAD_CSV = [
     (
         "parse_error",
         "\n".join([COUNTS_HEADER, *COUNTS_ROWS[:2], "Gamma, 2012,0,40,4,39"]),
-        ["cannot parse the CSV", "line 4 of the file"],
+        ["trials.csv, line 4:", "6 fields where the header (line 1) has 5", "quote labels"],
         None,
     ),
 ]
@@ -299,9 +308,11 @@ def test_row_number_convention_in_message(tmp_path: Path) -> None:
     path = _counts_csv(tmp_path, bad_row="Gamma 2012,-1,40,4,39")
     with pytest.raises(InputError) as info:
         read_meta_data(path)
-    assert info.value.row == 3
+    assert info.value.row == 3  # the third data row ...
+    assert info.value.line == 4  # ... is on line 4 of the file, which the message names
     assert info.value.study == "Gamma 2012"
-    assert "1-based data row" in str(info.value)
+    assert str(info.value).startswith("trials.csv, line 4, study 'Gamma 2012', ")
+    assert "row 3" not in str(info.value)
 
 
 def test_not_a_file(tmp_path: Path) -> None:
@@ -383,3 +394,185 @@ def test_unknown_by_column_suggests_name() -> None:
 def test_wrong_source_type() -> None:
     with pytest.raises(InputError, match="must be a path"):
         read_meta_data(42)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# the strict reader: fields verbatim, line of every record, one dialect for both passes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_quoted_fields_kept_verbatim(tmp_path: Path) -> None:
+    text = (
+        "study,note,yi,sei\n"
+        '"Smith, 2010","  two spaces, a # and\na line break  ",-0.2,0.1\n'
+        '"say ""hi""",,-0.4,0.2\n'
+    )
+    table = read_csv_file(_write(tmp_path, text))
+    assert table.frame["note"].tolist() == ["  two spaces, a # and\na line break  ", ""]
+    assert table.frame["study"].tolist() == ["Smith, 2010", 'say "hi"']
+    assert table.frame["yi"].tolist() == ["-0.2", "-0.4"]  # text: the reader converts nothing
+    assert table.lines.tolist() == [2, 4] and table.header_line == 1
+
+
+def test_line_numbers_with_blank_lines_crlf_cr_and_line_breaks(tmp_path: Path) -> None:
+    # line 1, 2 blank; header on 3; CRLF row on 4; blank 5; a record over lines 6-7; CR row on 8
+    text = '\n  \nstudy,yi,sei\r\nA,-0.2,0.1\r\n\n"B\nb",-0.4,0.2\rC,0.1,0.2\r'
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(text.encode("utf-8"))
+    table = read_csv_file(path)
+    assert table.header_line == 3
+    assert table.lines.tolist() == [4, 6, 8]
+    assert table.frame["study"].tolist() == ["A", "B\nb", "C"]
+    with pytest.raises(InputError) as info:
+        read_meta_data(_write(tmp_path, text.replace("C,0.1,0.2", "C,0.1,-0.2")))
+    assert (info.value.line, info.value.row, info.value.study) == (8, 3, "C")
+
+
+def test_records_of_empty_cells_ignored_only_at_the_end(tmp_path: Path) -> None:
+    tail = read_meta_data(_write(tmp_path, "study,yi,sei\nA,-0.2,0.1\n,,\n\n , ,\n,,\n"))
+    assert tail.k == 1 and tail.lines.tolist() == [2]
+    with pytest.raises(InputError, match="empty study label") as info:
+        read_meta_data(_write(tmp_path, "study,yi,sei\nA,-0.2,0.1\n,,\nB,-0.4,0.2\n"))
+    assert info.value.line == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("study,yi,sei\nA,-0.2,0.1\nSmith, 2010,-0.4,0.2\n", 3, "4 fields where the header"),
+        ("study,yi,sei\nA,-0.2\n", 2, "2 fields where the header (line 1) has 3"),
+        ('study,yi,sei\nA,-0.2,0.1\n"B,-0.4,0.2\n', 3, "unexpected end of data"),
+        ('study,yi,sei\n"A" x,-0.2,0.1\n', 2, "',' expected after '\"'"),
+        ("\n\nstudy,yi,sei,Study\nA,1,1,1\n", 3, "column 1 (A) 'study' and column 4 (D) 'Study'"),
+        ("study,yi,sei\n\n#A,-0.2,0.1\nB,-0.4\n", 4, "2 fields"),  # '#A' is a row, line 3
+    ],
+)
+def test_structure_errors_name_the_line(
+    tmp_path: Path, text: str, line: int, fragment: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        read_meta_data(_write(tmp_path, text))
+    assert info.value.line == line
+    assert str(info.value).startswith(f"trials.csv, line {line}")
+    assert fragment in str(info.value)
+
+
+def test_column_letters_beyond_z() -> None:
+    assert [column_ref(i) for i in (0, 25, 26, 27, 701, 702)] == [
+        "column 1 (A)",
+        "column 26 (Z)",
+        "column 27 (AA)",
+        "column 28 (AB)",
+        "column 702 (ZZ)",
+        "column 703 (AAA)",
+    ]
+
+
+def test_dataframe_duplicate_names_after_normalising() -> None:
+    frame = pd.DataFrame([["a", 0.1, 0.2, 0.3]], columns=["study", "yi", "sei", " YI "])
+    with pytest.raises(InputError, match=r"column 2 \(B\) 'yi' and column 4 \(D\) ' YI '"):
+        read_meta_data(frame)
+
+
+def test_csv_module_builds_the_same_columns_when_pandas_disagrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line holding only "" is blank to the csv pass but a row to pandas: the fallback runs."""
+    calls: list[int] = []
+    original = _strictcsv._frame_csv
+
+    def spy(*args: object) -> pd.DataFrame:
+        calls.append(1)
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_strictcsv, "_frame_csv", spy)
+    text = 'study,yi,sei\nA,-0.2,0.1\n""\n"B\n,b",-0.4,0.2\n'
+    table = read_csv_file(_write(tmp_path, text))
+    assert calls == [1]
+    assert table.frame["study"].tolist() == ["A", "B\n,b"]
+    assert table.lines.tolist() == [2, 4]
+    # and on a file both parsers agree on, the fallback gives what pandas gives
+    good = 'study,yi,sei\n"A, a",-0.2,0.1\n\n"B\nb",-0.4,0.2\n,,\n'
+    via_pandas = read_csv_file(_write(tmp_path, good))
+    assert calls == [1]
+    monkeypatch.setattr(_strictcsv, "_frame_pandas", lambda *args: None)
+    via_csv = read_csv_file(_write(tmp_path, good))
+    pd.testing.assert_frame_equal(via_csv.frame, via_pandas.frame)
+    assert via_csv.lines.tolist() == via_pandas.lines.tolist() == [2, 4]
+
+
+_FIELD = st.text(alphabet=st.sampled_from(list('ab ,"#\n\r\t;1.-')), max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.lists(_FIELD, min_size=3, max_size=3), min_size=1, max_size=6))
+def test_round_trip_of_quoted_fields(rows: list[list[str]]) -> None:
+    """What csv.writer quotes is read back verbatim, each record on the line it starts on."""
+    header = ["c1", "c2", "c3"]
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(header)
+    expected_lines = []
+    for row in rows:
+        # a line ends in CRLF, LF or CR, also inside quotes (as an editor counts lines)
+        expected_lines.append(len(re.findall(r"\r\n|\r|\n", buffer.getvalue())) + 1)
+        writer.writerow(row)
+    text = buffer.getvalue()
+    table = parse_csv_text(text, source="t.csv")
+    # every record kept except the trailing ones whose cells are all empty or whitespace
+    keep = len(rows)
+    while keep and not "".join(rows[keep - 1]).strip():
+        keep -= 1
+    assert table.frame.values.tolist() == rows[:keep]
+    assert table.lines.tolist() == expected_lines[:keep]
+
+
+# ---------------------------------------------------------------------------------------------
+# values: numbers strictly, text as written
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["1_000", "١٢", "0x10", "1,5", "12 pts"])
+def test_numbers_must_be_plain_ascii(tmp_path: Path, cell: str) -> None:
+    with pytest.raises(InputError, match="non-numeric text") as info:
+        read_meta_data(_write(tmp_path, f'study,yi,sei\nA,-0.2,0.1\nB,"{cell}",0.2\n'))
+    assert (info.value.line, info.value.column) == (3, "yi")
+
+
+def test_numbers_with_spaces_and_missing_ci_accepted(tmp_path: Path) -> None:
+    text = "study,estimate,ci_low,ci_high\nA, 0.80 ,0.7 , 0.9\nB,0.5,NA,\n"
+    meta = read_meta_data(_write(tmp_path, text))
+    assert meta.frame["estimate"].tolist() == [0.8, 0.5]
+    assert meta.frame["ci_low"].isna().tolist() == [False, True]
+
+
+def test_group_keys_are_text_as_written(tmp_path: Path) -> None:
+    text = "study,g,yi,sei\nA, 1 ,-0.2,0.1\nB,1.0,-0.4,0.2\nC,01,0.1,0.2\nA,1.0,0.0,0.3\n"
+    meta = read_meta_data(_write(tmp_path, text), by="g")
+    assert meta.frame["g"].tolist() == ["1", "1.0", "01", "1.0"]  # spaces around removed
+    codes, keys = group_codes(meta.frame, ["g"])
+    assert codes.tolist() == [0, 1, 2, 1] and keys == [("1",), ("1.0",), ("01",)]
+    with pytest.raises(InputError, match="empty grouping cell") as info:
+        read_meta_data(_write(tmp_path, text.replace("C,01", "C,  ")), by="g")
+    assert (info.value.line, info.value.column, info.value.study) == (4, "g", "C")
+
+
+def test_group_codes_first_appearance_several_columns() -> None:
+    frame = pd.DataFrame({"a": ["x", "y", "x", "y", "x"], "b": [2.0, 1, 2, 2, 1.0]})
+    codes, keys = group_codes(frame, ["a", "b"])
+    assert codes.tolist() == [0, 1, 0, 2, 3]
+    assert keys == [("x", 2.0), ("y", 1.0), ("y", 2.0), ("x", 1.0)]
+    with pytest.raises(InputError, match="missing group label") as info:
+        group_codes(pd.DataFrame({"a": ["x", None]}), ["a"])
+    assert info.value.row == 2
+
+
+def test_dataframe_rows_are_positions_not_index_labels() -> None:
+    frame = pd.DataFrame(
+        {"study": ["a", "b", "c"], "yi": [0.1, 0.2, 0.3], "sei": [0.1, -0.2, 0.3]},
+        index=[10, 20, 30],
+    )
+    with pytest.raises(InputError) as info:
+        read_meta_data(frame)
+    assert (info.value.row, info.value.line) == (2, None)
+    assert str(info.value).startswith("<DataFrame>, row 2, study 'b', column 'sei'")

@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from processes import children, running
 
 from bayesmtor import frequentist
 from bayesmtor.exact import exact_batch, exact_posterior
-from bayesmtor.outputs import atomic_output_dir, partial_name_pattern
+from bayesmtor.outputs import MARKER_NAME, atomic_output_dir, partial_name_pattern
 
 # Five log hazard ratios and SEs of the shape found in the mTOR trials (illustrative values).
 YI = np.array([-0.45, -0.10, -0.32, 0.05, -0.61])
@@ -122,6 +123,12 @@ def _start_child(out: Path) -> subprocess.Popen[str]:
     return proc
 
 
+def _previous_output(out: Path) -> None:
+    """A complete earlier output, as bayesmtor writes it (marker included)."""
+    with atomic_output_dir(out) as work:
+        (work / "old.csv").write_text("complete previous output\n")
+
+
 def _leftovers(out: Path) -> list[str]:
     pattern = partial_name_pattern(out)
     return [p.name for p in out.parent.iterdir() if pattern.match(p.name)]
@@ -132,8 +139,7 @@ def _leftovers(out: Path) -> list[str]:
 def test_interrupted_output_is_never_half_written(tmp_path: Path, sig: int, previous: bool) -> None:
     out = tmp_path / "results"
     if previous:
-        out.mkdir()
-        (out / "old.csv").write_text("complete previous output\n")
+        _previous_output(out)
     proc = _start_child(out)
     os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=READY_TIMEOUT)
@@ -143,14 +149,14 @@ def test_interrupted_output_is_never_half_written(tmp_path: Path, sig: int, prev
         assert _leftovers(out) == []
         assert "KeyboardInterrupt" in err
     if previous:
-        assert sorted(p.name for p in out.iterdir()) == ["old.csv"]
+        assert sorted(p.name for p in out.iterdir()) == [MARKER_NAME, "old.csv"]
         assert (out / "old.csv").read_text() == "complete previous output\n"
     else:
         assert not out.exists()
     # a rerun succeeds and removes what a killed run left behind
     with atomic_output_dir(out, force=True) as work:
         (work / "table.csv").write_text("study,yi\nA,0.1\n")
-    assert sorted(p.name for p in out.iterdir()) == ["table.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER_NAME, "table.csv"]
     assert _leftovers(out) == []
 
 
@@ -232,8 +238,7 @@ def test_runner_interrupted_then_rerun_with_provenance(
     plan_path = tmp_path / "small.toml"
     plan_path.write_text(SMALL_PLAN, encoding="utf-8")
     out = tmp_path / "results"
-    out.mkdir()
-    (out / "old.csv").write_text("complete previous output\n")
+    _previous_output(out)
     for sig in (signal.SIGINT, signal.SIGKILL):
         before = _snapshot(out)
         proc = subprocess.Popen(
@@ -279,28 +284,6 @@ def test_runner_interrupted_then_rerun_with_provenance(
         assert attrs["tau_prior"] == "half-normal:0.5" and attrs["mu_prior"] == "normal:0,4"
 
 
-def _children(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.slow
 @pytest.mark.mcmc
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
@@ -318,20 +301,20 @@ def test_killed_run_leaves_no_mcmc_worker(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         while not workers and proc.poll() is None and time.monotonic() < deadline:
-            workers = _children(proc.pid)
+            workers = children(proc.pid)
             time.sleep(0.02)
         assert workers, "the run did not start its MCMC worker"
         time.sleep(0.5)
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=READY_TIMEOUT)  # returns once no process holds its pipes
         deadline = time.monotonic() + READY_TIMEOUT
-        while any(_running(w) for w in workers) and time.monotonic() < deadline:
+        while any(running(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(_running(w) for w in workers), "orphaned MCMC worker still running"
+        assert not any(running(w) for w in workers), "orphaned MCMC worker still running"
         assert not out.exists()
     finally:
         if proc.poll() is None:
             proc.kill()
         for w in workers:
-            if _running(w):
+            if running(w):
                 os.kill(w, signal.SIGKILL)

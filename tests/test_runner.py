@@ -211,16 +211,23 @@ def test_report_has_a_section_per_analysis(small_run):
 
 
 def test_refuses_existing_folder_and_force_replaces(tmp_path):
+    # A folder of the user's own files is refused, with or without force.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("my results")
+    for force in (False, True):
+        with pytest.raises(OutputError, match="did not write"):
+            run_plan(parse_plan(TINY_PLAN), mine, force=force)
+        assert [p.name for p in mine.iterdir()] == ["keep.txt"]
+    # An earlier output of bayesmtor is refused without force and replaced with it.
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("previous results")
+    run_plan(parse_plan(TINY_PLAN), out)
     with pytest.raises(OutputError, match="--force"):
         run_plan(parse_plan(TINY_PLAN), out)
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
     result = run_plan(parse_plan(TINY_PLAN), out, force=True)
-    assert not (out / "keep.txt").exists() and (out / "report.html").is_file()
+    assert (out / "report.html").is_file()
     assert [a.status for a in result.analyses] == ["ok"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "out"]
 
 
 def test_interruption_leaves_no_output(tmp_path, monkeypatch):

@@ -9,11 +9,15 @@ Each subcommand has one ``_cmd_<name>(args) -> int`` handler registered in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from bayesmtor import __version__
@@ -67,7 +71,10 @@ PLAN is the name of a bundled plan (see 'bayesmtor plans') or the path of a .tom
 
 The output folder gets tables/*.csv, idata/*.nc (ArviZ InferenceData; read them with
 arviz.from_netcdf(path, engine="netcdf4")), figures/*.png and *.svg, report.html, plan.toml
-and run.json. It is written atomically: an error or Ctrl-C leaves no partial folder.
+and run.json. It is written atomically: an error, Ctrl-C or SIGTERM leaves no partial folder.
+--force replaces DIR only if it is an unchanged earlier bayesmtor output (marker file
+.bayesmtor-output); a folder of other files, the current or home folder, and a folder holding
+the plan are never replaced. A symbolic link DIR is followed and kept.
 
 examples:
   bayesmtor run
@@ -221,7 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (default: bayesmtor-output)",
     )
-    run.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="replace DIR if it is an earlier, unchanged bayesmtor output",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     run.set_defaults(handler=_cmd_run)
 
@@ -532,8 +543,6 @@ def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """``bayesmtor run [PLAN]``."""
-    from pathlib import Path
-
     from bayesmtor.runner import run_plan
 
     def progress(line: str) -> None:
@@ -543,7 +552,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         warnings.filterwarnings("ignore", message=".*BLAS.*")
         result = run_plan(
             args.plan,
-            Path(args.out),
+            args.out,  # a str, so that an empty --out is refused as such
             force=args.force,
             progress=None if args.quiet else progress,
         )
@@ -564,11 +573,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_replicate(args: argparse.Namespace) -> int:
     """``bayesmtor replicate``."""
-    from pathlib import Path
-
     from bayesmtor import replication
     from bayesmtor.outputs import atomic_write_text
 
+    path = _replication_path(args.out) if args.out is not None else None  # refuse early
     result = replication.replicate()
     if args.json:
         records = [
@@ -577,11 +585,43 @@ def _cmd_replicate(args: argparse.Namespace) -> int:
         print(json.dumps(records, indent=2))
     else:
         print(replication.format_replication(result))
-    if args.out is not None:
-        path = Path(args.out) / "replication.csv"
+    if path is not None:
         atomic_write_text(path, result.to_frame().to_csv(index=False, lineterminator="\n"))
         print(f"wrote {path}", file=sys.stderr)
     return replication.replication_exit_status(result)
+
+
+def _replication_path(out: str) -> Path:
+    """``OUT/replication.csv``, refused if that name holds anything but an earlier table.
+
+    ``replicate --out`` deletes nothing; it writes one file, atomically, and overwrites only a
+    regular file whose header is that of a replication table (first column ``result_id``).
+    """
+    from bayesmtor.errors import OutputError
+
+    if not out.strip():
+        raise OutputError("--out is empty; give the name of a folder, e.g. --out replication")
+    path = Path(out) / "replication.csv"
+    if path.is_symlink():
+        raise OutputError(
+            f"'{path}' is a symbolic link; bayesmtor writes a regular file there and does not "
+            "replace links: remove the link or choose another --out"
+        )
+    if not path.exists():
+        return path
+    if not path.is_file():
+        raise OutputError(f"'{path}' exists and is not a file; choose another --out")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.readline()
+    except OSError as exc:
+        raise OutputError(f"cannot read '{path}': {exc.strerror or exc}") from exc
+    if not header.startswith(b"result_id,"):
+        raise OutputError(
+            f"'{path}' exists and is not a replication table written by bayesmtor; "
+            "move it away or choose another --out"
+        )
+    return path
 
 
 def _cmd_plans(args: argparse.Namespace) -> int:
@@ -602,6 +642,42 @@ def _cmd_plans(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Exit status after Ctrl-C (SIGINT): 128 + 2, as a shell reports it.
+EXIT_INTERRUPTED = 130
+
+#: Exit status after SIGTERM: 128 + 15, as a shell reports a process SIGTERM ended.
+EXIT_TERMINATED = 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C (clean-up included)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`_Terminated`; the old handler is restored.
+
+    A second SIGTERM is ignored, so that it cannot cut the clean-up of the first short. A
+    worker process forked meanwhile inherits the handler and unwinds the same way.
+    """
+    sigterm = getattr(signal, "SIGTERM", None)
+    if sigterm is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if not received:
+            received.append(signum)
+            raise _Terminated
+
+    previous = signal.signal(sigterm, handler)
+    try:
+        yield
+    finally:
+        signal.signal(sigterm, previous if previous is not None else signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayesmtor`` command; returns the exit status."""
     parser = build_parser()
@@ -614,7 +690,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(handler(args))
+        with _sigterm_raises():
+            return int(handler(args))
     except BayesMTORError as exc:
         message = " ".join(str(exc).split())  # one line
         source = getattr(args, "file", None)
@@ -624,9 +701,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 message = f"{name}: {message}"
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # pragma: no cover - exercised by hand (Ctrl-C)
-        print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
-        return 130
+    except _Terminated:
+        print(f"{PROG}: terminated by SIGTERM; no partial output was left", file=sys.stderr)
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; no partial output was left", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

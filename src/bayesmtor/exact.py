@@ -480,9 +480,9 @@ def _check_inputs(
             if single and labels is not None:
                 study = str(list(labels)[c])
             raise InputError(
-                f"value {val!r} is invalid; it must be {what}"
-                + ("" if single else f" (meta-analysis {r}, study position {c})"),
-                row=int(c) if single else int(r),
+                f"value {float(val)!r} is invalid; it must be {what}"
+                + ("" if single else f" (meta-analysis {r + 1}, study {c + 1} of it; 1-based)"),
+                row=int(c) + 1 if single else None,  # 1-based position, as for every input
                 study=study,
                 column=col,
             )

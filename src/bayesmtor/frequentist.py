@@ -62,6 +62,7 @@ from scipy import special
 
 from bayesmtor import config
 from bayesmtor.errors import EstimationError, InputError, NotEstimableWarning
+from bayesmtor.inputs import group_codes
 
 __all__ = [
     "FE_METHODS",
@@ -1309,9 +1310,7 @@ def pool_groups(
         if keys.isna().to_numpy().any():
             row = int(np.flatnonzero(keys.isna().to_numpy().any(axis=1))[0])
             raise InputError("missing group label", row=row + 1, column=by_cols[0])
-        codes, uniques = pd.MultiIndex.from_frame(keys.astype(str)).factorize(sort=True)
-        codes = np.asarray(codes)
-        group_keys = list(uniques)
+        codes, group_keys = group_codes(frame, by_cols)  # first appearance, keys as given
     else:
         codes = np.zeros(len(frame), dtype=np.int64)
         group_keys = [()]
@@ -1408,7 +1407,11 @@ def subgroup_analysis(
         mh_correction=mh_correction,
         as_results=True,
     )
-    groups = tuple(str(g) for g in sorted(frame[by].astype(str).unique()))
+    # pool_groups numbers groups by first appearance; subgroups are listed sorted, as R's levels
+    labels = [str(key[0]) for key in group_codes(frame, [by])[1]]
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    results = [results[g] for g in order]
+    groups = tuple(labels[g] for g in order)
     est = np.array([r.estimate for r in results])
     se = np.array([r.se for r in results])
     ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
@@ -1480,7 +1483,7 @@ def leave_one_out(
             ci_prob=ci_prob,
             mh_correction=mh_correction,
         )
-    # groups are sorted as strings by pool_groups: map back to omitted-study order
+    # one group per omitted study: put the rows in omitted-study order
     res["__order__"] = res["__omitted__"].astype(int)
     res = res.sort_values("__order__").reset_index(drop=True)
     res.insert(0, "study", labels)

@@ -15,15 +15,52 @@ one of three shapes, each with a ``study`` label column:
 Column names are normalised (stripped, lower case, spaces and hyphens to ``_``). Other columns
 are kept as ``extra_columns`` (e.g. ``outcome`` or ``drug_class`` for grouping).
 
-Row numbers in error messages are **1-based data rows**: the first row under the header is
-row 1. For files, the physical line of the file is given too (comment lines starting with
-``#`` and the header counted), so ``row 3`` of a CSV without comments is on line 4.
+How a CSV file is read
+----------------------
+Strictly, so that a file is either read as its author meant or refused with the line to fix:
+
+* UTF-8 text (a byte-order mark at the start is removed; NUL bytes, UTF-16 and Latin-1 are
+  refused). Lines may end in LF, CRLF or CR.
+* Comma-separated, with ``"`` quotes: a quoted field keeps every character between its quotes
+  (commas, ``#``, line breaks, spaces), and ``""`` inside it is one ``"``. Spaces right after a
+  comma are skipped, so ``Smith, "Jones, 2010"`` is two fields. A file separated by ``;`` or tabs
+  is refused with the advice to save it comma-separated.
+* Every record has exactly as many fields as the header; one more (an unquoted comma in a label,
+  such as ``Smith, 2010``) or one fewer is an error naming the line and both counts. The header
+  names must be non-empty and unique, also after normalisation (``n_trt`` and ``N_TRT``).
+* There is no comment syntax: a line or label starting with ``#`` is data.
+* Blank lines (empty, or only spaces and tabs) are ignored wherever they are. Records of only
+  empty cells (``,,,,``), which spreadsheets write below the data, are ignored at the end of
+  the file; elsewhere such a record is a row without a study label, and is refused.
+
+The reader is :func:`bayesmtor._strictcsv.read_csv_file`, which the curated tables of
+:mod:`bayesmtor.data` use too.
+
+Values
+------
+* The shape's value columns hold plain numbers (``12``, ``0.45``, ``-1.2e-3``; surrounding
+  spaces are ignored). An empty cell, or ``NA``, ``NaN``, ``N/A``, ``null``, ``none`` or ``-``,
+  is missing (allowed only for both CI bounds of a ratio); any other text -- a thousands
+  separator, a decimal comma, ``%``, ``TRUE``, digits other than ASCII -- is refused.
+* Study labels, grouping columns and the other extra columns of a file are text, compared and
+  printed exactly as written apart from surrounding whitespace, which is removed: nothing is
+  turned into a number, so ``1``, ``1.0`` and ``01`` are three groups, and ``007`` stays
+  ``007``. For a DataFrame, grouping and extra columns keep the values given.
+
+Row numbers in messages
+-----------------------
+For a file, an error names the **line of the file** on which the record starts (the header is
+line 1 when it is the first line; a record with a quoted line break is on the line where it
+starts): ``trials.csv, line 5, study 'Gamma 2012', column 'n_ctl': ...``
+(:attr:`~bayesmtor.errors.InputError.line`). For a DataFrame it names ``row N``, the 1-based
+position (the first row is row 1, whatever the index). In both cases
+:attr:`~bayesmtor.errors.InputError.row` is that 1-based position among the data rows, and
+:attr:`MetaInput.lines` maps positions to lines.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
 import math
 import os
 import re
@@ -33,9 +70,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayesmtor._strictcsv import check_header, read_csv_file
 from bayesmtor.errors import InputError
 
-__all__ = ["SHAPES", "MetaInput", "read_meta_data"]
+__all__ = ["SHAPES", "MetaInput", "group_codes", "read_meta_data"]
 
 #: Required numeric columns of each input shape (besides ``study``).
 SHAPES: dict[str, tuple[str, ...]] = {
@@ -66,6 +104,9 @@ class MetaInput:
         Columns kept besides ``study`` and the shape's columns.
     by : tuple of str
         Grouping columns within which study labels are unique.
+    lines : numpy.ndarray or None
+        For a file, the line on which each row of ``frame`` starts (``int64``, header = line 1
+        when it is the first line); ``None`` for a DataFrame.
     """
 
     frame: pd.DataFrame
@@ -73,6 +114,7 @@ class MetaInput:
     source: str
     extra_columns: tuple[str, ...] = ()
     by: tuple[str, ...] = ()
+    lines: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -132,19 +174,22 @@ class MetaInput:
 
 
 class _Where:
-    """Turns a 0-based position into the row wording used in messages."""
+    """Where a row is: ``line N`` of a file, or ``row N`` (1-based position) of a DataFrame."""
 
-    def __init__(self, source: str, line_of_row: list[int] | None) -> None:
+    def __init__(self, source: str, lines: np.ndarray | None) -> None:
         self.source = source
-        self.line_of_row = line_of_row  # physical file line (1-based) of each data row
+        self.lines = lines  # file line (1-based) of each data row
 
-    def row(self, pos: int) -> int:
-        return pos + 1
+    def at(self, pos: int) -> dict[str, int | None]:
+        """``row=`` and ``line=`` arguments of :class:`InputError` for 0-based ``pos``."""
+        line = int(self.lines[pos]) if self.lines is not None else None
+        return {"row": int(pos) + 1, "line": line}
 
-    def note(self, pos: int) -> str:
-        if self.line_of_row is not None and pos < len(self.line_of_row):
-            return f" (row = 1-based data row under the header; line {self.line_of_row[pos]} of the file)"
-        return " (row = 1-based position in the table)"
+    def name(self, pos: int) -> str:
+        """``"line 7"`` or ``"row 6"``."""
+        if self.lines is not None:
+            return f"line {int(self.lines[pos])}"
+        return f"row {int(pos) + 1}"
 
 
 def _normalise_name(name: object) -> str:
@@ -157,108 +202,77 @@ def _suggest(name: str, candidates: list[str]) -> str | None:
     return match[0] if match else None
 
 
-def _read_csv(path: Path, source: str) -> tuple[pd.DataFrame, list[int]]:
-    """Read a CSV as text cells; drop full-line ``#`` comments; remember physical lines."""
-    if not path.exists():
-        raise InputError(f"file not found: '{path}'. Give the path of a CSV file.", source=source)
-    if not path.is_file():
-        raise InputError(
-            f"'{path}' is not a file (it is a directory or a special file). Give a CSV file.",
-            source=source,
-        )
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"cannot decode the file as UTF-8 ({exc.reason} at byte {exc.start}); "
-            "save it as UTF-8 CSV.",
-            source=source,
-        ) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the file: {exc.strerror}.", source=source) from None
-    if "\x00" in text:
-        raise InputError(
-            f"the file contains NUL bytes (first at character {text.index(chr(0))}), so it is "
-            "binary or UTF-16, not a UTF-8 text CSV; save it as UTF-8 CSV.",
-            source=source,
-        )
-    kept: list[str] = []
-    lines: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        kept.append(line)
-        lines.append(number)
-    if not kept:
-        raise InputError(
-            "the file is empty (no header and no data rows); expected a header line such as "
-            "'study,events_trt,n_trt,events_ctl,n_ctl' followed by one row per study.",
-            source=source,
-        )
-    try:
-        frame = pd.read_csv(
-            io.StringIO("\n".join(kept)),
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-        )
-    except pd.errors.ParserError as exc:
-        message = str(exc).strip()
-        found = re.search(r"line (\d+)", message)
-        where = ""
-        if found:
-            logical = int(found.group(1))
-            if 1 <= logical <= len(lines):
-                where = f" at line {lines[logical - 1]} of the file"
-        raise InputError(
-            f"cannot parse the CSV{where}: {message}. Each line needs the same number of "
-            "comma-separated fields as the header; quote labels that contain commas.",
-            source=source,
-        ) from None
-    except (pd.errors.EmptyDataError, ValueError) as exc:
-        raise InputError(f"cannot parse the CSV: {exc}.", source=source) from None
-    return frame, lines[1:]
+def _cell_text(text: str) -> str:
+    """A cell's text for a message: quoted, on one line."""
+    return repr(text) if any(ch in text for ch in "\n\r'") else f"'{text}'"
 
 
 def _numeric_column(
     raw: pd.Series, column: str, where: _Where, studies: list[str], shape: str
-) -> pd.Series:
+) -> np.ndarray:
     """Convert one column to float; non-numeric text raises, missing text becomes NaN."""
     if pd.api.types.is_bool_dtype(raw):
         pos = 0
         raise InputError(
             f"column holds true/false values; {shape} needs numbers here.",
             source=where.source,
-            row=where.row(pos),
+            **where.at(pos),
             study=studies[pos],
             column=column,
         )
     if pd.api.types.is_numeric_dtype(raw):
-        return pd.Series(raw.to_numpy(dtype=float, na_value=np.nan), index=raw.index)
-    values = np.full(len(raw), np.nan)
-    for pos, cell in enumerate(raw.tolist()):
-        if cell is None or (isinstance(cell, float) and math.isnan(cell)):
-            continue
-        if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
-            values[pos] = float(cell)
-            continue
-        text = str(cell).strip()
-        if text.lower() in _MISSING_TEXT:
-            continue
+        return raw.to_numpy(dtype=float, na_value=np.nan)
+    cells = raw.to_numpy(dtype=object)
+    n = cells.size
+    values = np.full(n, np.nan)
+    if pd.api.types.infer_dtype(cells, skipna=False) == "string":
+        text = [c.strip() for c in cells]  # every cell a str (always so for a file)
+    else:  # a DataFrame column mixing numbers, missing values and text
+        text = []
+        for pos, cell in enumerate(cells.tolist()):
+            if cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell)):
+                text.append("")
+            elif isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(
+                cell, (bool, np.bool_)
+            ):
+                values[pos] = float(cell)
+                text.append("")
+            else:
+                text.append(str(cell).strip())
+    given = np.fromiter(
+        (not (len(t) < 5 and t.lower() in _MISSING_TEXT) for t in text), dtype=bool, count=n
+    )
+    present = np.flatnonzero(given)
+    if present.size:
+        chosen = [text[i] for i in present.tolist()]
+        joined = "".join(chosen)
         try:
-            values[pos] = float(text)
+            if not joined.isascii() or "_" in joined:  # float() would accept 1_000 and ١٢
+                raise ValueError
+            values[present] = np.array(chosen, dtype=object).astype(np.float64)
         except ValueError:
+            pos = next(int(i) for i, t in zip(present, chosen, strict=True) if not _plain(t))
             raise InputError(
-                f"non-numeric text '{text}' in a numeric column{where.note(pos)}; "
-                "write a plain number such as 12 or 0.45 (decimal point, no thousands "
-                "separator, no % sign), or leave the cell empty only where that is allowed.",
+                f"non-numeric text {_cell_text(text[pos])} in a numeric column; write a plain "
+                "number such as 12 or 0.45 (decimal point, no thousands separator, no % sign), "
+                "or leave the cell empty only where that is allowed.",
                 source=where.source,
-                row=where.row(pos),
+                **where.at(pos),
                 study=studies[pos],
                 column=column,
             ) from None
-    return pd.Series(values, index=raw.index)
+    return values
+
+
+def _plain(text: str) -> bool:
+    """True if ``text`` is a number written with ASCII characters (what float() may read)."""
+    if not text.isascii() or "_" in text:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _detect_shape(columns: list[str], source: str) -> str:
@@ -320,9 +334,9 @@ def _check_finite(
             continue
         what = "an empty or missing (NaN) cell" if np.isnan(arr[pos]) else f"value {arr[pos]}"
         raise InputError(
-            f"{what}{where.note(pos)}; a finite number is required here.",
+            f"{what}; a finite number is required here.",
             source=where.source,
-            row=where.row(pos),
+            **where.at(pos),
             study=studies[pos],
             column=column,
         )
@@ -340,9 +354,9 @@ def _fail_first(
     if hits.size:
         pos = int(hits[0])
         raise InputError(
-            f"{message(pos)}{where.note(pos)}.",  # type: ignore[operator]
+            f"{message(pos)}.",  # type: ignore[operator]
             source=where.source,
-            row=where.row(pos),
+            **where.at(pos),
             study=studies[pos],
             column=column,
         )
@@ -418,10 +432,10 @@ def _validate_ratio_ci(frame: pd.DataFrame, where: _Where, studies: list[str]) -
         pos = int(hits[0])
         col = "ci_low" if np.isnan(lo[pos]) else "ci_high"
         raise InputError(
-            f"only one CI bound is given{where.note(pos)}; give both bounds, or leave both "
+            "only one CI bound is given; give both bounds, or leave both "
             "empty for a ratio printed without a CI (it is then excluded from pooling).",
             source=where.source,
-            row=where.row(pos),
+            **where.at(pos),
             study=studies[pos],
             column=col,
         )
@@ -490,14 +504,14 @@ def _check_duplicates(
             else ""
         )
         raise InputError(
-            f"duplicate study label{scope}: the same label is already on row {first + 1}. "
+            f"duplicate study label{scope}: the same label is already on {where.name(first)}. "
             "Each study may appear once"
             + (" per group" if by else "")
             + "; make labels unique (e.g. add the year or a subgroup name)"
             + ("" if by else ", or give grouping columns with by=")
-            + f"{where.note(pos)}.",
+            + ".",
             source=where.source,
-            row=where.row(pos),
+            **where.at(pos),
             study=label,
             column=STUDY,
         )
@@ -519,28 +533,32 @@ def read_meta_data(
     Parameters
     ----------
     source : str, os.PathLike or pandas.DataFrame
-        Path of a CSV file (UTF-8, comma-separated, one header line; full-line comments
-        starting with ``#`` are skipped) or a DataFrame. A DataFrame is never modified.
+        Path of a CSV file (UTF-8, comma-separated, one header line, no comment syntax; the
+        reading rules are in the module docstring) or a DataFrame. A DataFrame is never
+        modified.
     name : str, optional
         Name used for the data in messages and results (default: the file name, or
         ``"<DataFrame>"``).
     by : str or sequence of str, optional
         Grouping columns (e.g. ``("outcome", "drug_class")``). Study labels must be unique
         within each group instead of over the whole table; the columns must exist and have
-        no empty cells.
+        no empty cells. Group keys are compared exactly as written (text for a file, the
+        values given for a DataFrame).
 
     Returns
     -------
     MetaInput
-        The validated copy, its shape and the columns kept.
+        The validated copy, its shape, the columns kept and, for a file, the line of each row.
 
     Raises
     ------
     bayesmtor.errors.InputError
-        For unreadable files, missing/misspelled columns, mixed shapes, empty data, empty or
+        For unreadable or malformed files (wrong field counts, duplicate or empty column
+        names, quoting errors), missing/misspelled columns, mixed shapes, empty data, empty or
         non-finite cells, impossible values (negative or fractional counts, events above the
         total, empty arms, non-positive ratios or SEs, CIs not containing their estimate) and
-        duplicate study labels. Rows are 1-based data rows (the header is not counted).
+        duplicate study labels. A file error names the line of the file (``error.line``); a DataFrame error
+        the 1-based row (``error.row``, also set for files).
     """
     by_cols: tuple[str, ...]
     if by is None:
@@ -550,15 +568,31 @@ def read_meta_data(
     else:
         by_cols = tuple(_normalise_name(b) for b in by)
 
-    line_of_row: list[int] | None
+    lines: np.ndarray | None
     if isinstance(source, pd.DataFrame):
         label = name or _DATAFRAME_SOURCE
+        original = [str(c) for c in source.columns]
+        check_header(original, source=label, line=None, normalise=_normalise_name)
         raw = source.copy(deep=True)
-        line_of_row = None
+        lines = None
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = name or path.name
-        raw, line_of_row = _read_csv(path, label)
+        table = read_csv_file(path, source=label, normalise=_normalise_name)
+        raw, lines = table.frame, table.lines
+        original = [str(c) for c in raw.columns]
+        if (
+            original
+            and original[0].lstrip().startswith("#")
+            and STUDY not in map(_normalise_name, original)
+        ):
+            raise InputError(
+                "the header starts with '#', but there is no comment syntax: the first line "
+                "that is not blank is the header. Remove the lines above the real header.",
+                source=label,
+                line=table.header_line,
+                column=STUDY,
+            )
     else:
         raise InputError(
             f"'source' must be a path to a CSV file or a pandas DataFrame, not "
@@ -566,36 +600,24 @@ def read_meta_data(
             source=name,
         )
 
-    # Normalise column names.
-    original = [str(c) for c in raw.columns]
-    normalised = [_normalise_name(c) for c in raw.columns]
-    seen: dict[str, str] = {}
+    # Normalise column names (empty and duplicate names were refused above).
+    normalised = [_normalise_name(c) for c in original]
     for orig, norm in zip(original, normalised, strict=True):
-        if norm in seen:
-            raise InputError(
-                f"two columns ('{seen[norm]}' and '{orig}') both mean '{norm}'; keep one of them.",
-                source=label,
-                column=norm,
-            )
-        if norm.startswith("unnamed:") or norm == "":
+        if norm.startswith("unnamed:"):
             raise InputError(
                 f"a column has no header (pandas called it '{orig}'); give every column a "
                 "name, or remove trailing commas.",
                 source=label,
                 column=orig,
             )
-        seen[norm] = orig
     raw.columns = normalised
     raw = raw.reset_index(drop=True)
 
     if STUDY not in normalised:
         guess = _suggest(STUDY, normalised)
         hint = f"; column '{guess}' looks like it — did you mean 'study'?" if guess else ""
-        if len(original) == 1 and (";" in original[0] or "\t" in original[0]):
-            sep = "';'" if ";" in original[0] else "a tab"
-            hint = f"; the header looks separated by {sep}: save the file comma-separated."
         raise InputError(
-            f"required column 'study' (one label per study) not found{hint} "
+            f"required column 'study' (one label per study) not found{hint or '.'} "
             f"Found: {', '.join(normalised)}.",
             source=label,
             column=guess or STUDY,
@@ -615,47 +637,34 @@ def read_meta_data(
     if len(raw) == 0:
         raise InputError("no data rows (only a header); add one row per study.", source=label)
 
-    where = _Where(label, line_of_row)
-    # Study labels.
-    study_raw = raw[STUDY]
-    studies: list[str] = []
-    for pos, cell in enumerate(study_raw.tolist()):
-        text = "" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell)
-        text = text.strip()
-        if not text or text.lower() in {"nan", "na", "none", "null"}:
-            raise InputError(
-                f"empty study label{where.note(pos)}; every row needs a label in 'study'.",
-                source=label,
-                row=where.row(pos),
-                column=STUDY,
-            )
-        studies.append(text)
-
+    where = _Where(label, lines)
+    studies = _study_labels(raw[STUDY], where)
     values = SHAPES[shape]
     out = pd.DataFrame({STUDY: pd.Series(studies, dtype=object)})
     for col in values:
         out[col] = _numeric_column(raw[col], col, where, studies, shape)
+        del raw[col]  # free the text of a value column as soon as it is converted
     extra = tuple(c for c in normalised if c != STUDY and c not in values)
     for col in extra:
-        series = raw[col]
-        if line_of_row is not None:
-            # Text read from a file: turn number-only columns back into numbers.
-            blank = series.astype(str).str.strip().str.lower().isin(_MISSING_TEXT)
-            converted = pd.to_numeric(series.where(~blank), errors="coerce")
-            if converted[~blank].notna().all():
-                series = converted
-            else:
-                series = series.where(~blank)
-        out[col] = series.to_numpy(copy=True)
+        if lines is not None:  # text from a file: kept as text, surrounding whitespace removed
+            out[col] = np.fromiter(
+                (cell.strip() for cell in raw[col].to_numpy(dtype=object)),
+                dtype=object,
+                count=len(raw),
+            )
+        else:
+            out[col] = raw[col].to_numpy(copy=True)
+    del raw
     for b in by_cols:
-        missing = out[b].isna().to_numpy()
+        column = out[b]
+        missing = column.isna().to_numpy() if lines is None else (column == "").to_numpy()
         hits = np.flatnonzero(missing)
         if hits.size:
             pos = int(hits[0])
             raise InputError(
-                f"empty grouping cell{where.note(pos)}; every row needs a value in '{b}'.",
+                f"empty grouping cell; every row needs a value in '{b}'.",
                 source=label,
-                row=where.row(pos),
+                **where.at(pos),
                 study=studies[pos],
                 column=b,
             )
@@ -670,4 +679,69 @@ def read_meta_data(
         _validate_log_se(out, where, studies)
     _check_duplicates(out, by_cols, where, studies)
 
-    return MetaInput(frame=out, shape=shape, source=label, extra_columns=extra, by=by_cols)
+    return MetaInput(
+        frame=out, shape=shape, source=label, extra_columns=extra, by=by_cols, lines=lines
+    )
+
+
+def _study_labels(raw: pd.Series, where: _Where) -> list[str]:
+    """The labels as text without surrounding whitespace; an empty label is refused."""
+    studies: list[str] = []
+    for pos, cell in enumerate(raw.tolist()):
+        missing = cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell))
+        text = "" if missing else str(cell).strip()
+        if not text or text.lower() in {"nan", "na", "none", "null"}:
+            raise InputError(
+                "empty study label; every row needs a label in 'study'.",
+                source=where.source,
+                **where.at(pos),
+                column=STUDY,
+            )
+        studies.append(text)
+    return studies
+
+
+def group_codes(frame: pd.DataFrame, by: list[str] | tuple[str, ...]) -> tuple[np.ndarray, list]:
+    """Number the groups of ``frame`` by the columns ``by``, in order of first appearance.
+
+    This is the grouping rule of ``bayesmtor pool --by`` on both engines: two rows are in the
+    same group when their keys are equal as given -- text from a file compares as text, so
+    ``1``, ``1.0`` and ``01`` are three groups -- and the groups are numbered in the order in
+    which their first row appears.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rows (e.g. :attr:`MetaInput.frame` or an effect-size table).
+    by : list or tuple of str
+        The grouping columns; no cell may be missing.
+
+    Returns
+    -------
+    codes : numpy.ndarray
+        ``intp``, the group number of each row (0 for the first group).
+    keys : list of tuple
+        The key of each group (one value per column of ``by``), in group order.
+
+    Raises
+    ------
+    bayesmtor.errors.InputError
+        If a grouping cell is missing (NaN or None); ``row`` is its 1-based position.
+    """
+    by = list(by)
+    n = len(frame)
+    combined = np.zeros(n, dtype=np.int64)
+    for col in by:
+        codes, uniques = pd.factorize(frame[col].to_numpy(), sort=False)
+        if (codes < 0).any():
+            pos = int(np.flatnonzero(codes < 0)[0])
+            raise InputError("missing group label", row=pos + 1, column=col)
+        # keys so far x this column, renumbered at once so the values stay below n**2
+        combined, _ = pd.factorize(combined * len(uniques) + codes, sort=False)
+        combined = combined.astype(np.int64, copy=False)
+    codes = combined.astype(np.intp, copy=False)
+    if not by:
+        return codes, [()]
+    _, first = np.unique(codes, return_index=True)
+    columns = [frame[col].to_numpy()[first].tolist() for col in by]
+    return codes, list(zip(*columns, strict=True))

@@ -150,7 +150,7 @@ def _numeric(frame: pd.DataFrame, column: str, where: str, label_col: str) -> np
             raise InputError(
                 f"value {r!r} is not a number",
                 source=where,
-                row=i,
+                row=i + 1,
                 study=str(frame[label_col].iloc[i]),
                 column=column,
             )
@@ -282,7 +282,7 @@ def forest_plot(
             raise InputError(
                 f"unknown kind {kind!r}; expected one of {', '.join(FOREST_KINDS)}",
                 source=where,
-                row=i,
+                row=i + 1,
                 study=labels[i],
                 column="kind",
             )
@@ -297,7 +297,7 @@ def forest_plot(
                 f"duplicate row for label {key[0]!r} and kind {key[1]!r}; each label may "
                 "appear once per kind",
                 source=where,
-                row=i,
+                row=i + 1,
                 study=key[0],
                 column="label",
             )
@@ -306,7 +306,7 @@ def forest_plot(
             raise InputError(
                 f"interval low {low[i]:g} is above high {high[i]:g}",
                 source=where,
-                row=i,
+                row=i + 1,
                 study=key[0],
                 column="low",
             )
@@ -568,13 +568,13 @@ def funnel_plot(
         study = None if names is None or i >= len(names) else names[i]
         if not np.isfinite(y[i]):
             raise InputError(
-                "yi is missing or not finite", source=where, row=i, study=study, column="yi"
+                "yi is missing or not finite", source=where, row=i + 1, study=study, column="yi"
             )
         if not (np.isfinite(s[i]) and s[i] > 0):
             raise InputError(
                 f"sei must be a positive finite number, got {s[i]:g}",
                 source=where,
-                row=i,
+                row=i + 1,
                 study=study,
                 column="sei",
             )
@@ -776,7 +776,7 @@ def prior_sensitivity_plot(
             raise InputError(
                 f"prior {p!r} appears twice" + (f" for analysis {key[1]!r}" if analyses else ""),
                 source=where,
-                row=i,
+                row=i + 1,
                 study=p,
                 column="prior",
             )

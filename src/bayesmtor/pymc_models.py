@@ -573,7 +573,7 @@ def fit_multilevel(
         if not isinstance(c, str) or not c.strip():
             raise InputError(
                 f"drug class {c!r} is not a non-empty string",
-                row=i,
+                row=i + 1,
                 study=labs[i],
                 column="drug_class",
             )
@@ -957,9 +957,9 @@ def _labels(labels: Sequence[str] | None, k: int) -> tuple[str, ...]:
     for i, lab in enumerate(labs):
         if lab in seen:
             raise InputError(
-                f"trial label '{lab}' appears in rows {seen[lab]} and {i}; each trial must count "
+                f"trial label '{lab}' appears in rows {seen[lab] + 1} and {i + 1}; each trial must count "
                 "once (pool a trial's reports or subgroups into one row first)",
-                row=i,
+                row=i + 1,
                 study=lab,
                 column="labels",
             )
@@ -991,14 +991,14 @@ def _check_yi_sei(
         if not np.isfinite(y[i]):
             raise InputError(
                 f"log ratio is {y[i]}; it must be a finite number",
-                row=i,
+                row=i + 1,
                 study=labs[i],
                 column="yi",
             )
         if not (np.isfinite(s[i]) and s[i] > 0):
             raise InputError(
                 f"standard error is {s[i]}; it must be a positive finite number",
-                row=i,
+                row=i + 1,
                 study=labs[i],
                 column="sei",
             )
@@ -1025,19 +1025,19 @@ def _check_counts(
             if not (np.isfinite(a[i]) and a[i] >= 0 and a[i] == np.round(a[i])):
                 raise InputError(
                     f"value {a[i]} is not a non-negative whole number",
-                    row=i,
+                    row=i + 1,
                     study=labs[i],
                     column=name,
                 )
     for ev, n in (("events_trt", "n_trt"), ("events_ctl", "n_ctl")):
         for i in range(k):
             if arrs[n][i] < 1:
-                raise InputError("arm size must be at least 1", row=i, study=labs[i], column=n)
+                raise InputError("arm size must be at least 1", row=i + 1, study=labs[i], column=n)
             if arrs[ev][i] > arrs[n][i]:
                 raise InputError(
                     f"{int(arrs[ev][i])} events exceed the arm size {int(arrs[n][i])} "
                     f"({n}); events must be at most the number of patients",
-                    row=i,
+                    row=i + 1,
                     study=labs[i],
                     column=ev,
                 )

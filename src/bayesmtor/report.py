@@ -218,13 +218,13 @@ def _validate_sections(sections: Sequence[ReportSection]) -> list[ReportSection]
                 f"section id {sec.id!r} is not a valid anchor; use a letter followed by "
                 "letters, digits, '_', '.', ':' or '-'",
                 source="write_html_report",
-                row=i,
+                row=i + 1,
             )
         if sec.id in seen:
             raise InputError(
                 f"section id {sec.id!r} is used twice; ids must be unique",
                 source="write_html_report",
-                row=i,
+                row=i + 1,
             )
         seen.add(sec.id)
     return out

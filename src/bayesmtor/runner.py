@@ -64,6 +64,7 @@ import pandas as pd
 from bayesmtor import __version__, config
 from bayesmtor.errors import BayesMTORError, EstimationError, InputError
 from bayesmtor.exact import conditional_normal
+from bayesmtor.outputs import MARKER_NAME, atomic_output_dir, writing
 from bayesmtor.plans import AnalysisSpec, Plan, load_plan
 
 __all__ = [
@@ -413,8 +414,9 @@ def run_plan(
         Output folder. It is built in a hidden sibling folder and moved into place only when
         everything has been written, so an error or an interruption leaves no partial output.
     force : bool, default False
-        Replace ``out`` if it exists and is not empty (otherwise
-        :class:`~bayesmtor.errors.OutputError`).
+        Replace ``out`` if it exists and is not empty, which bayesmtor does only for an
+        unchanged output folder of its own (see :mod:`bayesmtor.outputs`); otherwise
+        :class:`~bayesmtor.errors.OutputError`.
     progress : callable, optional
         Called with one line of text per step (e.g. ``print`` to stderr); silent if omitted.
 
@@ -427,10 +429,10 @@ def run_plan(
     bayesmtor.errors.PlanError
         The plan cannot be loaded.
     bayesmtor.errors.OutputError
-        ``out`` exists (without ``force``) or cannot be written.
+        ``out`` exists (without ``force``), is not a bayesmtor output (with ``force``), is
+        protected (the current or home folder, a folder holding the plan file, ...) or cannot
+        be written (full disk, read-only, permission denied: one message naming the file).
     """
-    from bayesmtor.outputs import atomic_output_dir
-
     t_start = time.perf_counter()
     started = _dt.datetime.now(_dt.UTC)
     if not isinstance(plan, Plan):
@@ -438,7 +440,11 @@ def run_plan(
     say = _Progress(progress, 0)
     timings: dict[str, float] = {}
 
-    with atomic_output_dir(Path(out), force=force) as work:
+    protect = (Path(plan.source),) if plan.source is not None else ()
+    folder = atomic_output_dir(out, force=force, protect=protect)
+    with folder as work:
+        for line in folder.recovery.messages(folder.target):
+            say.say(line)
         for sub in ("tables", "figures", "idata"):
             (work / sub).mkdir()
         say.say(f"bayesmtor {__version__}: plan '{plan.name}' ({len(plan.analyses)} analyses)")
@@ -595,16 +601,19 @@ def run_plan(
                     idata.posterior.attrs.update(provenance)
             if f.idata is not None:
                 path = work / "idata" / f"{f.id}.nc"
-                f.idata.to_netcdf(str(path), engine=NETCDF_ENGINE)
+                with writing(path):
+                    f.idata.to_netcdf(str(path), engine=NETCDF_ENGINE)
                 f.files["idata"] = path
             if f.check_idata is not None:
                 path = work / "idata" / f"{f.id}.mcmc_check.nc"
-                f.check_idata.to_netcdf(str(path), engine=NETCDF_ENGINE)
+                with writing(path):
+                    f.check_idata.to_netcdf(str(path), engine=NETCDF_ENGINE)
                 f.files["check_idata"] = path
         timings["idata"] = time.perf_counter() - t0
 
         plan_toml = plan.to_toml()
-        (work / "plan.toml").write_text(plan_toml, encoding="utf-8")
+        with writing(work / "plan.toml") as path:
+            path.write_text(plan_toml, encoding="utf-8")
 
         t0 = time.perf_counter()
         _write_report(work, plan, priors, fits, tables, figures, replication, started)
@@ -640,12 +649,12 @@ def run_plan(
             "statuses": _count_statuses(records),
         }
         files = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file()) + [
-            "run.json"
+            "run.json",
+            MARKER_NAME,  # written when the folder is committed
         ]
         run_json["files"] = sorted(files)
-        (work / "run.json").write_text(
-            json.dumps(_jsonable(run_json), indent=2) + "\n", encoding="utf-8"
-        )
+        with writing(work / "run.json") as path:
+            path.write_text(json.dumps(_jsonable(run_json), indent=2) + "\n", encoding="utf-8")
     total = time.perf_counter() - t_start
     say.say(f"wrote {Path(out)} ({len(files)} files) in {total:.1f} s")
     return RunResult(
@@ -1011,6 +1020,9 @@ class _MCMCRunner:
             if self.proc.is_alive():
                 self.proc.terminate()
             self.proc.join(timeout=10)
+            if self.proc.is_alive():  # stuck in compiled code: never leave an orphan
+                self.proc.kill()
+                self.proc.join(timeout=10)
             self.proc = None
         if self.conn is not None:
             self.conn.close()
@@ -1587,8 +1599,8 @@ def _write_tables(
             tables[f"multilevel_{f.id}"] = f.bayes.summary(plan.ci_prob).reset_index()
 
     for name, frame in tables.items():
-        path = work / "tables" / f"{name}.csv"
-        frame.to_csv(path, index=False, lineterminator="\n")
+        with writing(work / "tables" / f"{name}.csv") as path:
+            frame.to_csv(path, index=False, lineterminator="\n")
     return tables
 
 

@@ -1,0 +1,392 @@
+"""The one CSV reader of the package: strict, with the file line of every record.
+
+Every CSV that bayesmtor reads -- a user's file given to :func:`bayesmtor.inputs.read_meta_data`
+(``bayesmtor pool``, frequentist or ``--bayes``) and the curated tables of :mod:`bayesmtor.data`
+-- goes through :func:`read_csv_file`. The rules (also listed in :mod:`bayesmtor.inputs`):
+
+* The file is UTF-8; a byte-order mark at its start is removed; NUL bytes are refused.
+* Fields are separated by commas and may be quoted with ``"``; a ``"`` inside a quoted field is
+  written ``""``. A quoted field keeps every character between its quotes: commas, ``#``,
+  line breaks, leading and trailing spaces. Spaces right after a comma are skipped, so
+  ``A, "Smith, 2010"`` is two fields (the second one quoted). Text after a closing quote or a
+  quote that is never closed is an error.
+* There is no comment syntax: a line starting with ``#`` is a record like any other.
+* Lines may end in LF, CRLF or CR. Blank lines (empty, or only spaces and tabs) are ignored
+  wherever they are. Records whose cells are all empty (``,,,,``), as spreadsheets write below
+  the data, are ignored at the end of the file only; elsewhere they are data rows.
+* The first record is the header. Every name must be non-empty and unique (also after the
+  caller's normalisation, e.g. ``n_trt`` and ``N_TRT``); every record must have exactly as
+  many fields as the header. A header of one field that holds ``;`` or a tab is refused with
+  the advice to save the file comma-separated.
+* Line numbers count the lines of the file from 1 (the header is line 1 when nothing precedes
+  it); a record spanning several lines (a quoted line break) is on the line where it starts.
+
+The file is read twice, without splitting lines first: a streaming :mod:`csv` pass
+(``strict=True``) validates the structure and records the first line of each record, keeping
+nothing else; the pandas C parser, with the same dialect, then builds the columns as Python
+strings. Both passes must agree on the number of records and on the total number of characters
+in the fields; if they do not (an input on which the two parsers differ), the columns are
+built from the :mod:`csv` module instead, which is slower but is the reference.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayesmtor.errors import InputError
+
+__all__ = ["CsvTable", "column_ref", "parse_csv_text", "read_csv_file"]
+
+#: One dialect for both passes: comma, double quote, ``""`` as the escape, spaces after a
+#: comma skipped, no escape character, no comment character.
+_CSV_DIALECT = {
+    "delimiter": ",",
+    "quotechar": '"',
+    "doublequote": True,
+    "skipinitialspace": True,
+    "quoting": csv.QUOTE_MINIMAL,
+    "strict": True,
+}
+_PANDAS_DIALECT = {
+    "sep": ",",
+    "quotechar": '"',
+    "doublequote": True,
+    "skipinitialspace": True,
+    "quoting": csv.QUOTE_MINIMAL,
+    "escapechar": None,
+    "comment": None,
+}
+_BLANK = " \t"  # a record of one field made of these characters only is a blank line
+
+
+@dataclass(frozen=True, eq=False)
+class CsvTable:
+    """A CSV file read by :func:`read_csv_file`.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One column per header field, named as in the header, every cell a ``str`` exactly as
+        read (no number conversion, no missing-value markers); a ``RangeIndex``.
+    lines : numpy.ndarray
+        ``int64``, the line of the file on which each row of ``frame`` starts.
+    header_line : int
+        The line of the header.
+    """
+
+    frame: pd.DataFrame
+    lines: np.ndarray
+    header_line: int
+
+
+def column_ref(position: int) -> str:
+    """``"column 3 (C)"`` for the 0-based ``position``: the number and the spreadsheet letter."""
+    letters = ""
+    n = position + 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return f"column {position + 1} ({letters})"
+
+
+def check_header(
+    names: list[str],
+    *,
+    source: str,
+    line: int | None,
+    normalise: Callable[[str], str] | None = None,
+) -> None:
+    """Refuse empty and duplicate column names (exact, then after ``normalise``).
+
+    Parameters
+    ----------
+    names : list of str
+        The column names in order.
+    source : str
+        Name of the data in messages.
+    line : int or None
+        Line of the header in the file (``None`` for a DataFrame).
+    normalise : callable, optional
+        Maps a name to the form the caller compares (e.g. lower case, spaces to ``_``).
+    """
+    where = " of the header" if line is not None else ""
+    for pos, name in enumerate(names):
+        if not str(name).strip():
+            raise InputError(
+                f"{column_ref(pos)}{where} has no name (no header); give every column a name, "
+                "or remove the trailing commas.",
+                source=source,
+                line=line,
+            )
+    keys: list[tuple[str, Callable[[str], str] | None]] = [("named", None)]
+    if normalise is not None:
+        keys.append(("mean", normalise))
+    for verb, fn in keys:
+        seen: dict[str, int] = {}
+        for pos, name in enumerate(names):
+            key = fn(str(name)) if fn is not None else str(name)
+            if key in seen:
+                first = seen[key]
+                if verb == "named":
+                    what = (
+                        f"{column_ref(first)} and {column_ref(pos)}{where} are both named '{key}'"
+                    )
+                else:
+                    what = (
+                        f"{column_ref(first)} '{names[first]}' and {column_ref(pos)} "
+                        f"'{name}'{where} both mean '{key}'"
+                    )
+                raise InputError(
+                    f"{what}; keep one of them or rename the other (each column is read once, "
+                    "so a second copy would be ignored).",
+                    source=source,
+                    line=line,
+                    column=key,
+                )
+            seen[key] = pos
+
+
+def read_csv_file(
+    path: str | Path,
+    *,
+    source: str | None = None,
+    normalise: Callable[[str], str] | None = None,
+) -> CsvTable:
+    """Read a CSV file strictly (rules in the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    source : str, optional
+        Name of the file in messages (default: its name).
+    normalise : callable, optional
+        Column names equal after this function are refused as duplicates.
+
+    Returns
+    -------
+    CsvTable
+
+    Raises
+    ------
+    bayesmtor.errors.InputError
+        A missing or unreadable file, a file that is not UTF-8 text, an empty file, a header
+        with empty or duplicate names, a record with more or fewer fields than the header, or
+        a quoting error; each names the line.
+    """
+    path = Path(path)
+    label = source or path.name
+    if not path.exists():
+        raise InputError(f"file not found: '{path}'. Give the path of a CSV file.", source=label)
+    if not path.is_file():
+        raise InputError(
+            f"'{path}' is not a file (it is a directory or a special file). Give a CSV file.",
+            source=label,
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"cannot decode the file as UTF-8 ({exc.reason} at byte {exc.start}); "
+            "save it as UTF-8 CSV.",
+            source=label,
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror}.", source=label) from None
+    return parse_csv_text(text, source=label, normalise=normalise)
+
+
+def parse_csv_text(
+    text: str, *, source: str, normalise: Callable[[str], str] | None = None
+) -> CsvTable:
+    """Parse the decoded text of a CSV file strictly; see :func:`read_csv_file`."""
+    if "\x00" in text:
+        raise InputError(
+            f"the file contains NUL bytes (first at character {text.index(chr(0))}), so it is "
+            "binary or UTF-16, not a UTF-8 text CSV; save it as UTF-8 CSV.",
+            source=source,
+        )
+    header, header_line, starts, n_chars = _scan(text, source, normalise)
+    lines = np.frombuffer(starts, dtype=np.int64).copy() if len(starts) else np.zeros(0, np.int64)
+    frame = _frame_pandas(text, header, len(lines), n_chars)
+    if frame is None:
+        frame = _frame_csv(text, header, lines)
+    return CsvTable(frame=frame, lines=lines, header_line=header_line)
+
+
+# --------------------------------------------------------------------------------------------
+# pass 1: structure and lines
+# --------------------------------------------------------------------------------------------
+
+
+def _is_blank(row: list[str]) -> bool:
+    return not row or (len(row) == 1 and not row[0].strip(_BLANK))
+
+
+def _scan(
+    text: str, source: str, normalise: Callable[[str], str] | None
+) -> tuple[list[str], int, array, int]:
+    """Validate the structure; return the header, its line, each record's line, total chars."""
+    reader = csv.reader(io.StringIO(text, newline=""), **_CSV_DIALECT)
+    starts = array("q")
+    header: list[str] | None = None
+    header_line = 0
+    n_fields = 0
+    n_chars = 0
+    pending: list[tuple[int, int, int]] = []  # all-empty records not yet known to be trailing
+    prev = 0
+    try:
+        for row in reader:
+            start = prev + 1
+            prev = reader.line_num
+            if header is None:
+                if _is_blank(row):
+                    continue
+                header, header_line, n_fields = row, start, len(row)
+                _check_delimiter(row, header_line, source)
+                check_header(row, source=source, line=header_line, normalise=normalise)
+                continue
+            joined = "".join(row)
+            if not joined or joined.isspace():
+                if _is_blank(row):
+                    continue
+                pending.append((start, len(row), len(joined)))
+                continue
+            for p_start, p_fields, p_chars in pending:  # empty records followed by data
+                _check_count(p_fields, header, p_start, header_line, len(starts) + 1, source)
+                starts.append(p_start)
+                n_chars += p_chars
+            pending.clear()
+            if len(row) != n_fields:
+                _check_count(len(row), header, start, header_line, len(starts) + 1, source)
+            starts.append(start)
+            n_chars += len(joined)
+    except csv.Error as exc:
+        raise InputError(
+            f"cannot parse the CSV record that starts on this line ({exc}). A quoted field must "
+            'be closed by a second " followed by a comma or the end of the line; write a " '
+            'inside a quoted field as "".',
+            source=source,
+            line=prev + 1,
+            row=len(starts) + 1 if header is not None else None,
+        ) from None
+    if header is None:
+        raise InputError(
+            "the file is empty (no header and no data rows); expected a header line such as "
+            "'study,events_trt,n_trt,events_ctl,n_ctl' followed by one row per study.",
+            source=source,
+        )
+    return header, header_line, starts, n_chars
+
+
+def _check_delimiter(header: list[str], line: int, source: str) -> None:
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        sep = "';'" if ";" in header[0] else "a tab"
+        raise InputError(
+            f"the header is one field that looks separated by {sep}, not by commas: save the "
+            "file comma-separated (CSV with ',' between the columns).",
+            source=source,
+            line=line,
+        )
+
+
+def _check_count(
+    got: int, header: list[str], line: int, header_line: int, row: int, source: str
+) -> None:
+    want = len(header)
+    if got == want:
+        return
+    hint = (
+        'quote labels that contain commas ("Smith, 2010") and check for a stray comma'
+        if got > want
+        else "a value is missing: every row needs one field per column (leave a cell empty "
+        "as nothing between two commas)"
+    )
+    if header[0].lstrip().startswith("#"):
+        hint = (
+            "it starts with '#', but there is no comment syntax: "
+            "remove the lines above the real header"
+        )
+    raise InputError(
+        f"{got} field{'s' if got != 1 else ''} where the header (line {header_line}) has "
+        f"{want}; {hint}.",
+        source=source,
+        line=line,
+        row=row,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# pass 2: the columns
+# --------------------------------------------------------------------------------------------
+
+
+def _frame_pandas(text: str, header: list[str], n_rows: int, n_chars: int) -> pd.DataFrame | None:
+    """Columns from the pandas C parser, or None if it disagrees with the csv pass."""
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            header=0,
+            nrows=n_rows,
+            dtype=object,
+            na_filter=False,
+            keep_default_na=False,
+            index_col=False,
+            skip_blank_lines=True,
+            engine="c",
+            **_PANDAS_DIALECT,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    if frame.shape != (n_rows, len(header)):
+        return None
+    try:
+        chars = sum(
+            sum(map(len, frame.iloc[:, j].to_numpy(dtype=object))) for j in range(len(header))
+        )
+    except TypeError:  # a cell that is not a str
+        return None
+    if chars != n_chars:
+        return None
+    frame.columns = pd.Index(header, dtype=object)
+    return frame
+
+
+def _frame_csv(text: str, header: list[str], lines: np.ndarray) -> pd.DataFrame:
+    """Columns from the csv module: the records that start on ``lines``, in order."""
+    reader = csv.reader(io.StringIO(text, newline=""), **_CSV_DIALECT)
+    wanted = iter(lines.tolist())
+    target = next(wanted, None)
+    rows: list[list[str]] = []
+    prev = 0
+    seen_header = False
+    for row in reader:
+        start = prev + 1
+        prev = reader.line_num
+        if not seen_header:
+            seen_header = not _is_blank(row)
+            continue
+        if start == target:
+            rows.append(row)
+            target = next(wanted, None)
+            if target is None:
+                break
+    width = len(header)
+    columns = [np.empty(len(rows), dtype=object) for _ in range(width)]
+    for j in range(width):
+        columns[j][:] = [row[j] for row in rows]
+    return _assemble(header, columns)
+
+
+def _assemble(header: list[str], columns: list[np.ndarray]) -> pd.DataFrame:
+    frame = pd.DataFrame(dict(enumerate(columns)), dtype=object, copy=False)
+    frame.columns = pd.Index(header, dtype=object)
+    return frame
