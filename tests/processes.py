@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -26,3 +28,13 @@ def running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def wait_for_children(proc: subprocess.Popen[str], timeout: float) -> list[int]:
+    """The child processes of ``proc`` once it has any; empty if it ends or time runs out."""
+    found: list[int] = []
+    deadline = time.monotonic() + timeout
+    while not found and proc.poll() is None and time.monotonic() < deadline:
+        found = children(proc.pid)
+        time.sleep(0.02)
+    return found

@@ -20,12 +20,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from processes import children, running
+from processes import running, wait_for_children
 from test_runner import TINY_PLAN
 
 from bayesmtor import cli
@@ -531,10 +530,7 @@ def test_sigterm_to_bayesmtor_run(tmp_path: Path) -> None:
     )
     workers: list[int] = []
     try:
-        deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
-        while not workers and proc.poll() is None and time.monotonic() < deadline:
-            workers = children(proc.pid)
-            time.sleep(0.02)
+        workers = wait_for_children(proc, SUBPROCESS_TIMEOUT_S)
         assert workers, "the run did not start its MCMC worker"
         assert [n for n in _siblings(target) if ".partial-" in n], "no partial folder yet"
         proc.send_signal(signal.SIGTERM)

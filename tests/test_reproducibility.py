@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from processes import children, running
+from processes import running, wait_for_children
 
 from bayesmtor import frequentist
 from bayesmtor.exact import exact_batch, exact_posterior
@@ -299,10 +299,7 @@ def test_killed_run_leaves_no_mcmc_worker(tmp_path: Path) -> None:
     )
     workers: list[int] = []
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not workers and proc.poll() is None and time.monotonic() < deadline:
-            workers = children(proc.pid)
-            time.sleep(0.02)
+        workers = wait_for_children(proc, READY_TIMEOUT)
         assert workers, "the run did not start its MCMC worker"
         time.sleep(0.5)
         os.kill(proc.pid, signal.SIGKILL)
