@@ -39,6 +39,15 @@ defaults: dict[str, Any] = {
     "rhat_max": 1.01,
     "ess_min": 400,
     "random_seed": 20141001,
+    # Safe range of log-scale effects yi and standard errors sei (bayesmtor.validation): values
+    # beyond it are refused with an InputError on every side (frequentist, exact, MCMC). Inside
+    # it every intermediate of the estimators stays finite in float64: inverse-variance weights
+    # 1/v up to 1e100, standardised residuals up to 2e100 and their squares up to 4e200, and sums
+    # of these over 1e7 studies. Real data are far inside: log ratios lie within +-40 (a ratio of
+    # 1e17) and standard errors of log ratios above 1e-8 (a trial of 1e16 patients).
+    "yi_abs_max": 1e50,
+    "sei_min": 1e-50,
+    "sei_max": 1e50,
 }
 
 

@@ -25,6 +25,8 @@ A study whose estimate or variance is not finite, or whose variance is 0 (a zero
 uncorrected with ``to="none"``), stays in the table with ``included=False`` and a reason.
 A ratio printed without a CI (``ratio_ci`` row with both bounds empty) stays in the table
 with ``included=False`` and reason ``"ratio printed without CI or SE: excluded from pooling"``.
+A study to be pooled whose ``yi`` or ``sei`` lies outside the safe range of
+:mod:`bayesmtor.validation` is refused with an :class:`~bayesmtor.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from scipy.special import (
 from bayesmtor import config
 from bayesmtor.errors import InputError
 from bayesmtor.inputs import STUDY, MetaInput, read_meta_data
+from bayesmtor.validation import check_safe_range
 
 __all__ = [
     "INPUT_CI_PROB",
@@ -273,6 +276,20 @@ def log_ratio_from_ci(
     return EffectArrays(yi=yi, vi=sei**2)
 
 
+def ratio_ci_range_labels(ci_prob: float | None = None) -> dict[str, tuple[str, str]]:
+    """How ``yi``/``sei`` of a ratio with a CI are named in safe-range messages.
+
+    Keyword arguments ``columns`` and ``quantities`` of
+    :func:`bayesmtor.validation.check_safe_range` for ``ratio_ci`` data whose intervals have
+    coverage ``ci_prob`` (default :data:`INPUT_CI_PROB`).
+    """
+    two_z = 2.0 * z_value(INPUT_CI_PROB if ci_prob is None else ci_prob)
+    return {
+        "columns": ("estimate", "ci_low"),
+        "quantities": ("yi = ln(estimate)", f"sei = (ln ci_high - ln ci_low) / {two_z:.6f}"),
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # table-level API
 # --------------------------------------------------------------------------------------------
@@ -410,6 +427,14 @@ def escalc(
     Returns
     -------
     EffectSizes
+
+    Raises
+    ------
+    bayesmtor.errors.InputError
+        For invalid data (see :func:`bayesmtor.inputs.read_meta_data`), and for a study to be
+        pooled whose ``yi`` or ``sei`` (after conversion) lies outside the safe range of
+        :mod:`bayesmtor.validation` (``|yi| <= 1e50``, ``1e-50 <= sei <= 1e50``), naming
+        its line (row), column, value and limit.
     """
     meta = data if isinstance(data, MetaInput) else read_meta_data(data)
     shape = meta.shape
@@ -467,6 +492,8 @@ def escalc(
                 "(infinite or zero variance)"
             )
         scale = "identity" if measure == "RD" else "log"
+        sei = np.sqrt(vi)
+        safe: dict[str, object] = {"mask": reasons == ""}
     elif shape == "ratio_ci":
         yi, vi = log_ratio_from_ci(
             frame["estimate"].to_numpy(),
@@ -477,11 +504,18 @@ def escalc(
         reasons[np.isnan(vi)] = REASON_NO_CI
         scale = "log"
         cells = None
+        sei = np.sqrt(vi)
+        safe = ratio_ci_range_labels(input_ci_prob)
     else:
         yi = frame["yi"].to_numpy(dtype=float).copy()
-        vi = frame["sei"].to_numpy(dtype=float) ** 2
+        sei = frame["sei"].to_numpy(dtype=float)
+        with np.errstate(over="ignore"):  # an SE beyond the safe range is refused just below
+            vi = sei**2
         scale = "log"
         cells = None
+        safe = {}
+    # One safe range for every engine, checked after the conversion to yi/sei.
+    check_safe_range(yi, sei, lines=meta.lines, studies=studies, source=meta.source, **safe)
 
     yi = np.where(np.isfinite(yi), yi, np.nan)
     vi = np.where(np.isfinite(vi), vi, np.nan)

@@ -486,6 +486,10 @@ def _check_inputs(
                 study=study,
                 column=col,
             )
+    # the safe range shared with the frequentist side and the MCMC models
+    from bayesmtor.validation import check_safe_range
+
+    check_safe_range(y, s, mask=mk, studies=labels if single and labels is not None else None)
     y2 = np.where(m2, y2, 0.0)
     s2 = np.where(m2, s2, 1.0)
     return y2, s2, m2

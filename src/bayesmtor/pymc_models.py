@@ -47,6 +47,7 @@ from bayesmtor import config
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, PriorError
 from bayesmtor.exact import conditional_normal
 from bayesmtor.priors import MuPrior, TauPrior
+from bayesmtor.validation import check_safe_range
 
 __all__ = [
     "BASELINE_SD",
@@ -1002,6 +1003,7 @@ def _check_yi_sei(
                 study=labs[i],
                 column="sei",
             )
+    check_safe_range(y, s, studies=labs)  # the range shared with the exact and frequentist sides
     return y, s, labs
 
 
