@@ -40,7 +40,12 @@ import pandas as pd
 import pytest
 
 from bayesmtor import cli, frequentist
-from bayesmtor.errors import EstimationError, InputError, NotEstimableWarning
+from bayesmtor.errors import (
+    DegenerateIntervalWarning,
+    EstimationError,
+    InputError,
+    NotEstimableWarning,
+)
 from bayesmtor.exact import exact_posterior
 from bayesmtor.inputs import read_meta_data
 from bayesmtor.priors import MuPrior, TauPrior
@@ -211,10 +216,12 @@ def test_identical_studies_hksj_interval_collapses_as_in_metafor() -> None:
     ``rma(yi=c(.2,.2,.2,.2), sei=c(.3,.3,.3,.3), test="knha")`` -> b 0.2, se 0, CI [0.2, 0.2],
     pval 0; with yi = 0 everywhere, pval NaN.
     """
-    res = frequentist.rma(np.full(4, 0.2), np.full(4, 0.3), method="REML", test="knha")
+    with pytest.warns(DegenerateIntervalWarning, match="zero width"):
+        res = frequentist.rma(np.full(4, 0.2), np.full(4, 0.3), method="REML", test="knha")
     assert (res.estimate, res.se, res.ci_low, res.ci_high) == pytest.approx((0.2, 0, 0.2, 0.2))
     assert res.pval == 0.0
-    res0 = frequentist.rma(np.zeros(4), np.full(4, 0.3), method="REML", test="knha")
+    with pytest.warns(DegenerateIntervalWarning, match="zero width"):
+        res0 = frequentist.rma(np.zeros(4), np.full(4, 0.3), method="REML", test="knha")
     assert res0.se == 0.0 and math.isnan(res0.pval)
 
 

@@ -319,6 +319,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
                 hksj=args.hksj,
                 ci_prob=args.ci_prob,
                 mh_correction=args.mh_correction,
+                lines=meta.lines,
             )
         else:
             result = frequentist.meta_analysis(

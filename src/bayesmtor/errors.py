@@ -99,3 +99,12 @@ class ConvergenceWarning(UserWarning):
 
 class NotEstimableWarning(UserWarning):
     """A quantity is undefined for these data (e.g. tau^2 with k = 1) and is reported as missing."""
+
+
+class DegenerateIntervalWarning(UserWarning):
+    """An interval has zero width because the data show no spread (e.g. HKSJ on identical studies).
+
+    The reported interval is what the formula gives (as metafor reports it), but zero width
+    reflects a scale factor of 0, not certainty; prefer an interval that does not rescale by
+    the observed spread (e.g. the z interval) for such data.
+    """

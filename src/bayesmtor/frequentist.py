@@ -61,8 +61,14 @@ import pandas as pd
 from scipy import special
 
 from bayesmtor import config
-from bayesmtor.errors import EstimationError, InputError, NotEstimableWarning
+from bayesmtor.errors import (
+    DegenerateIntervalWarning,
+    EstimationError,
+    InputError,
+    NotEstimableWarning,
+)
 from bayesmtor.inputs import group_codes
+from bayesmtor.validation import check_safe_range
 
 __all__ = [
     "FE_METHODS",
@@ -266,7 +272,7 @@ def _tau2_estimate(y, v, mask, method: str) -> np.ndarray:
         if method == "DL":
             w, sw, mu = _wsums(y, v, mask, 0.0)
             q = (w * (y - mu[:, None]) ** 2).sum(axis=1)
-            c = sw - (w * w).sum(axis=1) / sw
+            c = _cross_sum(w) / sw  # = sum w - sum w^2 / sum w
             tau2 = np.maximum(0.0, (q - (kf - 1.0)) / c)
         elif method == "HE":
             vbar = np.where(mask, v, 0.0).sum(axis=1) / kf
@@ -327,7 +333,7 @@ def _typical_v(v, mask):
     w = np.where(mask, 1.0 / v, 0.0)
     sw = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (k - 1.0) * sw / (sw * sw - (w * w).sum(axis=1))
+        return (k - 1.0) * sw / _cross_sum(w)
 
 
 def _crit(test: str, ci_prob: float, df: np.ndarray) -> np.ndarray:
@@ -355,16 +361,68 @@ def _heterogeneity(q: np.ndarray, kq: np.ndarray) -> dict[str, np.ndarray]:
     return {"Q": np.where(ok, q, np.nan), "Q_df": df, "Q_pval": qp, "I2": i2, "H2": h2}
 
 
+def _standardise(y, v, mask):
+    """Standardised copy of every row: ``y' = (y - c) / d``, ``v' = v / d^2``.
+
+    ``c`` is the midrange of the row's estimates and ``d`` the geometric mean of its smallest
+    and largest standard error. Every estimator here is location and scale equivariant, so a
+    fit of the standardised data, back-transformed (``mu d + c``, ``tau2 d^2``), is the fit of
+    the raw data; but its absolute thresholds (grid floors, the HKSJ tolerance) become relative
+    and no intermediate can overflow. For data in the safe range of
+    :mod:`bayesmtor.validation`, ``|y'| <= 1e100`` and ``v'`` lies in [1e-100, 1e100], so the
+    weights, their squares and the squared standardised residuals stay below 1e201 and their
+    sums over 1e7 studies finite. Identical estimates standardise to exactly 0.
+
+    Returns ``(y', v', c, d)``; padding cells get ``y' = 0``, ``v' = 1``; rows without
+    studies get ``c = 0``, ``d = 1``.
+    """
+    has = mask.any(axis=1)
+    s = np.sqrt(v)
+    lo = np.where(mask, y, np.inf).min(axis=1)
+    hi = np.where(mask, y, -np.inf).max(axis=1)
+    c = np.where(has, 0.5 * lo + 0.5 * hi, 0.0)
+    s_lo = np.where(mask, s, np.inf).min(axis=1)
+    s_hi = np.where(mask, s, 0.0).max(axis=1)
+    d = np.where(has, np.sqrt(s_lo) * np.sqrt(s_hi), 1.0)
+    ys = np.where(mask, (y - c[:, None]) / d[:, None], 0.0)
+    vs = np.where(mask, (s / d[:, None]) ** 2, 1.0)
+    return ys, vs, c, d
+
+
+def _cross_sum(w):
+    """``(sum w)^2 - sum w^2 = sum_i w_i sum_{j != i} w_j`` per row, without cancellation.
+
+    The difference form loses every digit when one weight dominates (it is then the
+    difference of two nearly equal squares); the sum over pairs of positive terms does not.
+    """
+    zeros = np.zeros_like(w[:, :1])
+    before = np.concatenate([zeros, np.cumsum(w, axis=1)[:, :-1]], axis=1)
+    after = np.concatenate([np.cumsum(w[:, ::-1], axis=1)[:, ::-1][:, 1:], zeros], axis=1)
+    return (w * (before + after)).sum(axis=1)
+
+
 def _core_iv(y, v, mask, method: str, test: str, ci_prob: float) -> dict[str, np.ndarray]:
-    """Inverse-variance fits (FE or random effects) for every row."""
+    """Inverse-variance fits (FE or random effects) for every row.
+
+    Fits the standardised data (:func:`_standardise`) and back-transforms, so results are
+    scale-equivariant and overflow-free for any data in the safe range. Signed zeros are
+    normalised (never ``-0.0``). The boolean key ``hksj_degenerate`` marks rows whose HKSJ
+    scale factor is 0 (see :func:`_warn_undefined`).
+    """
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return _core_iv_impl(y, v, mask, method, test, ci_prob)
+        out = _core_iv_impl(y, v, mask, method, test, ci_prob)
+    return _no_signed_zeros(out)
+
+
+def _no_signed_zeros(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Turn every ``-0.0`` of the float outputs into ``0.0`` (``-0.0 + 0.0 == +0.0``)."""
+    return {key: val + 0.0 if val.dtype.kind == "f" else val for key, val in out.items()}
 
 
 def _core_iv_impl(y, v, mask, method, test, ci_prob):
     k = mask.sum(axis=1)
-    y = np.where(mask, y, 0.0)
-    v = np.where(mask, v, 1.0)
+    y, v, c, d = _standardise(y, v, mask)
+    d2 = d * d
     w0, sw0, mu0 = _wsums(y, v, mask, 0.0)
     q = (w0 * (y - mu0[:, None]) ** 2).sum(axis=1)
     out: dict[str, np.ndarray] = _heterogeneity(q, k)
@@ -375,24 +433,31 @@ def _core_iv_impl(y, v, mask, method, test, ci_prob):
         w, sw, mu = _wsums(y, v, mask, t_use)
         lo, hi = _tau2_qprofile(y, v, mask, ci_prob)
         s2 = _typical_v(v, mask)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["I2_tau"] = np.where(k >= 2, 100.0 * tau2 / (tau2 + s2), np.nan)
-            out["H2_tau"] = np.where(k >= 2, (tau2 + s2) / s2, np.nan)
-        out.update(tau2=tau2, tau2_ci_low=lo, tau2_ci_high=hi, tau=np.sqrt(tau2))
+        # I2 and H2 of tau are ratios of variances: the same in standardised units
+        out["I2_tau"] = np.where(k >= 2, 100.0 * tau2 / (tau2 + s2), np.nan)
+        out["H2_tau"] = np.where(k >= 2, (tau2 + s2) / s2, np.nan)
+        out.update(tau2=tau2 * d2, tau2_ci_low=lo * d2, tau2_ci_high=hi * d2, tau=np.sqrt(tau2) * d)
     else:
         w, sw, mu = w0, sw0, mu0
         nan = np.full(k.shape, np.nan)
         out.update(tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, tau=nan, I2_tau=nan, H2_tau=nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        se = 1.0 / np.sqrt(sw)
-        stat_df = (k - 1).astype(float)
-        if test == "knha":
-            qk = (w * (y - mu[:, None]) ** 2).sum(axis=1)
-            se = np.where(k >= 2, np.sqrt(qk / (stat_df * sw)), np.nan)
-    out.update(_inference(mu, se, k, test, ci_prob, stat_df))
+    se = 1.0 / np.sqrt(sw)
+    stat_df = (k - 1).astype(float)
+    degenerate = np.zeros(k.shape, dtype=bool)
+    if test == "knha":
+        # HKSJ scale factor q / (k - 1) with q the weighted residual sum of squares (scale-free).
+        # Like metafor, q <= machine epsilon (all estimates equal) gives a factor of 0.
+        qk = (w * (y - mu[:, None]) ** 2).sum(axis=1)
+        degenerate = (k >= 2) & (qk <= _EPS)
+        factor = np.where(degenerate, 0.0, qk / stat_df)
+        se = np.where(k >= 2, np.sqrt(factor / sw), np.nan)
+    out["hksj_degenerate"] = degenerate
+    mu_raw = c + d * mu
+    se_raw = d * se
+    out.update(_inference(mu_raw, se_raw, k, test, ci_prob, stat_df))
     out["k"] = k
     if random:
-        out.update(_prediction(mu, se, out["tau2"], k, ci_prob))
+        out.update(_prediction(mu_raw, se_raw, out["tau2"], k, ci_prob))
     else:
         nan = np.full(k.shape, np.nan)
         out.update(pi_low=nan, pi_high=nan)
@@ -529,7 +594,7 @@ def _fill_nan(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out.setdefault(key, nan)
     out.setdefault("pi_low", nan)
     out.setdefault("pi_high", nan)
-    return out
+    return _no_signed_zeros(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -650,6 +715,8 @@ def _log_label(measure: str) -> str:
 def _fmt(x: float, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "NA"
+    if abs(x) >= 1e6:  # e.g. an effect of 1e40 within the safe range: no 41-digit fields
+        return f"{x:.{max(digits, 4)}g}"
     return f"{x:.{digits}f}"
 
 
@@ -851,11 +918,32 @@ def _warn_undefined(out: dict[str, np.ndarray], method: str, label: str = "") ->
             NotEstimableWarning,
             stacklevel=3,
         )
-    if np.any(~np.isfinite(out["estimate"])):
+    missing = ~np.isfinite(out["estimate"])
+    if np.any(missing & (k == 0)):
         warnings.warn(
-            f"the pooled estimate is not estimable{where} (no events, or k = 0); reported as "
-            "missing",
+            f"the pooled estimate is not estimable{where} (k = 0: no study can be pooled); "
+            "reported as missing",
             NotEstimableWarning,
+            stacklevel=3,
+        )
+    if np.any(missing & (k > 0)):
+        why = (
+            "no events (or only events) in one arm of every study"
+            if method in ("MH", "PETO")
+            else "its weights are not finite"
+        )
+        warnings.warn(
+            f"the pooled estimate is not estimable{where} ({why}); reported as missing",
+            NotEstimableWarning,
+            stacklevel=3,
+        )
+    if np.any(out.get("hksj_degenerate", False)):
+        warnings.warn(
+            f"HKSJ scale factor is 0{where}: the studies' estimates are identical (weighted "
+            "residual sum of squares <= 2.2e-16), so the HKSJ interval has zero width and "
+            "p = 0 (as metafor reports it). Zero width reflects no observed spread, not "
+            "certainty; the z interval (without HKSJ) is more sensible for these data",
+            DegenerateIntervalWarning,
             stacklevel=3,
         )
 
@@ -897,13 +985,18 @@ def rma(
     Parameters
     ----------
     yi : array-like
-        Study estimates.
+        Study estimates. NaN marks a missing value: the study is excluded.
     sei, vi : array-like, optional
-        Standard errors or sampling variances (exactly one of them).
+        Standard errors or sampling variances (exactly one of them); NaN is missing. Every
+        study not missing must lie in the safe range of :mod:`bayesmtor.validation`
+        (``|yi| <= 1e50``, ``1e-50 <= sei <= 1e50``), else :class:`InputError` names it.
+        Inside the range the fit is scale-equivariant and free of overflow.
     method : str
         ``"FE"`` or a tau^2 estimator: ``"DL"``, ``"REML"``, ``"PM"``, ``"ML"``, ``"SJ"``, ``"HE"``.
     test : str
         ``"z"`` (default), ``"t"`` (t on k-1 df) or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman).
+        When all estimates are equal the HKSJ scale factor is 0 (as in metafor): the interval
+        has zero width and a :class:`~bayesmtor.errors.DegenerateIntervalWarning` says so.
     ci_prob : float, optional
         Interval probability (default from :mod:`bayesmtor.config`).
     measure : str
@@ -924,15 +1017,19 @@ def rma(
     y = _as_1d(yi, "yi")
     if (sei is None) == (vi is None):
         raise InputError("give exactly one of 'sei' and 'vi'", column="sei")
-    v = _as_1d(vi, "vi") if vi is not None else _as_1d(sei, "sei") ** 2
-    if v.shape != y.shape:
-        raise InputError(f"'yi' has {y.size} values but the variances have {v.size}", column="vi")
+    se = np.sqrt(_as_1d(vi, "vi")) if vi is not None else _as_1d(sei, "sei")
+    if se.shape != y.shape:
+        raise InputError(f"'yi' has {y.size} values but the variances have {se.size}", column="vi")
     labels = _labels(studies, y.size)
-    bad = ~np.isfinite(y) | ~np.isfinite(v) | ~(v > 0)
-    excluded = [(labels[i], "missing or non-positive variance") for i in np.flatnonzero(bad)]
-    keep = ~bad
+    missing = np.isnan(y) | np.isnan(se)
+    # a missing value excludes its study; any other value must lie in the safe range
+    names = {"columns": ("yi", "vi"), "quantities": ("yi", "sqrt(vi)")} if vi is not None else {}
+    check_safe_range(y, se, mask=~missing, studies=labels, **names)
+    v = se**2
+    excluded = [(labels[i], "missing estimate or variance") for i in np.flatnonzero(missing)]
+    keep = ~missing
     if not keep.any():
-        raise EstimationError("no study with a finite estimate and a positive variance (k = 0)")
+        raise EstimationError("no study with both an estimate and a variance (k = 0)")
     out = _core_iv(
         y[keep][None, :], v[keep][None, :], np.ones((1, keep.sum()), bool), method, test, p
     )
@@ -1098,23 +1195,29 @@ def _frame_shape(frame: pd.DataFrame) -> str:
     )
 
 
-def _yi_vi_frame(frame: pd.DataFrame, shape: str, measure: str):
+def _yi_vi_frame(frame: pd.DataFrame, shape: str, measure: str, lines: Any = None):
     """Study estimates and variances from a frame (via :mod:`bayesmtor.effects`).
 
     Returns (yi, vi, reason) with reason "" for studies used in pooling. ``effects`` is
-    imported only when needed (it loads scipy.stats), to keep ``bayesmtor pool`` quick.
+    imported only when needed, to keep ``bayesmtor pool`` quick. A study to be pooled whose
+    yi or sei lies outside the safe range (:mod:`bayesmtor.validation`) is refused, naming its
+    row (1-based position in ``frame``) or, given ``lines``, its line of the file.
     """
     n = len(frame)
     reason = np.array([""] * n, dtype=object)
+    labels: dict[str, Any] = {}
     if shape == "log_se":
         y = _as_1d(frame["yi"], "yi")
-        v = _as_1d(frame["sei"], "sei") ** 2
+        se = _as_1d(frame["sei"], "sei")
+        check_safe_range(y, se, lines=lines, studies=_studies(frame))  # before squaring
+        v = se**2
     elif shape == "ratio_ci":
         from bayesmtor import effects
 
         est, lo, hi = (_as_1d(frame[c], c) for c in ("estimate", "ci_low", "ci_high"))
         y, v = effects.log_ratio_from_ci(est, lo, hi)
         reason[~np.isfinite(v)] = effects.REASON_NO_CI
+        labels = effects.ratio_ci_range_labels()
     else:
         if measure not in ("RR", "OR", "RD"):
             raise InputError(f"2x2 counts give RR, OR or RD, not '{measure}'", column="measure")
@@ -1131,6 +1234,13 @@ def _yi_vi_frame(frame: pd.DataFrame, shape: str, measure: str):
             f"all participants had the event in both arms: uninformative for {measure}, dropped"
         )
         reason[~finite] = "missing counts"
+    if shape != "log_se":
+        use = reason == ""
+        if shape == "counts":  # a zero cell left uncorrected is excluded below, not refused
+            use &= np.isfinite(y) & np.isfinite(v) & (v > 0)
+        with np.errstate(invalid="ignore"):
+            se = np.sqrt(v)
+        check_safe_range(y, se, mask=use, lines=lines, studies=_studies(frame), **labels)
     bad = ~np.isfinite(y) | ~np.isfinite(v) | ~(v > 0)
     reason[bad & (reason == "")] = "missing estimate or non-positive variance"
     return y, v, reason
@@ -1226,6 +1336,7 @@ def meta_analysis(
             ci_prob=ci_prob,
             mh_correction=mh_correction,
             as_results=True,
+            lines=getattr(data, "lines", None),
         )
     out = res[0]
     if out.k == 0:
@@ -1260,6 +1371,8 @@ def pool_groups(
     ci_prob: float | None = None,
     mh_correction: str = "revman",
     as_results: bool = False,
+    *,
+    lines: Any = None,
 ) -> pd.DataFrame | list[PoolResult]:
     """Pool every group of ``frame`` at once (one vectorised fit for all groups).
 
@@ -1274,6 +1387,9 @@ def pool_groups(
     as_results : bool
         Return a list of :class:`PoolResult` (one per group, in group order) instead of a
         DataFrame.
+    lines : array-like of int, optional
+        Line of the file of each row of ``frame`` (:attr:`bayesmtor.inputs.MetaInput.lines`),
+        named by errors instead of the row position.
 
     Returns
     -------
@@ -1340,7 +1456,7 @@ def pool_groups(
         else:
             out = _core_peto(*arrays, mask, p)
     else:
-        y, v, reason = _yi_vi_frame(frame, shape, measure)
+        y, v, reason = _yi_vi_frame(frame, shape, measure, lines=lines)
         use = reason == ""
         ypad, mask = _pad(y[use], codes[use], n_groups)
         vpad, _ = _pad(v[use], codes[use], n_groups)
