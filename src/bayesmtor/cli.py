@@ -47,7 +47,9 @@ Bayesian pooling (--bayes): normal-normal random-effects model on the log scale,
 posterior by quadrature (default) or PyMC NUTS (--engine mcmc). Keys: engine, measure, ci_prob,
 tau_prior, mu_prior, k, mu_mean, mu_median, mu_low, mu_high, tau_median, tau_low, tau_high,
 pred_low, pred_high (interval for a new trial's effect), p_mu_below_0; with --engine mcmc also
-divergences, rhat_max, ess_bulk_min, converged.
+divergences, rhat_max, ess_bulk_min, converged, seed (the --seed given, else the default seed)
+and attempt_seeds (the seed of each run, retries of a fit that failed the convergence gate
+included).
   bayesmtor pool trials.csv --measure HR --bayes --json
   bayesmtor pool trials.csv --measure RR --bayes --tau-prior half-cauchy:0.5 --mu-prior flat
   bayesmtor pool ae.csv --measure RR --bayes --by outcome --json
@@ -466,7 +468,8 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
                 raise UsageError(
                     f"group {dict(zip(by_cols, key, strict=True))} has no study left to pool (k = 0)"
                 )
-            with warnings.catch_warnings(record=True) as caught:
+            logged: list[str] = []
+            with warnings.catch_warnings(record=True) as caught, _library_logs(logged):
                 warnings.simplefilter("always")
                 res = fit_normal_normal(
                     table.loc[sel, "yi"].to_numpy(float),
@@ -497,7 +500,8 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
                 "rhat_max": d.get("rhat_max"),
                 "ess_bulk_min": d.get("ess_bulk_min"),
                 "converged": res.converged,
-                "seed": d.get("random_seed"),
+                "seed": d.get("random_seed"),  # the seed given (or the default), not a retry's
+                "attempt_seeds": d.get("attempt_seeds"),
             }
             row = {k: _clean(v) for k, v in row.items()}
             records.append({**dict(zip(by_cols, key, strict=True)), **base, **row})
@@ -533,13 +537,44 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+def _print_warnings(caught: list[warnings.WarningMessage], logged: Sequence[str] = ()) -> None:
+    """Print each distinct warning (and library log message) once as ``bayesmtor: warning:``."""
     seen = set()
-    for w in caught:
-        msg = str(w.message)
+    for msg in [str(w.message) for w in caught] + list(logged):
+        msg = " ".join(msg.split())  # one line
         if msg not in seen and "BLAS" not in msg:
             seen.add(msg)
             print(f"{PROG}: warning: {msg}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _library_logs(records: list[str]) -> Iterator[None]:
+    """Route the log records of PyMC and PyTensor into ``records`` instead of stderr.
+
+    Their progress messages (INFO) are dropped; warnings and errors keep the first line of
+    their message, prefixed with the logger's name, for :func:`_print_warnings`.
+    """
+    import logging
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                first = (record.getMessage().strip().splitlines() or [""])[0]
+                records.append(f"{record.name}: {first}")
+
+    handler = _Collect()
+    saved = []
+    for name in ("pymc", "pytensor"):
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.handlers[:], logger.propagate))
+        logger.handlers = [handler]
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, handlers, propagate in saved:
+            logger.handlers = handlers
+            logger.propagate = propagate
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

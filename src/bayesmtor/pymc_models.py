@@ -40,6 +40,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 import xarray as xr
 
@@ -99,7 +100,11 @@ class BayesResult:
         Description of every prior used, by parameter name.
     diagnostics : Mapping[str, Any]
         ``divergences``, ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, the sampler settings
-        of the final run, and ``attempts`` (the diagnostics of every run, retries included).
+        of the final run, ``random_seed`` (the seed given, or the registered default:
+        the seed that reproduces the whole fit), ``attempt_seeds`` (the seed each run used:
+        ``random_seed + attempt``; the last one also seeds the generated quantities and the
+        prior and predictive draws), and ``attempts`` (the diagnostics of every run, retries
+        included, each with its own ``random_seed``).
     converged : bool
         Whether the final run passed the convergence gate.
     reason : str or None
@@ -335,7 +340,8 @@ def fit_normal_normal(
     with pm.Model(coords={"trial": list(labs)}) as model:
         mu = mu_prior.to_pymc("mu")
         tau = tau_prior.to_pymc("tau")
-        pm.Normal("y", mu=mu, sigma=pt.sqrt(s**2 + tau**2), observed=y, dims="trial")
+        s2 = _data_vector(s**2, "s2")
+        pm.Normal("y", mu=mu, sigma=pt.sqrt(s2 + tau**2), observed=y, dims="trial")
 
     def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
         mu_d, tau_d = _draws(ds["mu"]), _draws(ds["tau"])
@@ -592,9 +598,9 @@ def fit_multilevel(
         # determinant lemma and Sherman-Morrison its log density is
         # -1/2 [sum log d + log(1 + sigma^2 W) + sum w r^2 - sigma^2 (sum w r)^2 / (1 + sigma^2 W)]
         # with w = 1/d, r = y - mu, W = sum w: elementwise, no Cholesky factorisation.
-        d = s**2 + tau**2
+        d = _data_vector(s**2, "s2") + tau**2
         w = 1.0 / d
-        r = y - mu
+        r = _data_vector(y, "y_obs") - mu
         w_c = pt.dot(w, onehot)
         wr_c = pt.dot(w * r, onehot)
         g2 = sigma**2
@@ -812,6 +818,9 @@ def _fit(
     converged = bool(diag["clean"])
     reason = None if converged else diag["reason"]
     diagnostics = {k: v for k, v in diag.items() if k not in ("clean", "reason")}
+    # the seed the caller gave (or the registered default), not that of the last retry
+    diagnostics["random_seed"] = seed
+    diagnostics["attempt_seeds"] = [int(a["random_seed"]) for a in attempts]
     diagnostics["attempts"] = attempts
     diagnostics["prior_groups"] = prior_note
     if not converged:
@@ -912,6 +921,18 @@ def _add_generated(
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _data_vector(values: np.ndarray, name: str) -> Any:
+    """A data vector as a shared variable rather than a constant of the PyTensor graph.
+
+    PyTensor 2.38 inlines a constant vector whose entries are all equal (equal standard
+    errors, identical studies) into the fused elementwise graph and then fails to restore its
+    shape for a multi-output node (rewrite ``local_inline_composite_constants``): the rewrite
+    is abandoned -- the graph stays correct -- but a traceback is logged on stderr. A shared
+    variable is never inlined, so the graph compiles cleanly; the model is unchanged.
+    """
+    return pytensor.shared(np.asarray(values, dtype=float), name=name)
 
 
 def _draws(da: xr.DataArray) -> np.ndarray:
