@@ -370,13 +370,13 @@ def test_validation_names_file_row_and_column(tmp_path):
     bad = src.astype({"hr": "string"})
     bad.loc[2, "hr"] = "0.4x"
     bad.to_csv(path, index=False)
-    with pytest.raises(InputError, match=r"row 4, column 'hr'.*not a number"):
+    with pytest.raises(InputError, match=r"line 4, column 'hr'.*not a number"):
         data.load_table("hazard_ratios.csv", path=path)
     arms = data.load_table("efficacy_arms.csv")
     arms.loc[0, "arm"] = "treatment"
     path2 = tmp_path / "efficacy_arms.csv"
     arms.to_csv(path2, index=False)
-    with pytest.raises(InputError, match=r"row 2, column 'arm'"):
+    with pytest.raises(InputError, match=r"line 2, column 'arm'"):
         data.load_table("efficacy_arms.csv", path=path2)
     with pytest.raises(InputError, match="unknown table"):
         data.load_table("nope.csv")

@@ -43,7 +43,14 @@ import pandas as pd
 
 from bayesmtor.errors import InputError
 
-__all__ = ["CsvTable", "column_ref", "parse_csv_text", "read_csv_file"]
+__all__ = [
+    "CsvTable",
+    "check_header",
+    "column_ref",
+    "parse_csv_bytes",
+    "parse_csv_text",
+    "read_csv_file",
+]
 
 #: One dialect for both passes: comma, double quote, ``""`` as the escape, spaces after a
 #: comma skipped, no escape character, no comment character.
@@ -192,34 +199,52 @@ def read_csv_file(
             source=label,
         )
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"cannot decode the file as UTF-8 ({exc.reason} at byte {exc.start}); "
-            "save it as UTF-8 CSV.",
-            source=label,
-        ) from None
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror}.", source=label) from None
-    return parse_csv_text(text, source=label, normalise=normalise)
+    return parse_csv_bytes(data, source=label, normalise=normalise)
 
 
 def parse_csv_text(
     text: str, *, source: str, normalise: Callable[[str], str] | None = None
 ) -> CsvTable:
-    """Parse the decoded text of a CSV file strictly; see :func:`read_csv_file`."""
-    if "\x00" in text:
+    """Parse CSV text held in memory strictly; see :func:`read_csv_file`."""
+    return parse_csv_bytes(text.encode("utf-8"), source=source, normalise=normalise)
+
+
+def parse_csv_bytes(
+    data: bytes, *, source: str, normalise: Callable[[str], str] | None = None
+) -> CsvTable:
+    """Parse the bytes of a CSV file strictly; see :func:`read_csv_file`.
+
+    Both passes read the same bytes through a decoder, so the text is never held in memory
+    as a whole (a Python ``io.StringIO`` would take 4 bytes per character).
+    """
+    try:
+        data.decode("utf-8")  # validate only; the passes decode chunk by chunk
+    except UnicodeDecodeError as exc:
         raise InputError(
-            f"the file contains NUL bytes (first at character {text.index(chr(0))}), so it is "
-            "binary or UTF-16, not a UTF-8 text CSV; save it as UTF-8 CSV.",
+            f"cannot decode the file as UTF-8 ({exc.reason} at byte {exc.start}); "
+            "save it as UTF-8 CSV.",
+            source=source,
+        ) from None
+    if b"\x00" in data:
+        raise InputError(
+            f"the file contains NUL bytes (first at byte {data.index(0)}), so it is binary or "
+            "UTF-16, not a UTF-8 text CSV; save it as UTF-8 CSV.",
             source=source,
         )
-    header, header_line, starts, n_chars = _scan(text, source, normalise)
+    header, header_line, starts, n_chars = _scan(data, source, normalise)
     lines = np.frombuffer(starts, dtype=np.int64).copy() if len(starts) else np.zeros(0, np.int64)
-    frame = _frame_pandas(text, header, len(lines), n_chars)
+    frame = _frame_pandas(data, header, len(lines), n_chars)
     if frame is None:
-        frame = _frame_csv(text, header, lines)
+        frame = _frame_csv(data, header, lines)
     return CsvTable(frame=frame, lines=lines, header_line=header_line)
+
+
+def _text(data: bytes) -> io.TextIOWrapper:
+    """The bytes as a text stream: UTF-8 without its BOM, line ends untranslated."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,10 +257,10 @@ def _is_blank(row: list[str]) -> bool:
 
 
 def _scan(
-    text: str, source: str, normalise: Callable[[str], str] | None
+    data: bytes, source: str, normalise: Callable[[str], str] | None
 ) -> tuple[list[str], int, array, int]:
     """Validate the structure; return the header, its line, each record's line, total chars."""
-    reader = csv.reader(io.StringIO(text, newline=""), **_CSV_DIALECT)
+    reader = csv.reader(_text(data), **_CSV_DIALECT)
     starts = array("q")
     header: list[str] | None = None
     header_line = 0
@@ -329,11 +354,12 @@ def _check_count(
 # --------------------------------------------------------------------------------------------
 
 
-def _frame_pandas(text: str, header: list[str], n_rows: int, n_chars: int) -> pd.DataFrame | None:
+def _frame_pandas(data: bytes, header: list[str], n_rows: int, n_chars: int) -> pd.DataFrame | None:
     """Columns from the pandas C parser, or None if it disagrees with the csv pass."""
     try:
         frame = pd.read_csv(
-            io.StringIO(text),
+            io.BytesIO(data),
+            encoding="utf-8-sig",
             header=0,
             nrows=n_rows,
             dtype=object,
@@ -360,9 +386,9 @@ def _frame_pandas(text: str, header: list[str], n_rows: int, n_chars: int) -> pd
     return frame
 
 
-def _frame_csv(text: str, header: list[str], lines: np.ndarray) -> pd.DataFrame:
+def _frame_csv(data: bytes, header: list[str], lines: np.ndarray) -> pd.DataFrame:
     """Columns from the csv module: the records that start on ``lines``, in order."""
-    reader = csv.reader(io.StringIO(text, newline=""), **_CSV_DIALECT)
+    reader = csv.reader(_text(data), **_CSV_DIALECT)
     wanted = iter(lines.tolist())
     target = next(wanted, None)
     rows: list[list[str]] = []

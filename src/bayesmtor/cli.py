@@ -162,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--by",
         metavar="COL[,COL...]",
         default=None,
-        help="pool each group of these columns separately (one vectorised fit)",
+        help=(
+            "pool each group of these columns separately (one vectorised fit); keys as written "
+            "in the file, groups in order of first appearance"
+        ),
     )
     pool.add_argument(
         "--ci-prob",
@@ -389,7 +392,7 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from bayesmtor.effects import escalc
-    from bayesmtor.inputs import read_meta_data
+    from bayesmtor.inputs import group_codes, read_meta_data
     from bayesmtor.priors import MuPrior, TauPrior
 
     if args.method != "REML" or args.hksj or args.mh_correction != "revman":
@@ -409,9 +412,9 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     es = escalc(meta, shape_measure)
     table = es.table
     if by_cols:
-        # One code per row, groups numbered in order of first appearance (no per-row search).
-        codes_arr, uniques = pd.factorize(pd.MultiIndex.from_frame(table[by_cols].astype(str)))
-        groups = [tuple(u) for u in uniques]
+        # One code per row, groups numbered in order of first appearance, keys exactly as read
+        # (the rule of frequentist.pool_groups too).
+        codes_arr, groups = group_codes(table, by_cols)
     else:
         groups, codes_arr = [()], np.zeros(len(table), dtype=np.intp)
     included = table["included"].to_numpy(bool)

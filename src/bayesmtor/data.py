@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayesmtor._resources import data_path
+from bayesmtor._strictcsv import read_csv_file
 from bayesmtor.errors import InputError
 
 __all__ = [
@@ -288,12 +289,8 @@ def _load_table_cached(filename: str, src_text: str, stamp: int) -> pd.DataFrame
             f"unknown table '{filename}'; expected one of {sorted(SCHEMAS)}", source=filename
         )
     schema = SCHEMAS[filename]
-    try:
-        raw = pd.read_csv(src, dtype=str, keep_default_na=False, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"file not found: {src}", source=filename) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot parse {src} as UTF-8 CSV: {exc}", source=filename) from None
+    table = read_csv_file(src, source=filename)  # the package's one strict CSV reader
+    raw, lines = table.frame, table.lines
     missing = [c for c in schema if c not in raw.columns]
     if missing:
         raise InputError(
@@ -315,7 +312,8 @@ def _load_table_cached(filename: str, src_text: str, stamp: int) -> pd.DataFrame
                 f"value '{values[i]}' is not a number; write a plain number or leave the cell "
                 "empty when the source prints nothing",
                 source=filename,
-                row=i + 2,
+                row=i + 1,
+                line=int(lines[i]),
                 column=col,
             )
         if dtype == _I:
@@ -325,7 +323,8 @@ def _load_table_cached(filename: str, src_text: str, stamp: int) -> pd.DataFrame
                 raise InputError(
                     f"value '{values[i]}' must be a whole number (a count)",
                     source=filename,
-                    row=i + 2,
+                    row=i + 1,
+                    line=int(lines[i]),
                     column=col,
                 )
             out[col] = numeric.round().astype("Int64")
@@ -339,7 +338,13 @@ def _load_table_cached(filename: str, src_text: str, stamp: int) -> pd.DataFrame
         empty = frame[col].isna() | (frame[col].astype("string") == "")
         if empty.any():
             i = int(empty.idxmax())
-            raise InputError("required value is empty", source=filename, row=i + 2, column=col)
+            raise InputError(
+                "required value is empty",
+                source=filename,
+                row=i + 1,
+                line=int(lines[i]),
+                column=col,
+            )
     for col, allowed in _ALLOWED.get(filename, {}).items():
         bad = ~frame[col].isin(allowed)
         if bad.any():
@@ -347,7 +352,8 @@ def _load_table_cached(filename: str, src_text: str, stamp: int) -> pd.DataFrame
             raise InputError(
                 f"value '{frame[col][i]}' not allowed; expected one of {sorted(allowed)}",
                 source=filename,
-                row=i + 2,
+                row=i + 1,
+                line=int(lines[i]),
                 column=col,
             )
     return frame

@@ -85,6 +85,8 @@ STUDY = "study"
 _DATAFRAME_SOURCE = "<DataFrame>"
 # Text that counts as an empty (missing) cell rather than as non-numeric text.
 _MISSING_TEXT = frozenset({"", "na", "nan", "n/a", "null", "none", "-"})
+_MISSING_LEN = max(map(len, _MISSING_TEXT))
+_NO_LABEL = frozenset({"", "nan", "na", "none", "null"})  # study labels that mean "no label"
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,10 +241,7 @@ def _numeric_column(
                 text.append("")
             else:
                 text.append(str(cell).strip())
-    given = np.fromiter(
-        (not (len(t) < 5 and t.lower() in _MISSING_TEXT) for t in text), dtype=bool, count=n
-    )
-    present = np.flatnonzero(given)
+    present = np.flatnonzero(~_missing_text(text))
     if present.size:
         chosen = [text[i] for i in present.tolist()]
         joined = "".join(chosen)
@@ -262,6 +261,16 @@ def _numeric_column(
                 column=column,
             ) from None
     return values
+
+
+def _missing_text(text: list[str]) -> np.ndarray:
+    """True where a stripped cell is empty or a missing-value word (NA, NaN, null, ...)."""
+    n = len(text)
+    short = np.flatnonzero(np.fromiter(map(len, text), dtype=np.int64, count=n) <= _MISSING_LEN)
+    missing = np.zeros(n, dtype=bool)
+    for i in short.tolist():  # only cells short enough to be one of the words
+        missing[i] = text[i].lower() in _MISSING_TEXT
+    return missing
 
 
 def _plain(text: str) -> bool:
@@ -647,11 +656,9 @@ def read_meta_data(
     extra = tuple(c for c in normalised if c != STUDY and c not in values)
     for col in extra:
         if lines is not None:  # text from a file: kept as text, surrounding whitespace removed
-            out[col] = np.fromiter(
-                (cell.strip() for cell in raw[col].to_numpy(dtype=object)),
-                dtype=object,
-                count=len(raw),
-            )
+            stripped = np.empty(len(raw), dtype=object)
+            stripped[:] = [cell.strip() for cell in raw[col].to_numpy(dtype=object)]
+            out[col] = stripped
         else:
             out[col] = raw[col].to_numpy(copy=True)
     del raw
@@ -686,18 +693,25 @@ def read_meta_data(
 
 def _study_labels(raw: pd.Series, where: _Where) -> list[str]:
     """The labels as text without surrounding whitespace; an empty label is refused."""
-    studies: list[str] = []
-    for pos, cell in enumerate(raw.tolist()):
-        missing = cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell))
-        text = "" if missing else str(cell).strip()
-        if not text or text.lower() in {"nan", "na", "none", "null"}:
+    cells = raw.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(cells, skipna=False) == "string":  # always so for a file
+        studies = [cell.strip() for cell in cells]
+    else:
+        studies = [
+            ""
+            if cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell))
+            else str(cell).strip()
+            for cell in cells
+        ]
+    lengths = np.fromiter(map(len, studies), dtype=np.int64, count=len(studies))
+    for pos in np.flatnonzero(lengths <= 4).tolist():
+        if studies[pos].lower() in _NO_LABEL:
             raise InputError(
                 "empty study label; every row needs a label in 'study'.",
                 source=where.source,
                 **where.at(pos),
                 column=STUDY,
             )
-        studies.append(text)
     return studies
 
 
