@@ -576,3 +576,24 @@ def test_dataframe_rows_are_positions_not_index_labels() -> None:
         read_meta_data(frame)
     assert (info.value.row, info.value.line) == (2, None)
     assert str(info.value).startswith("<DataFrame>, row 2, study 'b', column 'sei'")
+
+
+def test_pool_groups_in_order_of_first_appearance_subgroups_sorted() -> None:
+    """pool_groups lists groups as they first appear; subgroup_analysis sorts them like R."""
+    from bayesmtor.frequentist import pool_groups, subgroup_analysis
+
+    frame = pd.DataFrame(
+        {
+            "study": ["A", "B", "C", "D"],
+            "g": ["b", "a", "b", "a"],
+            "yi": [-0.2, 0.3, -0.4, 0.1],
+            "sei": [0.1, 0.1, 0.2, 0.2],
+        }
+    )
+    table = pool_groups(frame, by="g", measure="HR", method="FE")
+    assert table["g"].tolist() == ["b", "a"]
+    # b: (A, C) weights 100, 25: (-20 - 10) / 125; a: (B, D): (30 + 2.5) / 125
+    np.testing.assert_allclose(table["estimate"], [-30 / 125, 32.5 / 125], rtol=1e-12)
+    sub = subgroup_analysis(frame, by="g", measure="HR", method="FE")
+    assert sub.groups == ("a", "b")
+    np.testing.assert_allclose([r.estimate for r in sub.results], [32.5 / 125, -30 / 125])

@@ -1381,7 +1381,10 @@ def pool_groups(
     frame : pandas.DataFrame
         Studies in one of the input shapes (counts / ratio_ci / log_se) with grouping columns.
     by : str, list of str or None
-        Grouping columns; ``None`` pools the whole frame.
+        Grouping columns; ``None`` pools the whole frame. Keys are compared as given (text
+        read from a file stays text: ``1``, ``1.0`` and ``01`` are three groups) and groups
+        are numbered in order of first appearance (:func:`bayesmtor.inputs.group_codes`, the
+        rule of ``bayesmtor pool --bayes --by`` too).
     measure, method, hksj, ci_prob, mh_correction
         As in :func:`meta_analysis`.
     as_results : bool
@@ -1510,6 +1513,7 @@ def subgroup_analysis(
     Each subgroup is pooled separately (its own tau^2 for random-effects methods). The test
     is Cochran's Q of the subgroup estimates with weights 1/SE^2 on G-1 df; for ``"FE"`` it
     equals the moderator test of a fixed-effects meta-regression on the subgroup factor.
+    Subgroups are listed sorted by their label as text, like the levels of an R factor.
     """
     if not isinstance(by, str):
         raise InputError("'by' must be one column name for a subgroup analysis", column="by")

@@ -33,8 +33,7 @@ Strictly, so that a file is either read as its author meant or refused with the 
   empty cells (``,,,,``), which spreadsheets write below the data, are ignored at the end of
   the file; elsewhere such a record is a row without a study label, and is refused.
 
-The reader is :func:`bayesmtor._strictcsv.read_csv_file`, which the curated tables of
-:mod:`bayesmtor.data` use too.
+The curated tables of :mod:`bayesmtor.data` are read by the same reader.
 
 Values
 ------
@@ -87,6 +86,7 @@ _DATAFRAME_SOURCE = "<DataFrame>"
 _MISSING_TEXT = frozenset({"", "na", "nan", "n/a", "null", "none", "-"})
 _MISSING_LEN = max(map(len, _MISSING_TEXT))
 _NO_LABEL = frozenset({"", "nan", "na", "none", "null"})  # study labels that mean "no label"
+_NO_LABEL_LEN = max(map(len, _NO_LABEL))
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,7 +97,8 @@ class MetaInput:
     ----------
     frame : pandas.DataFrame
         A validated copy with normalised column names: ``study`` (str), the shape's numeric
-        columns (int64 counts, float64 otherwise), then the extra columns in input order.
+        columns (int64 counts, float64 otherwise), then the extra columns in input order
+        (text for a file, the values given for a DataFrame).
     shape : str
         ``"counts"``, ``"ratio_ci"`` or ``"log_se"``.
     source : str
@@ -566,8 +567,8 @@ def read_meta_data(
         names, quoting errors), missing/misspelled columns, mixed shapes, empty data, empty or
         non-finite cells, impossible values (negative or fractional counts, events above the
         total, empty arms, non-positive ratios or SEs, CIs not containing their estimate) and
-        duplicate study labels. A file error names the line of the file (``error.line``); a DataFrame error
-        the 1-based row (``error.row``, also set for files).
+        duplicate study labels. A file error names the line of the file (``error.line``); a
+        DataFrame error the 1-based row (``error.row``, also set for files).
     """
     by_cols: tuple[str, ...]
     if by is None:
@@ -588,7 +589,8 @@ def read_meta_data(
         path = Path(source)
         label = name or path.name
         table = read_csv_file(path, source=label, normalise=_normalise_name)
-        raw, lines = table.frame, table.lines
+        raw, lines, header_line = table.frame, table.lines, table.header_line
+        del table  # so that a value column's text is freed once converted
         original = [str(c) for c in raw.columns]
         if (
             original
@@ -599,7 +601,7 @@ def read_meta_data(
                 "the header starts with '#', but there is no comment syntax: the first line "
                 "that is not blank is the header. Remove the lines above the real header.",
                 source=label,
-                line=table.header_line,
+                line=header_line,
                 column=STUDY,
             )
     else:
@@ -637,7 +639,7 @@ def read_meta_data(
             guess = _suggest(b, normalised)
             hint = f"; did you mean '{guess}'?" if guess else ""
             raise InputError(
-                f"grouping column '{b}' given in by= not found{hint} "
+                f"grouping column '{b}' given in by= not found{hint or '.'} "
                 f"Found: {', '.join(normalised)}.",
                 source=label,
                 column=b,
@@ -704,7 +706,7 @@ def _study_labels(raw: pd.Series, where: _Where) -> list[str]:
             for cell in cells
         ]
     lengths = np.fromiter(map(len, studies), dtype=np.int64, count=len(studies))
-    for pos in np.flatnonzero(lengths <= 4).tolist():
+    for pos in np.flatnonzero(lengths <= _NO_LABEL_LEN).tolist():
         if studies[pos].lower() in _NO_LABEL:
             raise InputError(
                 "empty study label; every row needs a label in 'study'.",
