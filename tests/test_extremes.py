@@ -320,6 +320,11 @@ def test_mcmc_models_refuse_before_sampling():
     ):
         with pytest.raises(InputError, match="safe"):
             call()
+    # counts: capped at 2^53 as for files, so their log ratios stay in the range (1e299 events
+    # of 1e300 would give sei ~ 3e-150)
+    with pytest.raises(InputError, match="above 2\\^53") as info:
+        pymc_models.fit_binomial_normal([5, 1e299], [50, 1e300], [5, 5], [50, 50])
+    assert (info.value.row, info.value.column) == (2, "events_trt")
 
 
 def test_check_safe_range_names_lines_and_skips_missing():

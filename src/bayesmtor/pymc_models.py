@@ -425,7 +425,9 @@ def fit_binomial_normal(
     Parameters
     ----------
     events_trt, n_trt, events_ctl, n_ctl : array-like of int
-        Counts per trial.
+        Counts per trial: whole numbers from 0 to 2^53 (as for files read by
+        :func:`bayesmtor.inputs.read_meta_data`), so that the log ratios they imply stay in the
+        safe range of :mod:`bayesmtor.validation`.
     measure : {"OR", "RR"}
         Effect measure.
     baseline_sd : float, optional
@@ -1048,6 +1050,13 @@ def _check_counts(
             if not (np.isfinite(a[i]) and a[i] >= 0 and a[i] == np.round(a[i])):
                 raise InputError(
                     f"value {a[i]} is not a non-negative whole number",
+                    row=i + 1,
+                    study=labs[i],
+                    column=name,
+                )
+            if a[i] > 2.0**53:  # as bayesmtor.inputs: keeps the log ratios in the safe range
+                raise InputError(
+                    f"count {a[i]:g} is too large to be a number of participants (above 2^53)",
                     row=i + 1,
                     study=labs[i],
                     column=name,
