@@ -15,6 +15,10 @@ Numerics
   support), with ``c`` the smaller of the prior median and the median standard error of the
   data. The integrand ``p(tau) L(tau) dtau/dx`` is smooth and bounded on the bounded
   variable, and the posterior sits near the middle of the range rather than at an end point.
+  An analysis that does not converge on this map, and whose posterior mode of ``log tau``
+  (found on a logarithmic scan) lies more than a factor 1000 from ``c`` -- estimates many
+  standard errors apart, or a prior on another scale than the data -- is refined again on a
+  map centred at that mode, and the better of the two rules is kept.
 * The range of ``x`` is split into ``P`` equal panels, each with an 8-point Gauss-Legendre
   rule. The same nodes carry the normal mixtures of ``mu``, ``theta_i`` and ``theta_new``.
 * ``P`` starts at 4 (after a first comparison with 2) and doubles. After each doubling the
@@ -30,17 +34,30 @@ Numerics
 * The tau CDF at an arbitrary point adds an exact Gauss-Legendre integral over the partial
   panel; tau quantiles invert the panel interpolant by bisection and are polished by Newton
   steps on the exact CDF. Quantiles of the normal mixtures use a safeguarded Newton iteration
-  bracketed by the extreme component quantiles (to ~1e-12).
+  bracketed by the extreme component quantiles (to ~1e-12 of the mixture's SD, so results
+  scale with the data: multiplying estimates, standard errors and prior scales by ``c``
+  multiplies every quantile by ``c`` and leaves probabilities unchanged).
+* Memory: sums over studies and over quadrature nodes are evaluated in tiles of at most
+  ``config.defaults["exact_chunk_cells"]`` cells (analyses x nodes x studies), analyses in
+  chunks, and shrunken study effects in slices of studies, so working memory does not grow
+  with the number of studies or of analyses (one meta-analysis of 100,000 studies runs in
+  about 250 MB, interpreter included). Studies are summed in fixed blocks of 4096 whose
+  totals are added in order, and every tile computes its entries exactly as one large array
+  would: results do not depend on the chunk size.
 
-:func:`exact_batch` evaluates many meta-analyses at once (``m x kmax`` arrays with a mask):
-all share the transformed tau grid, the arithmetic is broadcast over analyses, and only
-analyses not yet converged are refined further.
+:func:`exact_batch` evaluates many meta-analyses at once (``m x kmax`` arrays with a mask),
+:func:`exact_batch_groups` the same from one entry per study (long format, bucketed by size so
+that a few large analyses do not pad many small ones). All analyses share the transformed tau
+grid, the arithmetic is broadcast over analyses, and only analyses not yet converged are
+refined further. An analysis depends on the others of its batch only through the shared map
+``c`` (differences within ``tol``) and, to rounding, through the width it is padded to.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,6 +75,7 @@ __all__ = [
     "ExactPosterior",
     "conditional_normal",
     "exact_batch",
+    "exact_batch_groups",
     "exact_batch_posterior",
     "exact_posterior",
 ]
@@ -67,7 +85,52 @@ _GL_N = 8
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_N)
 _P_START = 2  # panels at the first level
 _MAX_DOUBLINGS = 12  # up to 2 * 2**12 = 8192 panels (65,536 nodes)
-_BLOCK_ELEMENTS = 4_000_000  # analyses x nodes x studies evaluated per block (memory bound)
+# Studies are summed in fixed blocks of this many (pairwise within a block, block totals added in
+# order), so the result never depends on how much is evaluated at once (config
+# "exact_chunk_cells"): only on the data. One block covers every meta-analysis up to 4096 studies.
+_STUDY_BLOCK = 4096
+# Meta-analyses evaluated together (one chunk of a batch): as many as fill "exact_chunk_cells"
+# with the conditional sums on a typical grid (64 nodes) plus the grid state of each analysis
+# (weights, means and precisions at two refinement levels and the convergence checks: about 16
+# arrays over the nodes).
+_NODES_HINT = 64
+_STATE_ARRAYS = 16
+
+
+def _chunk_cells() -> int:
+    """Cells (analyses x points x terms) evaluated per NumPy call (config "exact_chunk_cells")."""
+    value = config.get("exact_chunk_cells")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(
+            f"config 'exact_chunk_cells' must be a positive integer, got {value!r}",
+            column="exact_chunk_cells",
+        )
+    return int(value)
+
+
+def _tiles(rows: int, cols: int, width: int) -> list[tuple[slice, slice]]:
+    """Tiles of a (rows x cols) result whose entries each reduce ``width`` terms.
+
+    Whole rows are kept together while they fit in ``exact_chunk_cells``; a single row that
+    does not fit is split by columns. Every entry is computed the same way whatever the tiling.
+    """
+    cells = _chunk_cells()
+    per_row = cols * max(1, width)
+    if rows * per_row <= cells:
+        return [(slice(None), slice(None))]
+    if per_row <= cells:
+        step = cells // per_row
+        return [(slice(i, i + step), slice(None)) for i in range(0, rows, step)]
+    step = max(1, cells // max(1, width))
+    return [
+        (slice(i, i + 1), slice(j, j + step)) for i in range(rows) for j in range(0, cols, step)
+    ]
+
+
+def _row_slices(rows: int, per_row: int) -> list[slice]:
+    """Row slices holding at most ``exact_chunk_cells`` cells each (at least one row)."""
+    step = max(1, _chunk_cells() // max(1, per_row))
+    return [slice(i, i + step) for i in range(0, rows, step)] or [slice(0, 0)]
 
 
 def _antiderivative_basis() -> np.ndarray:
@@ -99,6 +162,65 @@ def conditional_normal(y: Any, v: Any, m: Any, t2: Any) -> tuple[np.ndarray, np.
     return (y * t2 + m * v) / denom, v * t2 / denom
 
 
+def _weights(v: np.ndarray, mask: np.ndarray, t2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Marginal variances v + tau^2 and weights 1 / (v + tau^2) (0 for padding), (r, n, k)."""
+    var = v[:, None, :] + t2
+    return var, np.where(mask[:, None, :], 1.0 / var, 0.0)
+
+
+def _weighted_sq(w: np.ndarray, y: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    return (w * (y[:, None, :] - mean[:, :, None]) ** 2).sum(axis=2)
+
+
+def _conditional_tile(
+    y: np.ndarray, v: np.ndarray, mask: np.ndarray, t2: np.ndarray, mu_prior: MuPrior
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_conditional` for ``y, v, mask`` (r, k) and ``t2`` (1 or r, n)."""
+    t2 = t2[:, :, None]
+    k = y.shape[1]
+    blocks = [slice(j, j + _STUDY_BLOCK) for j in range(0, k, _STUDY_BLOCK)]
+    w: np.ndarray | None = None
+    if len(blocks) == 1:
+        var, w = _weights(v, mask, t2)
+        s0 = w.sum(axis=2)
+        s1 = (w * y[:, None, :]).sum(axis=2)
+        logdet = np.where(mask[:, None, :], np.log(var), 0.0).sum(axis=2)
+        del var
+    else:  # block totals added in order: the same result however the work is tiled
+        s0 = s1 = logdet = 0.0
+        for b in blocks:
+            var, wb = _weights(v[:, b], mask[:, b], t2)
+            s0 = s0 + wb.sum(axis=2)
+            s1 = s1 + (wb * y[:, None, b]).sum(axis=2)
+            logdet = logdet + np.where(mask[:, None, b], np.log(var), 0.0).sum(axis=2)
+            del var, wb
+
+    def quad_sum(mean: np.ndarray) -> np.ndarray:
+        if w is not None:
+            return _weighted_sq(w, y, mean)
+        total = 0.0
+        for b in blocks:
+            total = total + _weighted_sq(_weights(v[:, b], mask[:, b], t2)[1], y[:, b], mean)
+        return total
+
+    kk = mask.sum(axis=1)[:, None]
+    if mu_prior.is_flat:
+        prec = s0
+        mean = s1 / prec
+        quad = quad_sum(mean)
+        loglik = -0.5 * (kk - 1) * _LOG2PI - 0.5 * logdet - 0.5 * np.log(prec) - 0.5 * quad
+    else:
+        m0, sd0 = mu_prior.mean, mu_prior.sd
+        p0 = 1.0 / sd0**2
+        prec = s0 + p0
+        mean = (s1 + p0 * m0) / prec
+        quad = quad_sum(mean) + p0 * (m0 - mean) ** 2
+        loglik = (
+            -0.5 * kk * _LOG2PI - 0.5 * logdet - math.log(sd0) - 0.5 * np.log(prec) - 0.5 * quad
+        )
+    return loglik, mean, prec
+
+
 def _conditional(
     y: np.ndarray, v: np.ndarray, mask: np.ndarray, tau: np.ndarray, mu_prior: MuPrior
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,66 +228,64 @@ def _conditional(
 
     ``y, v, mask`` are (m, k); ``tau`` is (n,) (shared grid) or (m, n). Returns (m, n) arrays.
     With a flat prior on mu the log likelihood is that of the improper prior with unit density.
+    The sums over studies are evaluated in tiles of at most ``exact_chunk_cells`` cells (rows,
+    then points, then blocks of :data:`_STUDY_BLOCK` studies), so memory does not grow with k.
     """
     t2 = np.asarray(tau, dtype=float) ** 2
-    t2 = t2[None, :, None] if t2.ndim == 1 else t2[:, :, None]
-    var = v[:, None, :] + t2  # (m, n, k)
-    w = np.where(mask[:, None, :], 1.0 / var, 0.0)
-    s0 = w.sum(axis=2)
-    s1 = (w * y[:, None, :]).sum(axis=2)
-    logdet = np.where(mask[:, None, :], np.log(var), 0.0).sum(axis=2)
-    kk = mask.sum(axis=1)[:, None]
-    if mu_prior.is_flat:
-        prec = s0
-        mean = s1 / prec
-        quad = (w * (y[:, None, :] - mean[:, :, None]) ** 2).sum(axis=2)
-        loglik = -0.5 * (kk - 1) * _LOG2PI - 0.5 * logdet - 0.5 * np.log(prec) - 0.5 * quad
-    else:
-        m0, sd0 = mu_prior.mean, mu_prior.sd
-        p0 = 1.0 / sd0**2
-        prec = s0 + p0
-        mean = (s1 + p0 * m0) / prec
-        quad = (w * (y[:, None, :] - mean[:, :, None]) ** 2).sum(axis=2) + p0 * (m0 - mean) ** 2
-        loglik = (
-            -0.5 * kk * _LOG2PI - 0.5 * logdet - math.log(sd0) - 0.5 * np.log(prec) - 0.5 * quad
-        )
-    return loglik, mean, prec
-
-
-def _conditional_blocked(
-    y: np.ndarray, v: np.ndarray, mask: np.ndarray, tau: np.ndarray, mu_prior: MuPrior
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t2 = t2[None, :] if t2.ndim == 1 else t2
     m, k = y.shape
-    n = tau.shape[-1]
-    block = max(1, _BLOCK_ELEMENTS // max(1, n * k))
-    if m <= block:
-        return _conditional(y, v, mask, tau, mu_prior)
-    parts = [
-        _conditional(
-            y[i : i + block],
-            v[i : i + block],
-            mask[i : i + block],
-            tau if tau.ndim == 1 else tau[i : i + block],
-            mu_prior,
+    n = t2.shape[1]
+    tiles = _tiles(m, n, min(k, _STUDY_BLOCK))
+    if len(tiles) == 1:
+        return _conditional_tile(y, v, mask, t2, mu_prior)
+    out = tuple(np.empty((m, n)) for _ in range(3))
+    shared = t2.shape[0] == 1
+    for rs, cs in tiles:
+        part = _conditional_tile(
+            y[rs], v[rs], mask[rs], t2[:, cs] if shared else t2[rs, cs], mu_prior
         )
-        for i in range(0, m, block)
-    ]
-    return tuple(np.concatenate([p[j] for p in parts], axis=0) for j in range(3))  # type: ignore[return-value]
+        for o, p_ in zip(out, part, strict=True):
+            o[rs, cs] = p_
+    return out  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------
 # normal mixtures
 # ---------------------------------------------------------------------------------------------
-def _mix_cdf(x: np.ndarray, wts: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
-    """CDF of sum_j wts[a, j] N(means[a, j], sds[a, j]^2) at x[a, q] -> (a, q)."""
+def _mix_tiled(kernel: Any, x: np.ndarray, *per_row: np.ndarray) -> np.ndarray:
+    """``kernel(x, *per_row)`` -> (a, q), evaluated in tiles of ``exact_chunk_cells``."""
+    a, q = x.shape
+    tiles = _tiles(a, q, per_row[0].shape[1])
+    if len(tiles) == 1:
+        return kernel(x, *per_row)
+    out = np.empty((a, q))
+    for rs, cs in tiles:
+        out[rs, cs] = kernel(x[rs, cs], *(arr[rs] for arr in per_row))
+    return out
+
+
+def _mix_cdf_kernel(
+    x: np.ndarray, wts: np.ndarray, means: np.ndarray, sds: np.ndarray
+) -> np.ndarray:
     z = (x[:, :, None] - means[:, None, :]) / sds[:, None, :]
     return np.einsum("aqj,aj->aq", special.ndtr(z), wts)
 
 
-def _mix_pdf(x: np.ndarray, wts: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+def _mix_pdf_kernel(
+    x: np.ndarray, wts: np.ndarray, means: np.ndarray, sds: np.ndarray
+) -> np.ndarray:
     z = (x[:, :, None] - means[:, None, :]) / sds[:, None, :]
     dens = np.exp(-0.5 * z * z) / (math.sqrt(2.0 * math.pi) * sds[:, None, :])
     return np.einsum("aqj,aj->aq", dens, wts)
+
+
+def _mix_cdf(x: np.ndarray, wts: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    """CDF of sum_j wts[a, j] N(means[a, j], sds[a, j]^2) at x[a, q] -> (a, q)."""
+    return _mix_tiled(_mix_cdf_kernel, x, wts, means, sds)
+
+
+def _mix_pdf(x: np.ndarray, wts: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    return _mix_tiled(_mix_pdf_kernel, x, wts, means, sds)
 
 
 def _mix_moments(
@@ -183,14 +303,29 @@ def _mix_quantile(
 
     The root is bracketed by the smallest and largest component quantiles (the mixture CDF is
     a weighted mean of the component CDFs); Newton steps leaving the bracket are replaced by
-    bisection. Only rows not yet converged are iterated.
+    bisection. Only rows not yet converged are iterated. A root is converged when the step is
+    below ``xtol`` times the mixture's SD plus ``|x|`` (relative, so the answer scales with the
+    data). Rows are evaluated in slices of at most ``exact_chunk_cells`` cells.
     """
     q = np.array(np.broadcast_to(np.asarray(q, dtype=float), (wts.shape[0], np.shape(q)[-1])))
+    slices = _row_slices(q.shape[0], q.shape[1] * wts.shape[1])
+    if len(slices) == 1:
+        return _mix_quantile_rows(q, wts, means, sds, xtol)
+    out = np.empty(q.shape)
+    for sl in slices:
+        out[sl] = _mix_quantile_rows(q[sl], wts[sl], means[sl], sds[sl], xtol)
+    return out
+
+
+def _mix_quantile_rows(
+    q: np.ndarray, wts: np.ndarray, means: np.ndarray, sds: np.ndarray, xtol: float
+) -> np.ndarray:
     zq = special.ndtri(np.clip(q, 1e-300, 1.0 - 1e-16))
     live = (wts > 0)[:, None, :]
     comp = means[:, None, :] + sds[:, None, :] * zq[:, :, None]  # (a, p, n)
     lo = np.where(live, comp, np.inf).min(axis=2)
     hi = np.where(live, comp, -np.inf).max(axis=2)
+    del comp
     mu, sd = _mix_moments(wts, means, sds)
     x = np.clip(mu[:, None] + sd[:, None] * zq, lo, hi)
     todo = np.arange(q.shape[0])
@@ -205,7 +340,8 @@ def _mix_quantile(
             xn = xs - f / d
         bad = ~np.isfinite(xn) | (xn < los) | (xn > his)
         xn = np.where(bad, 0.5 * (los + his), xn)
-        done = (np.abs(xn - xs) <= xtol * (1.0 + np.abs(xs))) | (f == 0) | (his - los <= xtol)
+        step_tol = xtol * (sd[todo][:, None] + np.abs(xs))
+        done = (np.abs(xn - xs) <= step_tol) | (f == 0) | (his - los <= step_tol)
         x[todo], lo[todo], hi[todo] = xn, los, his
         todo = todo[~done.all(axis=1)]
         if todo.size == 0:
@@ -235,6 +371,11 @@ class _Map:
         c = float(tp.ppf(0.5))
         if math.isfinite(data_scale) and data_scale > 0:
             c = min(c, data_scale)
+        return cls.centred(tp, c)
+
+    @classmethod
+    def centred(cls, tp: TauPrior, c: float) -> _Map:
+        """The map with x = 1/2 at tau = c, restricted to the support of the prior."""
         if tp.family == "uniform":
             lo, hi = tp["lower"], tp["upper"]
             return cls(c, lo / (lo + c), hi / (hi + c))
@@ -310,7 +451,7 @@ class _Grid:
         tau = self.xmap.tau(x)
         fin = np.isfinite(tau)
         tt = np.where(fin, tau, 1.0)
-        ll, _, _ = _conditional_blocked(self.y, self.v, self.mask, tt, self.mp)
+        ll, _, _ = _conditional(self.y, self.v, self.mask, tt, self.mp)
         logk = ll + self.tp.logpdf(tt) + self.xmap.log_jac(np.where(fin, x, 0.0))
         return np.where(fin, np.exp(logk - self.shift[:, None]), 0.0)
 
@@ -326,7 +467,7 @@ class _Grid:
         gather = (idx[:, :, None] * _GL_N + np.arange(_GL_N)).reshape(g, -1)
         hh = np.take_along_axis(self.h, gather, axis=1).reshape(g, q, _GL_N)
         s = 2.0 * frac - 1.0
-        basis = (s[..., None] ** np.arange(_GL_N + 1)) @ _ANTI.T
+        basis = np.einsum("gqi,ji->gqj", s[..., None] ** np.arange(_GL_N + 1), _ANTI)
         part = (basis * hh).sum(axis=-1) * (0.5 * self.width) / self.z[:, None]
         return np.take_along_axis(cum, idx, axis=1) + part
 
@@ -373,11 +514,11 @@ def _make_grid(
     x = (mid[:, None] + half[:, None] * _GL_X[None, :]).ravel()
     qw = (half[:, None] * _GL_W[None, :]).ravel()
     tau = xmap.tau(x)
-    loglik, mean, prec = _conditional_blocked(y, v, mask, tau, mp)
+    loglik, mean, prec = _conditional(y, v, mask, tau, mp)
     logk = loglik + (tp.logpdf(tau) + xmap.log_jac(x))[None, :]
     shift = logk.max(axis=1)
     h = np.exp(logk - shift[:, None])
-    z = h @ qw
+    z = (h * qw).sum(axis=1)  # a sum per row (a matrix product would depend on the batch)
     pw = h * qw[None, :] / z[:, None]
     return _Grid(rows, panels, xmap, tp, mp, x, tau, qw, y, v, mask, shift, z, h, pw, mean, prec)
 
@@ -392,16 +533,20 @@ def _change(coarse: _Grid, fine: _Grid) -> np.ndarray:
     d_tau = np.abs(coarse.cum() - fine.cum()[:, ::2]).max(axis=1)
     pts = _probe_points(coarse)
     d_mu = np.abs(_mix_cdf(pts, *coarse.mu_mix()) - _mix_cdf(pts, *fine.mu_mix())).max(axis=1)
-    d_z = np.abs(np.expm1(fine.log_z - coarse.log_z))
+    with np.errstate(over="ignore"):  # an overflow is an infinite change: not converged
+        d_z = np.abs(np.expm1(fine.log_z - coarse.log_z))
     return np.maximum(np.maximum(d_tau, d_mu), d_z)
 
 
 def _adaptive(
-    y: np.ndarray, v: np.ndarray, mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float
-) -> tuple[list[_Grid], np.ndarray]:
-    """Double the panels of each analysis until converged; returns the final groups and errors."""
+    y: np.ndarray, v: np.ndarray, mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float,
+    xmap: _Map,
+) -> tuple[list[_Grid], np.ndarray, np.ndarray]:  # fmt: skip
+    """Double the panels of each analysis until converged.
+
+    Returns the final groups, the error estimates and the rows that did not reach ``tol``.
+    """
     m = y.shape[0]
-    xmap = _Map.for_prior(tp, float(np.median(np.sqrt(v[mask]))))
     err = np.full(m, np.inf)
     groups: list[_Grid] = []
     prev = _make_grid(_P_START, np.arange(m), y, v, mask, tp, mp, xmap)
@@ -415,29 +560,116 @@ def _adaptive(
         if ok.any():
             groups.append(cur.take(np.flatnonzero(ok)))
         if ok.all():
-            break
+            return groups, err, np.empty(0, dtype=np.intp)
         prev = cur.take(np.flatnonzero(~ok))
-    else:
-        groups.append(cur.take(np.flatnonzero(~ok)))
-        bad = cur.rows[~ok]
+    groups.append(cur.take(np.flatnonzero(~ok)))
+    return groups, err, cur.rows[~ok]
+
+
+def _solve(
+    y: np.ndarray, v: np.ndarray, mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float,
+    xmap: _Map, failed: list[np.ndarray],
+) -> Iterator[tuple[slice, list[_Grid], np.ndarray]]:  # fmt: skip
+    """Posterior grids of an (m x width) batch, one chunk of analyses at a time.
+
+    Yields the rows of the chunk, its groups (rows relative to the chunk) and its error
+    estimates; appends the error estimates of analyses that did not converge to ``failed``.
+    Each analysis is refined on its own, so the chunking does not change any result.
+    """
+    m, width = y.shape
+    step = max(1, _chunk_cells() // (_NODES_HINT * (width + _STATE_ARRAYS)))
+    for i in range(0, m, step):
+        sl = slice(i, min(i + step, m))
+        groups, err, bad = _adaptive(y[sl], v[sl], mask[sl], tp, mp, tol, xmap)
+        if bad.size:
+            groups, bad = _recentre(groups, err, bad, y[sl], v[sl], mask[sl], tp, mp, tol, xmap)
+        failed.append(err[bad])
+        yield sl, groups, err
+
+
+# Logarithmic scan locating the posterior mode of tau for re-centred maps (tau^2 stays finite).
+_SCAN_TAU = 10.0 ** np.arange(-150.0, 150.125, 0.125)
+# Re-centre a map only when the mode lies this far (a factor) from the shared centre.
+_RECENTRE_FACTOR = 1e3
+
+
+def _recentre(
+    groups: list[_Grid], err: np.ndarray, bad: np.ndarray, y: np.ndarray, v: np.ndarray,
+    mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, xmap: _Map,
+) -> tuple[list[_Grid], np.ndarray]:  # fmt: skip
+    """Retry analyses that did not converge on the shared map with a map of their own.
+
+    The shared map is centred for the batch as a whole; an analysis whose tau posterior lies
+    orders of magnitude away (estimates spread over many standard errors, or a prior on a
+    very different scale) can then sit within rounding of x = 0 or x = 1. Such an analysis
+    (mode of p(log tau | y) more than ``_RECENTRE_FACTOR`` away from the shared centre) is
+    refined again on a map centred at that mode, and the rule with the smaller error estimate
+    is kept. Updates ``err`` in place; returns the groups and the rows still not converged.
+    ``groups[-1]`` holds exactly the rows ``bad`` (see :func:`_adaptive`).
+    """
+    ll, _, _ = _conditional(y[bad], v[bad], mask[bad], _SCAN_TAU, mp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logp = ll + (tp.logpdf(_SCAN_TAU) + np.log(_SCAN_TAU))[None, :]
+    logp = np.where(np.isnan(logp), -np.inf, logp)
+    mode = _SCAN_TAU[np.argmax(logp, axis=1)]
+    far = np.isfinite(logp.max(axis=1)) & (
+        np.abs(np.log(mode / xmap.c)) > math.log(_RECENTRE_FACTOR)
+    )
+    kept = np.ones(bad.size, dtype=bool)
+    extra: list[_Grid] = []
+    for i in np.flatnonzero(far):
+        r = int(bad[i])
+        one = slice(r, r + 1)
+        own, own_err, _ = _adaptive(
+            y[one], v[one], mask[one], tp, mp, tol, _Map.centred(tp, mode[i])
+        )
+        if own_err[0] < err[r]:
+            extra.extend(replace(g, rows=g.rows + r) for g in own)
+            err[r] = own_err[0]
+            kept[i] = False
+    if kept.all():
+        return groups, bad
+    rest = [groups[-1].take(np.flatnonzero(kept))] if kept.any() else []
+    return groups[:-1] + rest + extra, bad[~(err[bad] < tol)]
+
+
+def _warn_unconverged(failed: list[np.ndarray], tol: float) -> None:
+    errs = np.concatenate(failed) if failed else np.empty(0)
+    if errs.size:
         warnings.warn(
-            f"exact quadrature did not reach tol={tol:g} for {bad.size} meta-analys"
-            f"{'is' if bad.size == 1 else 'es'} after {panels} panels; largest error "
-            f"estimate {err[bad].max():.2g} (results are still reported)",
+            f"exact quadrature did not reach tol={tol:g} for {errs.size} meta-analys"
+            f"{'is' if errs.size == 1 else 'es'} after {_P_START * 2**_MAX_DOUBLINGS} panels; "
+            f"largest error estimate {errs.max():.2g} (results are still reported)",
             ConvergenceWarning,
             stacklevel=3,
         )
-    return groups, err
+
+
+def _data_map(tp: TauPrior, v: np.ndarray, mask: np.ndarray) -> _Map:
+    """The tau map of a batch: prior median and median standard error of all its studies."""
+    scale = float(np.median(np.sqrt(v[mask]))) if mask.any() else math.nan
+    return _Map.for_prior(tp, scale)
 
 
 def _typical_variance(v: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Higgins-Thompson typical within-study variance, per analysis (k = 1: that variance)."""
+    """Higgins-Thompson typical within-study variance, per analysis (k = 1: that variance).
+
+    ``(k - 1) sum(w) / (sum(w)^2 - sum(w^2))`` with ``w = 1 / v``. The denominator is written
+    as ``2 sum_i w_i sum_{j<i} w_j`` (positive terms only) and the weights are scaled by their
+    largest value, so it stays accurate when the standard errors differ by many orders of
+    magnitude, where the textbook difference cancels to zero.
+    """
     w = np.where(mask, 1.0 / np.where(mask, v, 1.0), 0.0)
+    top = w.max(axis=1, initial=0.0)
+    top = np.where(top > 0, top, 1.0)
+    u = w / top[:, None]
     k = mask.sum(axis=1)
-    sw = w.sum(axis=1)
-    sw2 = (w**2).sum(axis=1)
+    su = u.sum(axis=1)
+    before = np.zeros_like(u)
+    np.cumsum(u[:, :-1], axis=1, out=before[:, 1:])
+    cross = 2.0 * (u * before).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s2 = np.where(k > 1, (k - 1) * sw / (sw**2 - sw2), 1.0 / sw)
+        s2 = np.where(k > 1, (k - 1) * su / cross, 1.0 / su) / top
     return s2
 
 
@@ -519,8 +751,12 @@ class BatchPosterior:
             f"mu_prior={self.mu_prior!r}, max error estimate={np.nanmax(self.error_estimate):.2g})"
         )
 
-    def _apply(self, fn: Any, x: Any) -> np.ndarray:
-        """Evaluate ``fn(group, x_rows)`` per quadrature group; x is (m,), (m, q) or scalar."""
+    def _apply(self, fn: Any, x: Any, *, by_column: bool = True) -> np.ndarray:
+        """Evaluate ``fn(group, x_rows)`` per quadrature group; x is (m,), (m, q) or scalar.
+
+        Each group is evaluated in tiles of at most ``exact_chunk_cells`` cells (entries x
+        nodes); ``by_column=False`` keeps the entries of a row together (``fn`` iterates per row).
+        """
         m = self.k.size
         a = np.asarray(x, dtype=float)
         flat = a.ndim <= 1
@@ -532,7 +768,15 @@ class BatchPosterior:
             a2 = a
         out = np.full(a2.shape, np.nan)
         for gr in self._groups:
-            out[gr.rows] = fn(gr, np.ascontiguousarray(a2[gr.rows]))
+            xs = a2[gr.rows]
+            g, q = xs.shape
+            n = gr.tau.size
+            if by_column:
+                tiles = _tiles(g, q, n)
+            else:
+                tiles = [(rs, slice(None)) for rs in _row_slices(g, q * n)]
+            for rs, cs in tiles:
+                out[gr.rows[rs], cs] = fn(gr.take(rs), np.ascontiguousarray(xs[rs, cs]))
         out[self.k == 0] = np.nan
         return out[:, 0] if flat else out
 
@@ -553,7 +797,7 @@ class BatchPosterior:
 
     def tau_mean(self) -> np.ndarray:
         """Posterior mean of tau."""
-        return self._per_row(lambda g: g.pw @ g.tau)
+        return self._per_row(lambda g: (g.pw * g.tau).sum(axis=1))
 
     def mu_cdf(self, x: Any) -> np.ndarray:
         """Posterior CDF of mu."""
@@ -561,7 +805,7 @@ class BatchPosterior:
 
     def mu_quantile(self, q: Any) -> np.ndarray:
         """Posterior quantiles of mu."""
-        return self._apply(lambda g, qq: _mix_quantile(qq, *g.mu_mix()), q)
+        return self._apply(lambda g, qq: _mix_quantile(qq, *g.mu_mix()), q, by_column=False)
 
     def mu_mean(self) -> np.ndarray:
         """Posterior mean of mu."""
@@ -573,7 +817,7 @@ class BatchPosterior:
 
     def theta_new_quantile(self, q: Any) -> np.ndarray:
         """Quantiles of the effect in a new trial (posterior predictive of theta_new)."""
-        return self._apply(lambda g, qq: _mix_quantile(qq, *g.new_mix()), q)
+        return self._apply(lambda g, qq: _mix_quantile(qq, *g.new_mix()), q, by_column=False)
 
     def p_mu_below(self, threshold: float = 0.0) -> np.ndarray:
         """Posterior probability that mu < threshold."""
@@ -584,6 +828,45 @@ class BatchPosterior:
         if self.mu_prior.is_flat:
             return None
         return self._per_row(lambda g: g.log_z)
+
+
+def _options(
+    tau_prior: TauPrior | str | None, mu_prior: MuPrior | str | None, tol: float | None
+) -> tuple[TauPrior, MuPrior, float]:
+    tp = TauPrior.coerce(tau_prior)
+    mp = MuPrior.coerce(mu_prior)
+    tol_ = float(config.get("exact_tol", tol))
+    if not (tol_ > 0 and math.isfinite(tol_)):
+        raise InputError(f"'tol' must be a positive number, got {tol!r}", column="tol")
+    return tp, mp, tol_
+
+
+def _warn_empty(empty: np.ndarray) -> None:
+    n = int(empty.sum())
+    if n:
+        warnings.warn(
+            f"{n} meta-analys{'is has' if n == 1 else 'es have'} no studies; results are "
+            "reported as missing",
+            NotEstimableWarning,
+            stacklevel=3,
+        )
+
+
+def _prepare(
+    yi: Any, sei: Any, mask: Any, tp: TauPrior
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _Map]:
+    """Checked (m x kmax) data, variances, mask (one placeholder study in each empty analysis,
+    so that the arrays stay rectangular), numbers of studies and the tau map of the batch."""
+    y, s, mk = _check_inputs(yi, sei, mask)
+    k = mk.sum(axis=1)
+    v = s**2
+    xmap = _data_map(tp, v, mk)  # from the studies only, not from placeholders
+    empty = k == 0
+    _warn_empty(empty)
+    if empty.any():
+        mk = mk.copy()
+        mk[empty, 0] = True
+    return y, v, mk, k, xmap
 
 
 def exact_batch_posterior(
@@ -597,6 +880,10 @@ def exact_batch_posterior(
 ) -> BatchPosterior:
     """Exact posteriors of ``m`` meta-analyses given as ``m x kmax`` arrays.
 
+    The analyses are refined in chunks (config ``"exact_chunk_cells"``), so working memory
+    does not grow with ``m`` or ``kmax``; the posterior returned keeps, per analysis, one
+    mixture weight, mean and precision per quadrature node (typically 32 to 128 nodes).
+
     Parameters
     ----------
     yi, sei : array_like, shape (m, kmax)
@@ -608,31 +895,57 @@ def exact_batch_posterior(
     tol : float, optional
         Quadrature tolerance (default ``config.defaults["exact_tol"]``).
     """
-    tp = TauPrior.coerce(tau_prior)
-    mp = MuPrior.coerce(mu_prior)
-    tol_ = float(config.get("exact_tol", tol))
-    if not (tol_ > 0 and math.isfinite(tol_)):
-        raise InputError(f"'tol' must be a positive number, got {tol!r}", column="tol")
-    y, s, mk = _check_inputs(yi, sei, mask)
-    k = mk.sum(axis=1)
-    empty = k == 0
-    if empty.any():
-        warnings.warn(
-            f"{int(empty.sum())} meta-analys{'is has' if empty.sum() == 1 else 'es have'} no "
-            "studies; results are reported as missing",
-            NotEstimableWarning,
-            stacklevel=2,
-        )
-        # evaluate a harmless placeholder (one study) so the arrays stay rectangular
-        mk = mk.copy()
-        mk[empty, 0] = True
-    v = s**2
-    groups, err = _adaptive(y, v, mk, tp, mp, tol_)
-    err = np.where(empty, np.nan, err)
+    tp, mp, tol_ = _options(tau_prior, mu_prior, tol)
+    y, v, mk, k, xmap = _prepare(yi, sei, mask, tp)
+    err = np.full(k.size, np.nan)
+    groups: list[_Grid] = []
+    failed: list[np.ndarray] = []
+    for sl, chunk, chunk_err in _solve(y, v, mk, tp, mp, tol_, xmap, failed):
+        groups.extend(replace(g, rows=g.rows + sl.start) for g in chunk)
+        err[sl] = chunk_err
+    _warn_unconverged(failed, tol_)
+    err = np.where(k == 0, np.nan, err)
     return BatchPosterior(
         k=k, tau_prior=tp, mu_prior=mp, tol=tol_, error_estimate=err, _groups=tuple(groups),
         _s2_typical=_typical_variance(v, mk),
     )  # fmt: skip
+
+
+_TABLE_COLUMNS = (
+    "mu_mean", "mu_median", "mu_low", "mu_high", "tau_median", "tau_low", "tau_high",
+    "pred_low", "pred_high", "p_mu_below_0", "quad_error",
+)  # fmt: skip
+
+
+def _fill_table(
+    out: dict[str, np.ndarray], rows: np.ndarray, y: np.ndarray, v: np.ndarray,
+    mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, xmap: _Map, ci: float,
+    failed: list[np.ndarray],
+) -> None:  # fmt: skip
+    """Summaries of the analyses (y, v, mask) into ``out[column][rows]``, chunk by chunk."""
+    lo, hi = (1.0 - ci) / 2.0, (1.0 + ci) / 2.0
+    for sl, groups, err in _solve(y, v, mask, tp, mp, tol, xmap, failed):
+        m = err.size
+        post = BatchPosterior(
+            k=mask[sl].sum(axis=1), tau_prior=tp, mu_prior=mp, tol=tol, error_estimate=err,
+            _groups=tuple(groups), _s2_typical=np.full(m, np.nan),
+        )  # fmt: skip
+        mu_q = post.mu_quantile(np.tile([0.5, lo, hi], (m, 1)))
+        tau_q = post.tau_quantile(np.tile([0.5, lo, hi], (m, 1)))
+        pred = post.theta_new_quantile(np.tile([lo, hi], (m, 1)))
+        cols = (
+            post.mu_mean(), mu_q[:, 0], mu_q[:, 1], mu_q[:, 2], tau_q[:, 0], tau_q[:, 1],
+            tau_q[:, 2], pred[:, 0], pred[:, 1], post.p_mu_below(0.0), err,
+        )  # fmt: skip
+        for name, col in zip(_TABLE_COLUMNS, cols, strict=True):
+            out[name][rows[sl]] = col
+
+
+def _table(k: np.ndarray, out: dict[str, np.ndarray]) -> pd.DataFrame:
+    empty = k == 0
+    for col in out.values():
+        col[empty] = np.nan
+    return pd.DataFrame({"k": k.astype(int), **out})
 
 
 def exact_batch(
@@ -647,6 +960,10 @@ def exact_batch(
 ) -> pd.DataFrame:
     """Summaries of ``m`` meta-analyses at once (one row each; vectorised over analyses).
 
+    The analyses are evaluated and summarised in chunks (config ``"exact_chunk_cells"``), so
+    working memory does not grow with ``m`` or ``kmax``. For analyses of very different sizes,
+    :func:`exact_batch_groups` avoids padding them all to the largest.
+
     Returns
     -------
     pandas.DataFrame
@@ -656,28 +973,109 @@ def exact_batch(
         estimate reached). Rows without studies are missing (NaN).
     """
     ci = _check_ci(ci_prob)
-    post = exact_batch_posterior(yi, sei, mask, tau_prior=tau_prior, mu_prior=mu_prior, tol=tol)
-    lo, hi = (1.0 - ci) / 2.0, (1.0 + ci) / 2.0
-    m = post.k.size
-    mu_q = post.mu_quantile(np.tile([0.5, lo, hi], (m, 1)))
-    tau_q = post.tau_quantile(np.tile([0.5, lo, hi], (m, 1)))
-    pred = post.theta_new_quantile(np.tile([lo, hi], (m, 1)))
-    return pd.DataFrame(
-        {
-            "k": post.k.astype(int),
-            "mu_mean": post.mu_mean(),
-            "mu_median": mu_q[:, 0],
-            "mu_low": mu_q[:, 1],
-            "mu_high": mu_q[:, 2],
-            "tau_median": tau_q[:, 0],
-            "tau_low": tau_q[:, 1],
-            "tau_high": tau_q[:, 2],
-            "pred_low": pred[:, 0],
-            "pred_high": pred[:, 1],
-            "p_mu_below_0": post.p_mu_below(0.0),
-            "quad_error": post.error_estimate,
-        }
-    )
+    tp, mp, tol_ = _options(tau_prior, mu_prior, tol)
+    y, v, mk, k, xmap = _prepare(yi, sei, mask, tp)
+    out = {name: np.full(k.size, np.nan) for name in _TABLE_COLUMNS}
+    failed: list[np.ndarray] = []
+    _fill_table(out, np.arange(k.size), y, v, mk, tp, mp, tol_, xmap, ci, failed)
+    _warn_unconverged(failed, tol_)
+    return _table(k, out)
+
+
+def exact_batch_groups(
+    yi: Any,
+    sei: Any,
+    group: Any,
+    *,
+    n_groups: int | None = None,
+    tau_prior: TauPrior | str | None = None,
+    mu_prior: MuPrior | str | None = None,
+    tol: float | None = None,
+    ci_prob: float | None = None,
+) -> pd.DataFrame:
+    """Summaries of many meta-analyses given one study per entry (long format).
+
+    Gives the same table as :func:`exact_batch` would for the studies scattered into padded
+    ``(n_groups x kmax)`` arrays, without building them: analyses are evaluated in buckets of
+    similar size (k in 1, 2, 3-4, 5-8, 9-16, ...), each padded only to its own largest k, so
+    one analysis of 100,000 studies beside 100,000 analyses of one study costs memory in
+    proportion to the number of studies. All share the tau grid of the whole batch.
+
+    Parameters
+    ----------
+    yi, sei : array_like, shape (n,)
+        Estimates and standard errors of all studies.
+    group : array_like of int, shape (n,)
+        The meta-analysis of each study: integer codes ``0 .. n_groups - 1`` (for example from
+        :func:`pandas.factorize`). Within an analysis, studies keep their order.
+    n_groups : int, optional
+        Number of meta-analyses (default: the largest code + 1). Codes without studies give
+        rows of missing values.
+    tau_prior, mu_prior, tol, ci_prob :
+        As for :func:`exact_batch`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per code, in code order, with the columns of :func:`exact_batch`.
+    """
+    ci = _check_ci(ci_prob)
+    tp, mp, tol_ = _options(tau_prior, mu_prior, tol)
+    y, s, _ = _check_inputs(yi, sei, None)
+    y, v = y[0], s[0] ** 2
+    codes, m = _group_codes(group, y.size, n_groups)
+    k = np.bincount(codes, minlength=m)
+    xmap = _data_map(tp, v, np.ones(v.size, dtype=bool))
+    _warn_empty(k == 0)
+    order = np.argsort(codes, kind="stable")
+    ys, vs = y[order], v[order]
+    start = np.cumsum(k) - k
+    size_class = np.ceil(np.log2(np.maximum(k, 1))).astype(int)
+    out = {name: np.full(m, np.nan) for name in _TABLE_COLUMNS}
+    failed: list[np.ndarray] = []
+    for c in np.unique(size_class[k > 0]):
+        rows = np.flatnonzero((size_class == c) & (k > 0))
+        width = int(k[rows].max())
+        mk = np.arange(width)[None, :] < k[rows][:, None]
+        idx = np.where(mk, start[rows][:, None] + np.arange(width)[None, :], 0)
+        yb, vb = np.where(mk, ys[idx], 0.0), np.where(mk, vs[idx], 1.0)
+        del idx
+        _fill_table(out, rows, yb, vb, mk, tp, mp, tol_, xmap, ci, failed)
+    _warn_unconverged(failed, tol_)
+    return _table(k, out)
+
+
+def _group_codes(group: Any, n: int, n_groups: int | None) -> tuple[np.ndarray, int]:
+    codes = np.asarray(group)
+    if codes.shape != (n,) or not (codes.dtype.kind in "iu" or n == 0):
+        raise InputError(
+            f"'group' must be {n} integer codes (one per study, e.g. from pandas.factorize), "
+            f"got {codes.dtype} values of shape {codes.shape}",
+            column="group",
+        )
+    codes = codes.astype(np.intp)
+    top = int(codes.max()) + 1 if n else 0
+    if n_groups is not None:
+        if (
+            isinstance(n_groups, bool)
+            or not isinstance(n_groups, (int, np.integer))
+            or n_groups < 0
+        ):
+            raise InputError(
+                f"'n_groups' must be a non-negative integer, got {n_groups!r}", column="n_groups"
+            )
+        if top > n_groups:
+            raise InputError(
+                f"group code {top - 1} is out of range for n_groups={n_groups}; codes must be "
+                f"0 .. n_groups - 1",
+                column="group",
+            )
+    if n and codes.min() < 0:
+        raise InputError(
+            f"group code {int(codes.min())} is negative; codes must be 0 .. n_groups - 1",
+            column="group",
+        )
+    return codes, top if n_groups is None else int(n_groups)
 
 
 def _check_ci(ci_prob: float | None) -> float:
@@ -713,7 +1111,9 @@ class ExactPosterior:
     n_nodes : int
         Number of quadrature nodes (mixture components) used.
     marginal_likelihood : float or None
-        p(y) under the proper priors (``None`` with a flat mu prior).
+        p(y) under the proper priors (``None`` with a flat mu prior); it under- or overflows
+        for data on extreme scales or with many studies, where
+        :attr:`log_marginal_likelihood` does not.
     """
 
     yi: np.ndarray
@@ -739,6 +1139,12 @@ class ExactPosterior:
     def k(self) -> int:
         """Number of studies."""
         return int(self.yi.size)
+
+    @property
+    def log_marginal_likelihood(self) -> float | None:
+        """log p(y) under the proper priors (``None`` with a flat mu prior)."""
+        lml = self._batch.log_marginal_likelihood()
+        return None if lml is None else float(lml[0])
 
     @property
     def _g(self) -> _Grid:
@@ -842,25 +1248,33 @@ class ExactPosterior:
         return m, float(math.sqrt(max((self._g.pw[0] * i2**2).sum() - m * m, 0.0)))
 
     # --- study-specific effects
-    def _theta_mix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _theta_mix(self, studies: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normal mixtures of theta_i over the nodes of positive posterior weight (with many
+        studies the posterior of tau is narrow and most weights underflow to exactly 0)."""
         a = self._g
-        t2 = a.tau[None, :] ** 2  # (1, n)
-        s2 = (self.sei**2)[:, None]  # (k, 1)
+        live = a.pw[0] > 0
+        t2 = a.tau[None, live] ** 2  # (1, n)
+        s2 = (self.sei[studies] ** 2)[:, None]  # (k, 1)
         b = s2 / (s2 + t2)
-        means = (1.0 - b) * self.yi[:, None] + b * a.mean[0][None, :]
-        var = s2 * t2 / (s2 + t2) + b**2 / a.prec[0][None, :]
-        wts = np.broadcast_to(a.pw[0], means.shape)
+        means = (1.0 - b) * self.yi[studies, None] + b * a.mean[0][None, live]
+        var = s2 * t2 / (s2 + t2) + b**2 / a.prec[0][None, live]
+        wts = np.broadcast_to(a.pw[0][live], means.shape)
         return np.ascontiguousarray(wts), means, np.sqrt(np.maximum(var, 1e-300))
 
     def theta_summary(self, ci_prob: float | None = None) -> pd.DataFrame:
         """Shrinkage estimates: posterior of each study's effect theta_i.
 
         Columns: ``study, yi, sei, mean, sd, median, q_low, q_high`` (central interval).
+        Studies are evaluated in chunks (config ``"exact_chunk_cells"``), so memory does not
+        grow with k beyond the table itself.
         """
         ci = _check_ci(ci_prob)
-        wts, means, sds = self._theta_mix()
-        mean, sd = _mix_moments(wts, means, sds)
-        qs = _mix_quantile(np.tile([0.5, (1 - ci) / 2, (1 + ci) / 2], (self.k, 1)), wts, means, sds)
+        probs = [0.5, (1 - ci) / 2, (1 + ci) / 2]
+        mean, sd, qs = np.empty(self.k), np.empty(self.k), np.empty((self.k, 3))
+        for sl in _row_slices(self.k, 3 * int((self._g.pw[0] > 0).sum())):
+            wts, means, sds = self._theta_mix(sl)
+            mean[sl], sd[sl] = _mix_moments(wts, means, sds)
+            qs[sl] = _mix_quantile(np.tile(probs, (wts.shape[0], 1)), wts, means, sds)
         df = pd.DataFrame(
             {
                 "study": list(self.labels),
