@@ -434,28 +434,26 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     ci = float(config.get("ci_prob", args.ci_prob))
     base["ci_prob"] = ci
     if engine == "exact":
-        from bayesmtor.exact import exact_batch
+        from bayesmtor.exact import exact_batch_groups
 
         m = len(groups)
-        # Scatter the included studies into padded (groups x kmax) arrays, keeping file order
-        # within each group: a stable sort by group code, then each study's rank in its group.
+        # The included studies in long format (file order within each group): the engine
+        # buckets the groups by size, so one large group never pads all the others.
         inc_codes = np.asarray(codes_arr)[included]
         sizes = np.bincount(inc_codes, minlength=m)
         if sizes.max(initial=0) == 0:
             raise UsageError("no study left to pool after computing effect sizes (k = 0)")
-        order = np.argsort(inc_codes, kind="stable")
-        row_of = inc_codes[order]
-        col_of = np.arange(row_of.size) - (np.cumsum(sizes) - sizes)[row_of]
-        kmax = int(sizes.max())
-        y = np.zeros((m, kmax))
-        s = np.ones((m, kmax))
-        mask = np.zeros((m, kmax), dtype=bool)
-        y[row_of, col_of] = table["yi"].to_numpy(float)[included][order]
-        s[row_of, col_of] = table["sei"].to_numpy(float)[included][order]
-        mask[row_of, col_of] = True
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            out = exact_batch(y, s, mask, tau_prior=tau_prior, mu_prior=mu_prior, ci_prob=ci)
+            out = exact_batch_groups(
+                table["yi"].to_numpy(float)[included],
+                table["sei"].to_numpy(float)[included],
+                inc_codes,
+                n_groups=m,
+                tau_prior=tau_prior,
+                mu_prior=mu_prior,
+                ci_prob=ci,
+            )
         _print_warnings(caught)
         rows = out[[*BAYES_KEYS, "quad_error"]].to_dict("records")
         for g, (key, row) in enumerate(zip(groups, rows, strict=True)):
