@@ -25,7 +25,7 @@ from scipy import special, stats
 
 from bayesmtor import config
 from bayesmtor import exact as ex
-from bayesmtor.errors import InputError, NotEstimableWarning
+from bayesmtor.errors import ConvergenceWarning, InputError, NotEstimableWarning
 from bayesmtor.exact import exact_batch, exact_batch_groups, exact_batch_posterior, exact_posterior
 from bayesmtor.priors import MuPrior, TauPrior
 
@@ -130,6 +130,26 @@ def test_memory_of_a_large_meta_analysis_follows_the_chunk_size(monkeypatch) -> 
         tracemalloc.stop()
     assert post.n_nodes >= 256  # the case is large enough to matter
     assert peak < 12e6, f"peak traced allocation {peak / 1e6:.1f} MB"
+
+
+def test_memory_stays_bounded_when_no_analysis_converges(monkeypatch) -> None:
+    """tol = 1e-17 is below rounding: all 8 analyses refine to 8192 panels (65,536 nodes).
+
+    One analysis on that grid holds ~8 MB (about 16 arrays of 65,536 float64); refined and
+    summarised one at a time, the batch stays near that, where holding the 8 together would
+    take over 40 MB."""
+    rng = np.random.default_rng(1)
+    y, s = rng.normal(0.0, 0.5, (8, 5)), rng.uniform(0.1, 0.5, (8, 5))
+    monkeypatch.setitem(config.defaults, "exact_chunk_cells", 50_000)
+    tracemalloc.start()
+    try:
+        with pytest.warns(ConvergenceWarning, match="tol=1e-17 for 8 meta-analyses"):
+            table = exact_batch(y, s, tol=1e-17)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(table.drop(columns="quad_error").to_numpy()).all()
+    assert peak < 30e6, f"peak traced allocation {peak / 1e6:.1f} MB"
 
 
 def test_groups_in_long_format_match_the_padded_batch() -> None:

@@ -100,12 +100,17 @@ _STATE_ARRAYS = 16
 def _chunk_cells() -> int:
     """Cells (analyses x points x terms) evaluated per NumPy call (config "exact_chunk_cells")."""
     value = config.get("exact_chunk_cells")
+    if type(value) is int and value >= 1:  # the common case, checked first (called often)
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(
             f"config 'exact_chunk_cells' must be a positive integer, got {value!r}",
             column="exact_chunk_cells",
         )
     return int(value)
+
+
+_WHOLE = [(slice(None), slice(None))]  # one tile: the whole array
 
 
 def _tiles(rows: int, cols: int, width: int) -> list[tuple[slice, slice]]:
@@ -117,7 +122,7 @@ def _tiles(rows: int, cols: int, width: int) -> list[tuple[slice, slice]]:
     cells = _chunk_cells()
     per_row = cols * max(1, width)
     if rows * per_row <= cells:
-        return [(slice(None), slice(None))]
+        return _WHOLE
     if per_row <= cells:
         step = cells // per_row
         return [(slice(i, i + step), slice(None)) for i in range(0, rows, step)]
@@ -538,53 +543,67 @@ def _change(coarse: _Grid, fine: _Grid) -> np.ndarray:
     return np.maximum(np.maximum(d_tau, d_mu), d_z)
 
 
-def _adaptive(
-    y: np.ndarray, v: np.ndarray, mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float,
-    xmap: _Map,
-) -> tuple[list[_Grid], np.ndarray, np.ndarray]:  # fmt: skip
-    """Double the panels of each analysis until converged.
-
-    Returns the final groups, the error estimates and the rows that did not reach ``tol``.
-    """
-    m = y.shape[0]
-    err = np.full(m, np.inf)
-    groups: list[_Grid] = []
-    prev = _make_grid(_P_START, np.arange(m), y, v, mask, tp, mp, xmap)
-    panels = _P_START
-    for _ in range(_MAX_DOUBLINGS):
-        panels *= 2
-        cur = _make_grid(panels, prev.rows, prev.y, prev.v, prev.mask, tp, mp, xmap)
-        ch = _change(prev, cur)
-        err[cur.rows] = ch
-        ok = ch < tol
-        if ok.any():
-            groups.append(cur.take(np.flatnonzero(ok)))
-        if ok.all():
-            return groups, err, np.empty(0, dtype=np.intp)
-        prev = cur.take(np.flatnonzero(~ok))
-    groups.append(cur.take(np.flatnonzero(~ok)))
-    return groups, err, cur.rows[~ok]
-
-
 def _solve(
     y: np.ndarray, v: np.ndarray, mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float,
-    xmap: _Map, failed: list[np.ndarray],
-) -> Iterator[tuple[slice, list[_Grid], np.ndarray]]:  # fmt: skip
-    """Posterior grids of an (m x width) batch, one chunk of analyses at a time.
+    xmap: _Map, err: np.ndarray, failed: list[np.ndarray],
+) -> Iterator[_Grid]:  # fmt: skip
+    """Final quadrature groups of an (m x width) batch, each yielded once its analyses are done.
 
-    Yields the rows of the chunk, its groups (rows relative to the chunk) and its error
-    estimates; appends the error estimates of analyses that did not converge to ``failed``.
-    Each analysis is refined on its own, so the chunking does not change any result.
+    Analyses are taken a chunk at a time (``exact_chunk_cells``) and refined on their own, so
+    neither the chunking nor the order changes any result. Group rows are positions in the
+    batch; ``err`` (m,) receives the error estimates, and the error estimates of analyses
+    that did not converge are appended to ``failed``. A caller that summarises each group as
+    it comes holds one group at a time.
     """
     m, width = y.shape
     step = max(1, _chunk_cells() // (_NODES_HINT * (width + _STATE_ARRAYS)))
     for i in range(0, m, step):
         sl = slice(i, min(i + step, m))
-        groups, err, bad = _adaptive(y[sl], v[sl], mask[sl], tp, mp, tol, xmap)
-        if bad.size:
-            groups, bad = _recentre(groups, err, bad, y[sl], v[sl], mask[sl], tp, mp, tol, xmap)
-        failed.append(err[bad])
-        yield sl, groups, err
+        chunk_err = err[sl]  # a view: written by the refinement
+        first = _make_grid(_P_START, np.arange(sl.stop - i), y[sl], v[sl], mask[sl], tp, mp, xmap)
+        for grid, converged in _refine(first, tol, chunk_err):
+            parts = [grid] if converged else _recentre(grid, tol, chunk_err, failed)
+            for part in parts:
+                yield replace(part, rows=part.rows + i)
+
+
+# Analyses refined together hold about 16 (analyses x nodes) arrays (weights, means and
+# precisions at two levels, and the convergence checks); each is kept below a quarter of
+# "exact_chunk_cells" by halving the analyses still refined when the grid grows.
+_STATE_SHARE = 4
+
+
+def _refine(prev: _Grid, tol: float, err: np.ndarray) -> Iterator[tuple[_Grid, bool]]:
+    """Double the panels of the analyses of ``prev`` until each converges.
+
+    Yields ``(group, True)`` for analyses that reached ``tol`` at a level and, after the last
+    level (8192 panels), ``(group, False)`` for the others; ``err[rows]`` receives the error
+    estimates. Analyses are refined on their own, so halving them as the grid grows (to bound
+    memory) does not change any result.
+    """
+    cells = _chunk_cells()
+    while True:
+        panels = 2 * prev.panels
+        rows = prev.rows.size
+        if rows > 1 and rows * panels * _GL_N * _STATE_SHARE > cells:
+            half = rows // 2
+            halves = [prev.take(np.arange(half, rows)), prev.take(np.arange(half))]
+            del prev  # the halves are copies: memory is handed on
+            while halves:
+                yield from _refine(halves.pop(), tol, err)
+            return
+        cur = _make_grid(panels, prev.rows, prev.y, prev.v, prev.mask, prev.tp, prev.mp, prev.xmap)
+        ch = _change(prev, cur)
+        err[cur.rows] = ch
+        ok = ch < tol
+        if ok.any():
+            yield cur.take(np.flatnonzero(ok)), True
+        if ok.all():
+            return
+        if panels >= _P_START * 2**_MAX_DOUBLINGS:
+            yield cur.take(np.flatnonzero(~ok)), False
+            return
+        prev = cur.take(np.flatnonzero(~ok))
 
 
 # Logarithmic scan locating the posterior mode of tau for re-centred maps (tau^2 stays finite).
@@ -593,10 +612,7 @@ _SCAN_TAU = 10.0 ** np.arange(-150.0, 150.125, 0.125)
 _RECENTRE_FACTOR = 1e3
 
 
-def _recentre(
-    groups: list[_Grid], err: np.ndarray, bad: np.ndarray, y: np.ndarray, v: np.ndarray,
-    mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, xmap: _Map,
-) -> tuple[list[_Grid], np.ndarray]:  # fmt: skip
+def _recentre(grid: _Grid, tol: float, err: np.ndarray, failed: list[np.ndarray]) -> list[_Grid]:
     """Retry analyses that did not converge on the shared map with a map of their own.
 
     The shared map is centred for the batch as a whole; an analysis whose tau posterior lies
@@ -604,33 +620,36 @@ def _recentre(
     very different scale) can then sit within rounding of x = 0 or x = 1. Such an analysis
     (mode of p(log tau | y) more than ``_RECENTRE_FACTOR`` away from the shared centre) is
     refined again on a map centred at that mode, and the rule with the smaller error estimate
-    is kept. Updates ``err`` in place; returns the groups and the rows still not converged.
-    ``groups[-1]`` holds exactly the rows ``bad`` (see :func:`_adaptive`).
+    is kept. Updates ``err``; appends the error estimates still above ``tol`` to ``failed``;
+    returns the groups of all analyses of ``grid``.
     """
-    ll, _, _ = _conditional(y[bad], v[bad], mask[bad], _SCAN_TAU, mp)
+    tp, mp = grid.tp, grid.mp
+    ll, _, _ = _conditional(grid.y, grid.v, grid.mask, _SCAN_TAU, mp)
     with np.errstate(divide="ignore", invalid="ignore"):
         logp = ll + (tp.logpdf(_SCAN_TAU) + np.log(_SCAN_TAU))[None, :]
     logp = np.where(np.isnan(logp), -np.inf, logp)
     mode = _SCAN_TAU[np.argmax(logp, axis=1)]
     far = np.isfinite(logp.max(axis=1)) & (
-        np.abs(np.log(mode / xmap.c)) > math.log(_RECENTRE_FACTOR)
+        np.abs(np.log(mode / grid.xmap.c)) > math.log(_RECENTRE_FACTOR)
     )
-    kept = np.ones(bad.size, dtype=bool)
-    extra: list[_Grid] = []
+    kept = np.ones(grid.rows.size, dtype=bool)
+    out: list[_Grid] = []
     for i in np.flatnonzero(far):
-        r = int(bad[i])
-        one = slice(r, r + 1)
-        own, own_err, _ = _adaptive(
-            y[one], v[one], mask[one], tp, mp, tol, _Map.centred(tp, mode[i])
-        )
-        if own_err[0] < err[r]:
-            extra.extend(replace(g, rows=g.rows + r) for g in own)
-            err[r] = own_err[0]
+        one = grid.take(np.array([i]))
+        own_err = np.full(1, np.inf)
+        first = _make_grid(
+            _P_START, np.zeros(1, dtype=np.intp), one.y, one.v, one.mask, tp, mp,
+            _Map.centred(tp, float(mode[i])),
+        )  # fmt: skip
+        own = [g for g, _ in _refine(first, tol, own_err)]
+        if own_err[0] < err[one.rows[0]]:
+            out.extend(replace(g, rows=one.rows) for g in own)
+            err[one.rows[0]] = own_err[0]
             kept[i] = False
-    if kept.all():
-        return groups, bad
-    rest = [groups[-1].take(np.flatnonzero(kept))] if kept.any() else []
-    return groups[:-1] + rest + extra, bad[~(err[bad] < tol)]
+    if kept.any():
+        out.append(grid.take(np.flatnonzero(kept)))
+    failed.append(err[grid.rows][~(err[grid.rows] < tol)])
+    return out
 
 
 def _warn_unconverged(failed: list[np.ndarray], tol: float) -> None:
@@ -897,12 +916,9 @@ def exact_batch_posterior(
     """
     tp, mp, tol_ = _options(tau_prior, mu_prior, tol)
     y, v, mk, k, xmap = _prepare(yi, sei, mask, tp)
-    err = np.full(k.size, np.nan)
-    groups: list[_Grid] = []
+    err = np.full(k.size, np.inf)
     failed: list[np.ndarray] = []
-    for sl, chunk, chunk_err in _solve(y, v, mk, tp, mp, tol_, xmap, failed):
-        groups.extend(replace(g, rows=g.rows + sl.start) for g in chunk)
-        err[sl] = chunk_err
+    groups = list(_solve(y, v, mk, tp, mp, tol_, xmap, err, failed))
     _warn_unconverged(failed, tol_)
     err = np.where(k == 0, np.nan, err)
     return BatchPosterior(
@@ -922,23 +938,25 @@ def _fill_table(
     mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, xmap: _Map, ci: float,
     failed: list[np.ndarray],
 ) -> None:  # fmt: skip
-    """Summaries of the analyses (y, v, mask) into ``out[column][rows]``, chunk by chunk."""
+    """Summaries of the analyses (y, v, mask) into ``out[column][rows]``, group by group."""
     lo, hi = (1.0 - ci) / 2.0, (1.0 + ci) / 2.0
-    for sl, groups, err in _solve(y, v, mask, tp, mp, tol, xmap, failed):
-        m = err.size
+    err = np.full(y.shape[0], np.inf)
+    for grid in _solve(y, v, mask, tp, mp, tol, xmap, err, failed):
+        at = grid.rows
+        m = at.size
         post = BatchPosterior(
-            k=mask[sl].sum(axis=1), tau_prior=tp, mu_prior=mp, tol=tol, error_estimate=err,
-            _groups=tuple(groups), _s2_typical=np.full(m, np.nan),
+            k=mask[at].sum(axis=1), tau_prior=tp, mu_prior=mp, tol=tol, error_estimate=err[at],
+            _groups=(replace(grid, rows=np.arange(m)),), _s2_typical=np.full(m, np.nan),
         )  # fmt: skip
         mu_q = post.mu_quantile(np.tile([0.5, lo, hi], (m, 1)))
         tau_q = post.tau_quantile(np.tile([0.5, lo, hi], (m, 1)))
         pred = post.theta_new_quantile(np.tile([lo, hi], (m, 1)))
         cols = (
             post.mu_mean(), mu_q[:, 0], mu_q[:, 1], mu_q[:, 2], tau_q[:, 0], tau_q[:, 1],
-            tau_q[:, 2], pred[:, 0], pred[:, 1], post.p_mu_below(0.0), err,
+            tau_q[:, 2], pred[:, 0], pred[:, 1], post.p_mu_below(0.0), err[at],
         )  # fmt: skip
         for name, col in zip(_TABLE_COLUMNS, cols, strict=True):
-            out[name][rows[sl]] = col
+            out[name][rows[at]] = col
 
 
 def _table(k: np.ndarray, out: dict[str, np.ndarray]) -> pd.DataFrame:
