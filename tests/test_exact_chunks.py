@@ -187,6 +187,13 @@ def test_groups_of_equal_size_give_exactly_the_padded_table() -> None:
     pd.testing.assert_frame_equal(long, exact_batch(y, s), check_exact=True)
 
 
+def test_batches_without_analyses() -> None:
+    table = exact_batch(np.zeros((0, 3)), np.ones((0, 3)))
+    assert table.empty and list(table.columns) == ["k", *ex._TABLE_COLUMNS]
+    assert exact_batch_groups([], [], np.array([], dtype=int)).empty
+    assert "m=0" in repr(exact_batch_posterior(np.zeros((0, 3)), np.ones((0, 3))))
+
+
 @pytest.mark.parametrize(
     ("group", "n_groups", "match"),
     [

@@ -765,9 +765,11 @@ class BatchPosterior:
     _s2_typical: np.ndarray = field(repr=False)
 
     def __repr__(self) -> str:
+        errs = self.error_estimate[~np.isnan(self.error_estimate)]
+        worst = f"{errs.max():.2g}" if errs.size else "none"
         return (
             f"BatchPosterior(m={self.k.size}, tau_prior={self.tau_prior!r}, "
-            f"mu_prior={self.mu_prior!r}, max error estimate={np.nanmax(self.error_estimate):.2g})"
+            f"mu_prior={self.mu_prior!r}, max error estimate={worst})"
         )
 
     def _apply(self, fn: Any, x: Any, *, by_column: bool = True) -> np.ndarray:
