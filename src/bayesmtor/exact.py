@@ -940,25 +940,48 @@ def _fill_table(
     mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, xmap: _Map, ci: float,
     failed: list[np.ndarray],
 ) -> None:  # fmt: skip
-    """Summaries of the analyses (y, v, mask) into ``out[column][rows]``, group by group."""
-    lo, hi = (1.0 - ci) / 2.0, (1.0 + ci) / 2.0
+    """Summaries of the analyses (y, v, mask) into ``out[column][rows]``.
+
+    Final groups are summarised together until they hold about ``exact_chunk_cells / 4``
+    (analyses x nodes), then dropped, so memory stays bounded however far analyses refine.
+    """
     err = np.full(y.shape[0], np.inf)
+    pending: list[_Grid] = []
+    held = 0
     for grid in _solve(y, v, mask, tp, mp, tol, xmap, err, failed):
-        at = grid.rows
-        m = at.size
-        post = BatchPosterior(
-            k=mask[at].sum(axis=1), tau_prior=tp, mu_prior=mp, tol=tol, error_estimate=err[at],
-            _groups=(replace(grid, rows=np.arange(m)),), _s2_typical=np.full(m, np.nan),
-        )  # fmt: skip
-        mu_q = post.mu_quantile(np.tile([0.5, lo, hi], (m, 1)))
-        tau_q = post.tau_quantile(np.tile([0.5, lo, hi], (m, 1)))
-        pred = post.theta_new_quantile(np.tile([lo, hi], (m, 1)))
-        cols = (
-            post.mu_mean(), mu_q[:, 0], mu_q[:, 1], mu_q[:, 2], tau_q[:, 0], tau_q[:, 1],
-            tau_q[:, 2], pred[:, 0], pred[:, 1], post.p_mu_below(0.0), err[at],
-        )  # fmt: skip
-        for name, col in zip(_TABLE_COLUMNS, cols, strict=True):
-            out[name][rows[at]] = col
+        pending.append(grid)
+        held += grid.rows.size * grid.tau.size
+        if held * _STATE_SHARE > _chunk_cells():
+            _summarise(out, rows, pending, mask, err, tp, mp, tol, ci)
+            pending, held = [], 0
+    if pending:
+        _summarise(out, rows, pending, mask, err, tp, mp, tol, ci)
+
+
+def _summarise(
+    out: dict[str, np.ndarray], rows: np.ndarray, groups: list[_Grid], mask: np.ndarray,
+    err: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, ci: float,
+) -> None:  # fmt: skip
+    at = np.concatenate([g.rows for g in groups])
+    m = at.size
+    local, start = [], 0
+    for g in groups:  # the groups' rows renumbered 0 .. m - 1 in the order of ``at``
+        local.append(replace(g, rows=np.arange(start, start + g.rows.size)))
+        start += g.rows.size
+    post = BatchPosterior(
+        k=mask[at].sum(axis=1), tau_prior=tp, mu_prior=mp, tol=tol, error_estimate=err[at],
+        _groups=tuple(local), _s2_typical=np.full(m, np.nan),
+    )  # fmt: skip
+    lo, hi = (1.0 - ci) / 2.0, (1.0 + ci) / 2.0
+    mu_q = post.mu_quantile(np.tile([0.5, lo, hi], (m, 1)))
+    tau_q = post.tau_quantile(np.tile([0.5, lo, hi], (m, 1)))
+    pred = post.theta_new_quantile(np.tile([lo, hi], (m, 1)))
+    cols = (
+        post.mu_mean(), mu_q[:, 0], mu_q[:, 1], mu_q[:, 2], tau_q[:, 0], tau_q[:, 1],
+        tau_q[:, 2], pred[:, 0], pred[:, 1], post.p_mu_below(0.0), err[at],
+    )  # fmt: skip
+    for name, col in zip(_TABLE_COLUMNS, cols, strict=True):
+        out[name][rows[at]] = col
 
 
 def _table(k: np.ndarray, out: dict[str, np.ndarray]) -> pd.DataFrame:
