@@ -16,7 +16,7 @@ import pytest
 from bayesmtor import __version__
 from bayesmtor.cli import BAYES_KEYS, main
 from bayesmtor.datasets import comparative_dataset
-from bayesmtor.report import inspect_html_report
+from bayesmtor.reporting.html import inspect_html_report
 
 
 def run(argv, capsys):

@@ -7,7 +7,7 @@ operating system gives (``errno`` and message as ``strerror(3)`` prints them on 
 A kill is simulated in a forked child that leaves through ``os._exit`` right before its N-th
 call that changes the filesystem (``rename``, ``replace``, ``unlink``, ``rmdir``), for every N
 up to the number of such calls a complete swap makes. The parent then does what the next run
-does first (:func:`bayesmtor.outputs.recover_output`) and checks that exactly the old or the new
+does first (:func:`bayesmtor.reporting.outputs.recover_output`) and checks that exactly the old or the new
 output is in place, complete, and that nothing is left beside it.
 """
 
@@ -29,7 +29,7 @@ from test_runner import TINY_PLAN
 
 from bayesmtor import cli
 from bayesmtor.errors import OutputError
-from bayesmtor.outputs import (
+from bayesmtor.reporting.outputs import (
     MARKER_NAME,
     OutputFolder,
     _host_tag,
@@ -38,7 +38,7 @@ from bayesmtor.outputs import (
     recover_output,
 )
 from bayesmtor.plans import parse_plan
-from bayesmtor.runner import run_plan
+from bayesmtor.pipeline.run import run_plan
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
 

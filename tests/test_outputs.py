@@ -18,7 +18,7 @@ import pytest
 
 from bayesmtor import __version__
 from bayesmtor.errors import OutputError
-from bayesmtor.outputs import (
+from bayesmtor.reporting.outputs import (
     MARKER_NAME,
     OutputFolder,
     atomic_output_dir,
@@ -428,7 +428,7 @@ _CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from bayesmtor.outputs import atomic_output_dir
+    from bayesmtor.reporting.outputs import atomic_output_dir
     target = Path(sys.argv[1])
     with atomic_output_dir(target, force=True) as work:
         (work / "half.txt").write_text("half written")

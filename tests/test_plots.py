@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
-from bayesmtor import plots
+from bayesmtor.reporting import figures as plots
 from bayesmtor.errors import InputError
 
 # Synthetic values (not data): log hazard ratios of three made-up trials.

@@ -15,8 +15,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from bayesmtor.errors import InputError
-from bayesmtor.plots import save_figure
-from bayesmtor.report import (
+from bayesmtor.reporting.figures import save_figure
+from bayesmtor.reporting.html import (
     ReportSection,
     format_number,
     inspect_html_report,

@@ -29,7 +29,7 @@ from processes import running, wait_for_children
 
 from bayesmtor import frequentist
 from bayesmtor.exact import exact_batch, exact_posterior
-from bayesmtor.outputs import MARKER_NAME, atomic_output_dir, partial_name_pattern
+from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir, partial_name_pattern
 
 # Five log hazard ratios and SEs of the shape found in the mTOR trials (illustrative values).
 YI = np.array([-0.45, -0.10, -0.32, 0.05, -0.61])
@@ -94,7 +94,7 @@ _CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from bayesmtor.outputs import atomic_output_dir
+    from bayesmtor.reporting.outputs import atomic_output_dir
 
     out = Path(sys.argv[1])
     with atomic_output_dir(out, force=True) as work:

@@ -1,4 +1,4 @@
-"""`bayesmtor.runner.run_plan` through its API, on small exact-only plans.
+"""`bayesmtor.pipeline.run.run_plan` through its API, on small exact-only plans.
 
 The run of the primary plan (MCMC included) is exercised end to end in test_cli_run.py.
 """
@@ -14,7 +14,7 @@ from bayesmtor import __version__
 from bayesmtor.datasets import comparative_dataset
 from bayesmtor.errors import OutputError, PlanError
 from bayesmtor.plans import parse_plan
-from bayesmtor.runner import analysis_id, expand_plan, run_plan
+from bayesmtor.pipeline.run import analysis_id, expand_plan, run_plan
 
 pytestmark = pytest.mark.slow  # each run writes ~30 files and a dozen figures (5-15 s)
 
@@ -196,7 +196,7 @@ def test_idata_reloads_with_arviz_and_is_labelled_exact(small_run):
 
 
 def test_report_has_a_section_per_analysis(small_run):
-    from bayesmtor.report import inspect_html_report
+    from bayesmtor.reporting.html import inspect_html_report
 
     _, out, _ = small_run
     rep = inspect_html_report(out / "report.html")
@@ -231,7 +231,7 @@ def test_refuses_existing_folder_and_force_replaces(tmp_path):
 
 
 def test_interruption_leaves_no_output(tmp_path, monkeypatch):
-    import bayesmtor.runner as runner
+    import bayesmtor.pipeline.run as runner
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

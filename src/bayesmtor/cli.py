@@ -580,7 +580,7 @@ def _library_logs(records: list[str]) -> Iterator[None]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """``bayesmtor run [PLAN]``."""
-    from bayesmtor.runner import run_plan
+    from bayesmtor.pipeline.run import run_plan
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -611,7 +611,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_replicate(args: argparse.Namespace) -> int:
     """``bayesmtor replicate``."""
     from bayesmtor import replication
-    from bayesmtor.outputs import atomic_write_text
+    from bayesmtor.reporting.outputs import atomic_write_text
 
     path = _replication_path(args.out) if args.out is not None else None  # refuse early
     result = replication.replicate()

@@ -22,7 +22,7 @@
    and one NUTS step reused), so the compilation is paid once per run.
 6. **Prior sensitivity** (``[sensitivity]``): every normal-normal analysis refitted exactly
    under each tau prior (vectorised over analyses, :func:`bayesmtor.exact.exact_batch`).
-7. **Outputs**, written into one folder atomically (:func:`bayesmtor.outputs.atomic_output_dir`):
+7. **Outputs**, written into one folder atomically (:func:`bayesmtor.reporting.outputs.atomic_output_dir`):
 
    ``tables/``  ``pooled_bayes.csv``, ``pooled_frequentist.csv``, ``side_by_side.csv``,
    ``excluded_studies.csv``, ``analyses.csv`` (status of every expanded analysis),
@@ -64,7 +64,7 @@ import pandas as pd
 from bayesmtor import __version__, config
 from bayesmtor.errors import BayesMTORError, EstimationError, InputError
 from bayesmtor.exact import conditional_normal
-from bayesmtor.outputs import MARKER_NAME, atomic_output_dir, writing
+from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir, writing
 from bayesmtor.plans import AnalysisSpec, Plan, load_plan
 
 __all__ = [
@@ -415,7 +415,7 @@ def run_plan(
         everything has been written, so an error or an interruption leaves no partial output.
     force : bool, default False
         Replace ``out`` if it exists and is not empty, which bayesmtor does only for an
-        unchanged output folder of its own (see :mod:`bayesmtor.outputs`); otherwise
+        unchanged output folder of its own (see :mod:`bayesmtor.reporting.outputs`); otherwise
         :class:`~bayesmtor.errors.OutputError`.
     progress : callable, optional
         Called with one line of text per step (e.g. ``print`` to stderr); silent if omitted.
@@ -1798,7 +1798,7 @@ def _fit_figures(
 ) -> list[tuple[str, Path]]:
     """Forest plot, tau prior vs posterior (k >= 2) and funnel plot (k >= 3) of one analysis
     (those of ``parts``); returns ``[(caption, png path)]``."""
-    from bayesmtor import plots
+    from bayesmtor.reporting import figures as plots
 
     figdir = work / "figures"
     if f.forest_rows is None:
@@ -1845,7 +1845,7 @@ def _fit_figures(
 
 def _sensitivity_figures(work: Path, sensitivity: pd.DataFrame) -> list[tuple[str, Path]]:
     """One prior-sensitivity plot per measure (at most 6 analyses per plot)."""
-    from bayesmtor import plots
+    from bayesmtor.reporting import figures as plots
 
     figs = []
     for measure, grp in sensitivity.groupby("measure", sort=False):
@@ -1912,7 +1912,7 @@ def _write_report(
     replication: _Replication,
     started: _dt.datetime,
 ) -> None:
-    from bayesmtor.report import ReportSection, write_html_report
+    from bayesmtor.reporting.html import ReportSection, write_html_report
 
     pct = f"{100 * plan.ci_prob:g}%"
     meta = {

@@ -26,7 +26,7 @@ from scipy import stats
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
-from bayesmtor.outputs import atomic_write_bytes
+from bayesmtor.reporting.outputs import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

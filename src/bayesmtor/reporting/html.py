@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from bayesmtor.errors import InputError
-from bayesmtor.outputs import atomic_write_text
+from bayesmtor.reporting.outputs import atomic_write_text
 
 __all__ = [
     "ReportSection",

@@ -1,0 +1,4 @@
+"""Writing a run: tables, figures, the HTML report and the atomic output folder.
+
+Nothing here fits a model; every function takes results that :mod:`bayesmtor.pipeline` computed.
+"""
