@@ -1,0 +1,415 @@
+"""Single analyses from arrays: ``rma``, ``rma_mh``, ``rma_peto`` and ``egger_test``.
+
+Also the argument checks, padding and warnings shared with :mod:`bayesmtor.frequentist.analyses`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from bayesmtor import config
+from bayesmtor.errors import (
+    DegenerateIntervalWarning,
+    EstimationError,
+    InputError,
+    NotEstimableWarning,
+)
+from bayesmtor.frequentist._core import (
+    MEASURES,
+    METHODS,
+    RE_METHODS,
+    TESTS,
+    _core_iv,
+    _core_mh,
+    _core_peto,
+)
+from bayesmtor.frequentist.results import EggerResult, PoolResult
+from bayesmtor.validation import check_safe_range
+
+# --------------------------------------------------------------------------------------------
+# argument checking and padding
+# --------------------------------------------------------------------------------------------
+
+
+def _check_method(method: str) -> str:
+    m = str(method).upper()
+    if m not in METHODS:
+        raise InputError(
+            f"unknown method '{method}'; use one of {', '.join(METHODS)}", column="method"
+        )
+    return m
+
+
+def _check_measure(measure: str) -> str:
+    for known in MEASURES:
+        if str(measure).lower() == known.lower():
+            return known
+    raise InputError(
+        f"unknown measure '{measure}'; use one of {', '.join(MEASURES)}", column="measure"
+    )
+
+
+def _check_test(test: str, hksj: bool) -> str:
+    t = "knha" if hksj else str(test).lower()
+    if t == "hksj":
+        t = "knha"
+    if t not in TESTS:
+        raise InputError(f"unknown test '{test}'; use 'z', 't' or 'knha' (HKSJ)", column="test")
+    return t
+
+
+def _ci_prob(ci_prob: float | None) -> float:
+    p = float(config.get("ci_prob", ci_prob))
+    if not 0.0 < p < 1.0:
+        raise InputError(f"ci_prob must lie strictly between 0 and 1, got {p}", column="ci_prob")
+    return p
+
+
+def _as_1d(x: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"'{name}' must be numeric", column=name) from None
+    if name in ("sei", "vi") and np.any(arr[np.isfinite(arr)] < 0):  # squaring would hide it
+        i = int(np.flatnonzero(np.isfinite(arr) & (arr < 0))[0])
+        raise InputError(f"negative value {arr[i]:g}; '{name}' must be > 0", row=i + 1, column=name)
+    return arr
+
+
+def _pad(values: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scatter 1-D ``values`` into an (n_groups, kmax) array by group code (stable order)."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    counts = np.bincount(codes, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(codes.size) - starts[sorted_codes]
+    kmax = int(counts.max()) if counts.size else 0
+    out = np.zeros((n_groups, max(kmax, 1)))
+    mask = np.zeros((n_groups, max(kmax, 1)), dtype=bool)
+    out[sorted_codes, pos] = values[order]
+    mask[sorted_codes, pos] = True
+    return out, mask
+
+
+def _warn_undefined(out: dict[str, np.ndarray], method: str, label: str = "") -> None:
+    where = f" ({label})" if label else ""
+    k = out["k"]
+    if method in RE_METHODS and np.any(k < 2):
+        warnings.warn(
+            f"tau^2 is not estimable with k = 0 or k = 1{where}; reported as missing",
+            NotEstimableWarning,
+            stacklevel=3,
+        )
+    if method in RE_METHODS and np.any(k < 3):
+        warnings.warn(
+            f"the prediction interval needs k >= 3{where}; reported as missing",
+            NotEstimableWarning,
+            stacklevel=3,
+        )
+    missing = ~np.isfinite(out["estimate"])
+    if np.any(missing & (k == 0)):
+        warnings.warn(
+            f"the pooled estimate is not estimable{where} (k = 0: no study can be pooled); "
+            "reported as missing",
+            NotEstimableWarning,
+            stacklevel=3,
+        )
+    if np.any(missing & (k > 0)):
+        why = (
+            "no events (or only events) in one arm of every study"
+            if method in ("MH", "PETO")
+            else "its weights are not finite"
+        )
+        warnings.warn(
+            f"the pooled estimate is not estimable{where} ({why}); reported as missing",
+            NotEstimableWarning,
+            stacklevel=3,
+        )
+    if np.any(out.get("hksj_degenerate", False)):
+        warnings.warn(
+            f"HKSJ scale factor is 0{where}: the studies' estimates are identical (weighted "
+            "residual sum of squares <= 2.2e-16), so the HKSJ interval has zero width and "
+            "p = 0 (as metafor reports it). Zero width reflects no observed spread, not "
+            "certainty; the z interval (without HKSJ) is more sensible for these data",
+            DegenerateIntervalWarning,
+            stacklevel=3,
+        )
+
+
+def _result_from_row(out, i, *, measure, method, test, ci_prob, studies=(), excluded=()):
+    vals = {}
+    for f in fields(PoolResult):
+        if f.name in out:
+            x = out[f.name][i]
+            vals[f.name] = int(x) if f.name == "k" else float(x)
+    return PoolResult(
+        measure=measure,
+        method=method,
+        test=test,
+        ci_prob=ci_prob,
+        studies=tuple(studies),
+        excluded=tuple(excluded),
+        **vals,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# public API: single analyses
+# --------------------------------------------------------------------------------------------
+
+
+def rma(
+    yi: Any,
+    sei: Any = None,
+    vi: Any = None,
+    method: str = "REML",
+    test: str = "z",
+    ci_prob: float | None = None,
+    measure: str = "generic",
+    studies: Any = None,
+) -> PoolResult:
+    """Inverse-variance meta-analysis of estimates ``yi`` (log scale for ratios).
+
+    Parameters
+    ----------
+    yi : array-like
+        Study estimates. NaN marks a missing value: the study is excluded.
+    sei, vi : array-like, optional
+        Standard errors or sampling variances (exactly one of them); NaN is missing. Every
+        study not missing must lie in the safe range of :mod:`bayesmtor.validation`
+        (``|yi| <= 1e50``, ``1e-50 <= sei <= 1e50``), else :class:`InputError` names it.
+        Inside the range the fit is scale-equivariant and free of overflow.
+    method : str
+        ``"FE"`` or a tau^2 estimator: ``"DL"``, ``"REML"``, ``"PM"``, ``"ML"``, ``"SJ"``, ``"HE"``.
+    test : str
+        ``"z"`` (default), ``"t"`` (t on k-1 df) or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman).
+        When all estimates are equal the HKSJ scale factor is 0 (as in metafor): the interval
+        has zero width and a :class:`~bayesmtor.errors.DegenerateIntervalWarning` says so.
+    ci_prob : float, optional
+        Interval probability (default from :mod:`bayesmtor.config`).
+    measure : str
+        Label of the effect measure (``"RR"``, ``"OR"``, ``"HR"``, ``"RD"`` or ``"generic"``).
+    studies : sequence of str, optional
+        Study labels, kept in the result.
+
+    Returns
+    -------
+    PoolResult
+    """
+    method = _check_method(method)
+    if method in ("MH", "PETO"):
+        raise InputError(f"method '{method}' needs 2x2 counts; use rma_mh() or rma_peto()")
+    measure = _check_measure(measure)
+    test = _check_test(test, False)
+    p = _ci_prob(ci_prob)
+    y = _as_1d(yi, "yi")
+    if (sei is None) == (vi is None):
+        raise InputError("give exactly one of 'sei' and 'vi'", column="sei")
+    se = np.sqrt(_as_1d(vi, "vi")) if vi is not None else _as_1d(sei, "sei")
+    if se.shape != y.shape:
+        raise InputError(f"'yi' has {y.size} values but the variances have {se.size}", column="vi")
+    labels = _labels(studies, y.size)
+    missing = np.isnan(y) | np.isnan(se)
+    # a missing value excludes its study; any other value must lie in the safe range
+    names = {"columns": ("yi", "vi"), "quantities": ("yi", "sqrt(vi)")} if vi is not None else {}
+    check_safe_range(y, se, mask=~missing, studies=labels, **names)
+    v = se**2
+    excluded = [(labels[i], "missing estimate or variance") for i in np.flatnonzero(missing)]
+    keep = ~missing
+    if not keep.any():
+        raise EstimationError("no study with both an estimate and a variance (k = 0)")
+    out = _core_iv(
+        y[keep][None, :], v[keep][None, :], np.ones((1, keep.sum()), bool), method, test, p
+    )
+    _warn_undefined(out, method)
+    kept = [labels[i] for i in np.flatnonzero(keep)]
+    return _result_from_row(
+        out,
+        0,
+        measure=measure,
+        method=method,
+        test=test,
+        ci_prob=p,
+        studies=kept,
+        excluded=excluded,
+    )
+
+
+def _labels(studies: Any, n: int) -> list[str]:
+    if studies is None:
+        return [str(i + 1) for i in range(n)]
+    labels = [str(s) for s in studies]
+    if len(labels) != n:
+        raise InputError(f"{len(labels)} study labels for {n} studies", column="study")
+    return labels
+
+
+def _counts(ai, n1i, ci, n2i):
+    a, n1, c, n2 = (_as_1d(x, nm) for x, nm in ((ai, "ai"), (n1i, "n1i"), (ci, "ci"), (n2i, "n2i")))
+    if not (a.shape == n1.shape == c.shape == n2.shape):
+        raise InputError("ai, n1i, ci and n2i must have the same length")
+    for arr, nm in ((a, "ai"), (n1, "n1i"), (c, "ci"), (n2, "n2i")):
+        if np.any(arr[np.isfinite(arr)] < 0):
+            raise InputError(f"'{nm}' has negative counts", column=nm)
+    if np.any((a > n1) | (c > n2)):
+        i = int(np.flatnonzero((a > n1) | (c > n2))[0])
+        raise InputError(
+            "more events than participants in an arm",
+            row=i + 1,
+            column="ai" if a[i] > n1[i] else "ci",
+        )
+    return a, n1 - a, c, n2 - c
+
+
+def _count_mask(a, b, c, d, labels, measure="OR"):
+    """Studies used by MH/Peto: finite counts and, for ratios, not double-zero.
+
+    Double-zero tables (no events, or only events, in both arms) carry no information on a
+    ratio and are dropped; a risk difference of 0 is informative, so RD keeps them (RevMan).
+    """
+    finite = np.isfinite(a) & np.isfinite(b) & np.isfinite(c) & np.isfinite(d)
+    dz = finite & (((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
+    if measure == "RD":
+        dz = np.zeros_like(dz)
+    excluded = []
+    for i in range(a.size):
+        if not finite[i]:
+            excluded.append((labels[i], "missing counts"))
+        elif dz[i]:
+            reason = (
+                "no events in either arm"
+                if a[i] == 0 and c[i] == 0
+                else "all participants had events"
+            )
+            excluded.append((labels[i], reason))
+    return finite & ~dz, excluded
+
+
+def rma_mh(
+    ai: Any,
+    n1i: Any,
+    ci: Any,
+    n2i: Any,
+    measure: str = "RR",
+    ci_prob: float | None = None,
+    mh_correction: str = "revman",
+    studies: Any = None,
+) -> PoolResult:
+    """Mantel-Haenszel fixed-effect meta-analysis of 2x2 tables.
+
+    Parameters
+    ----------
+    ai, n1i, ci, n2i : array-like
+        Events and totals in the treatment (1) and control (2) arms.
+    measure : {"RR", "OR", "RD"}
+    ci_prob : float, optional
+    mh_correction : {"revman", "none"}
+        ``"revman"``: add 1/2 to all cells of tables with a zero cell also inside the MH
+        estimate (RevMan 5); ``"none"``: raw counts (metafor's ``rma.mh`` default).
+        Double-zero tables are dropped either way; they carry no information on RR/OR.
+    studies : sequence of str, optional
+
+    Returns
+    -------
+    PoolResult
+        Q is around the MH estimate with study yi/vi from 1/2 added to zero-cell tables.
+    """
+    measure = _check_measure(measure)
+    if measure not in ("RR", "OR", "RD"):
+        raise InputError(f"Mantel-Haenszel needs RR, OR or RD, not '{measure}'", column="measure")
+    if mh_correction not in ("revman", "none"):
+        raise InputError("mh_correction must be 'revman' or 'none'", column="mh_correction")
+    p = _ci_prob(ci_prob)
+    a, b, c, d = _counts(ai, n1i, ci, n2i)
+    labels = _labels(studies, a.size)
+    keep, excluded = _count_mask(a, b, c, d, labels, measure)
+    if not keep.any():
+        raise EstimationError("no 2x2 table with events is left for Mantel-Haenszel (k = 0)")
+    sel = [x[keep][None, :] for x in (a, b, c, d)]
+    out = _core_mh(*sel, np.ones_like(sel[0], bool), measure, mh_correction, p)
+    _warn_undefined(out, "MH")
+    kept = [labels[i] for i in np.flatnonzero(keep)]
+    return _result_from_row(
+        out, 0, measure=measure, method="MH", test="z", ci_prob=p, studies=kept, excluded=excluded
+    )
+
+
+def rma_peto(
+    ai: Any,
+    n1i: Any,
+    ci: Any,
+    n2i: Any,
+    ci_prob: float | None = None,
+    studies: Any = None,
+) -> PoolResult:
+    """Peto one-step odds ratio (fixed effect), as metafor ``rma.peto``.
+
+    Uses raw counts (no continuity correction is needed); double-zero tables are dropped.
+    """
+    p = _ci_prob(ci_prob)
+    a, b, c, d = _counts(ai, n1i, ci, n2i)
+    labels = _labels(studies, a.size)
+    keep, excluded = _count_mask(a, b, c, d, labels)
+    if not keep.any():
+        raise EstimationError("no 2x2 table with events is left for Peto's method (k = 0)")
+    sel = [x[keep][None, :] for x in (a, b, c, d)]
+    out = _core_peto(*sel, np.ones_like(sel[0], bool), p)
+    _warn_undefined(out, "PETO")
+    kept = [labels[i] for i in np.flatnonzero(keep)]
+    return _result_from_row(
+        out, 0, measure="OR", method="PETO", test="z", ci_prob=p, studies=kept, excluded=excluded
+    )
+
+
+def egger_test(
+    yi: Any,
+    sei: Any = None,
+    vi: Any = None,
+    ci_prob: float | None = None,
+) -> EggerResult:
+    """Egger's regression test for funnel-plot asymmetry.
+
+    Same as metafor ``regtest(x, model="lm", predictor="sei")``: weighted least squares of
+    ``yi`` on ``sei`` with weights ``1/vi`` and a multiplicative residual variance; the slope
+    is tested with t on k-2 df.
+    """
+    p = _ci_prob(ci_prob)
+    y = _as_1d(yi, "yi")
+    if (sei is None) == (vi is None):
+        raise InputError("give exactly one of 'sei' and 'vi'", column="sei")
+    v = _as_1d(vi, "vi") if vi is not None else _as_1d(sei, "sei") ** 2
+    ok = np.isfinite(y) & np.isfinite(v) & (v > 0)
+    y, v = y[ok], v[ok]
+    k = int(y.size)
+    if k < 3:
+        raise EstimationError(f"Egger's test needs at least 3 studies, got k = {k}")
+    s = np.sqrt(v)
+    w = 1.0 / v
+    x = np.column_stack([np.ones(k), s])
+    xtw = x.T * w
+    cov_unscaled = np.linalg.inv(xtw @ x)
+    beta = cov_unscaled @ (xtw @ y)
+    resid = y - x @ beta
+    df = k - 2
+    sigma2 = float(np.sum(w * resid**2) / df)
+    cov = cov_unscaled * sigma2
+    se = np.sqrt(np.diag(cov))
+    tval = float(beta[1] / se[1])
+    crit = special.stdtrit(df, 0.5 + p / 2.0)
+    return EggerResult(
+        k=k,
+        bias=float(beta[1]),
+        bias_se=float(se[1]),
+        tval=tval,
+        df=df,
+        pval=float(2.0 * special.stdtr(df, -abs(tval))),
+        limit_estimate=float(beta[0]),
+        limit_ci_low=float(beta[0] - crit * se[0]),
+        limit_ci_high=float(beta[0] + crit * se[0]),
+        ci_prob=p,
+    )
