@@ -1,0 +1,473 @@
+"""One pooled-result schema for the frequentist fit, the exact posterior and the MCMC posterior.
+
+Every pooled result, whichever engine produced it, is described by the same ordered columns
+(:data:`POOLED_COLUMNS`), so that tables, the command line and :func:`compare` line them up
+without translating names:
+
+``engine``
+    ``"frequentist"``, ``"exact"`` or ``"mcmc"``.
+``method``
+    The frequentist estimator (``"REML"``, ``"DL"``, ``"MH"``, ...) or the Bayesian model
+    (``"normal_normal"``, ``"binomial_normal"``, ``"multilevel"``).
+``measure``, ``ci_prob``, ``k``
+    The effect measure (``None`` when not stated), the probability of every interval of the row
+    (confidence, credible and prediction intervals alike) and the number of studies pooled.
+``estimate``, ``se``, ``ci_low``, ``ci_high``
+    The pooled effect on the analysis (log for ratios) scale: the frequentist estimate, its
+    standard error and confidence interval, or the posterior median of mu, its posterior
+    standard deviation and central credible interval.
+``pval``, ``p_mu_below_0``
+    The frequentist p-value of mu = 0; the posterior probability that mu < 0 (NaN on the other
+    side).
+``tau2``, ``tau``, ``tau_low``, ``tau_high``
+    Between-study heterogeneity: the frequentist estimate of tau^2, its square root and the
+    square roots of the Q-profile interval for tau^2; or the posterior median of tau^2 (the
+    square of the median of tau), the posterior median of tau and its credible interval.
+``I2``
+    In percent on both sides: ``100 tau^2 / (tau^2 + s^2)`` with the typical within-study
+    variance s^2 for random-effects fits (metafor's ``I2``; its posterior median for the
+    Bayesian engines), ``100 max(0, (Q - df) / Q)`` for fixed-effect fits.
+``pred_low``, ``pred_high``
+    The prediction interval for the effect in a new study (``theta_new`` on the Bayesian side).
+``tau_prior``, ``mu_prior``
+    The priors (``None`` for a frequentist fit).
+``excluded``
+    The studies left out before pooling, as a tuple of ``(study, reason)`` pairs.
+``converged``, ``quad_error``, ``rhat_max``, ``ess_bulk_min``, ``divergences``
+    Diagnostics: whether the fit is usable, the exact engine's quadrature error estimate and the
+    MCMC convergence figures (NaN where they do not apply).
+
+:func:`pooled_row` builds the row of any result, :func:`pooled_frame` a table of many, and
+:func:`exact_table_frame` converts the vectorised exact engine's table (one row per group)
+into the same columns. :func:`json_record` makes a row JSON-ready.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesmtor import config
+from bayesmtor.errors import InputError
+
+__all__ = [
+    "DIAGNOSTIC_COLUMNS",
+    "ESTIMATE_COLUMNS",
+    "POOLED_COLUMNS",
+    "compare",
+    "exact_table_frame",
+    "json_record",
+    "pooled_frame",
+    "pooled_row",
+]
+
+#: Columns that describe the pooled estimate, in order.
+ESTIMATE_COLUMNS: tuple[str, ...] = (
+    "engine",
+    "method",
+    "measure",
+    "ci_prob",
+    "k",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "pval",
+    "p_mu_below_0",
+    "tau2",
+    "tau",
+    "tau_low",
+    "tau_high",
+    "I2",
+    "pred_low",
+    "pred_high",
+    "tau_prior",
+    "mu_prior",
+    "excluded",
+)
+
+#: Columns that say how far the fit can be trusted, in order.
+DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
+    "converged",
+    "quad_error",
+    "rhat_max",
+    "ess_bulk_min",
+    "divergences",
+)
+
+#: Every column of a pooled row: :data:`ESTIMATE_COLUMNS` then :data:`DIAGNOSTIC_COLUMNS`.
+POOLED_COLUMNS: tuple[str, ...] = ESTIMATE_COLUMNS + DIAGNOSTIC_COLUMNS
+
+_NAN = float("nan")
+
+
+def pooled_row(
+    result: Any,
+    *,
+    ci_prob: float | None = None,
+    measure: str | None = None,
+    excluded: Sequence[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The schema row of one pooled result.
+
+    Parameters
+    ----------
+    result : PoolResult, ExactPosterior, BayesResult or BayesMetaResult
+        A frequentist fit, an exact posterior, an MCMC posterior, or the result of
+        :func:`bayesmtor.bayesmeta` (which holds one of the two posteriors).
+    ci_prob : float, optional
+        Probability of the Bayesian intervals; default ``config.defaults["ci_prob"]``. A
+        frequentist fit keeps the probability it was computed with, so passing a different one
+        is an error.
+    measure : str, optional
+        The effect measure, for a posterior that does not record it (the exact engine).
+    excluded : sequence of (study, reason), optional
+        Studies left out before pooling, for a posterior that does not record them.
+
+    Returns
+    -------
+    dict
+        Keys :data:`POOLED_COLUMNS` in order.
+    """
+    inner = getattr(result, "posterior", None)
+    if inner is not None and not isinstance(result, type):
+        measure = measure if measure is not None else getattr(result, "measure", None)
+        if excluded is None:
+            excluded = getattr(result, "excluded", None)
+        result = inner
+    if hasattr(result, "tau2_ci_low"):
+        row = _frequentist(result, ci_prob)
+    elif getattr(result, "engine", None) == "mcmc" and hasattr(result, "idata"):
+        row = _mcmc(result, _ci(ci_prob))
+    elif hasattr(result, "p_mu_below") and hasattr(result, "error_estimate"):
+        row = _exact(result, _ci(ci_prob))
+    else:
+        raise InputError(
+            f"cannot describe a {type(result).__name__} as a pooled result; expected a "
+            "frequentist fit (PoolResult), an exact posterior (ExactPosterior), an MCMC "
+            "posterior (BayesResult) or a bayesmeta result",
+            column="result",
+        )
+    if measure is not None:
+        row["measure"] = measure
+    if excluded is not None:
+        row["excluded"] = tuple((str(s), str(r)) for s, r in excluded)
+    return {name: row[name] for name in POOLED_COLUMNS}
+
+
+def pooled_frame(
+    results: Mapping[Any, Any] | Sequence[Any],
+    *,
+    by: Sequence[str] = (),
+    ci_prob: float | None = None,
+) -> pd.DataFrame:
+    """A table of pooled results, one row each, in the columns of the schema.
+
+    Parameters
+    ----------
+    results : mapping or sequence
+        Results as accepted by :func:`pooled_row`; a mapping's keys label the rows (a tuple
+        key gives one value per name in ``by``, a scalar key one value).
+    by : sequence of str, optional
+        Names of the key columns placed before :data:`POOLED_COLUMNS` (mapping input only).
+    ci_prob : float, optional
+        Probability of the Bayesian intervals; see :func:`pooled_row`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns ``by`` then :data:`POOLED_COLUMNS`.
+    """
+    names = list(by)
+    rows = []
+    if isinstance(results, Mapping):
+        for key, res in results.items():
+            values = key if isinstance(key, tuple) else (key,)
+            if len(values) != len(names):
+                raise InputError(
+                    f"result key {key!r} has {len(values)} value(s) but 'by' names "
+                    f"{len(names)} column(s): {names}",
+                    column="by",
+                )
+            rows.append(
+                {**dict(zip(names, values, strict=True)), **pooled_row(res, ci_prob=ci_prob)}
+            )
+    else:
+        if names:
+            raise InputError("'by' names key columns and needs a mapping of results", column="by")
+        rows = [pooled_row(res, ci_prob=ci_prob) for res in results]
+    return pd.DataFrame(rows, columns=[*names, *POOLED_COLUMNS])
+
+
+def exact_table_frame(
+    table: pd.DataFrame,
+    *,
+    measure: str | None,
+    ci_prob: float,
+    tau_prior: Any,
+    mu_prior: Any,
+    s2_typical: Any = None,
+    excluded: Sequence[tuple[str, str]] = (),
+) -> pd.DataFrame:
+    """The vectorised exact engine's table in the columns of the schema.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`bayesmtor.exact.exact_batch` or ``exact_batch_groups`` (columns ``k,
+        mu_mean, mu_median, mu_low, mu_high, tau_median, tau_low, tau_high, pred_low,
+        pred_high, p_mu_below_0, quad_error``; ``mu_sd`` and ``I2`` when the engine gives them).
+    measure : str or None
+        The effect measure.
+    ci_prob : float
+        The interval probability the table was computed with.
+    tau_prior, mu_prior : TauPrior, MuPrior or str
+        The priors the table was computed with.
+    s2_typical : array_like, optional
+        The typical within-study variance of each row, for ``I2`` when the table has no ``I2``
+        column (NaN otherwise).
+    excluded : sequence of (study, reason), optional
+        Studies left out before pooling (the same tuple on every row).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`POOLED_COLUMNS`, one row per row of ``table``.
+    """
+    n = len(table)
+    tau = table["tau_median"].to_numpy(float)
+    if "I2" in table:
+        i2 = table["I2"].to_numpy(float)
+    elif s2_typical is not None:
+        s2 = np.broadcast_to(np.asarray(s2_typical, dtype=float), (n,))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            i2 = 100.0 * tau**2 / (tau**2 + s2)
+    else:
+        i2 = np.full(n, np.nan)
+    nan = np.full(n, np.nan)
+    cols: dict[str, Any] = {
+        "engine": "exact",
+        "method": "normal_normal",
+        "measure": measure,
+        "ci_prob": float(ci_prob),
+        "k": table["k"].to_numpy(int),
+        "estimate": table["mu_median"].to_numpy(float),
+        "se": table["mu_sd"].to_numpy(float) if "mu_sd" in table else nan,
+        "ci_low": table["mu_low"].to_numpy(float),
+        "ci_high": table["mu_high"].to_numpy(float),
+        "pval": nan,
+        "p_mu_below_0": table["p_mu_below_0"].to_numpy(float),
+        "tau2": tau**2,
+        "tau": tau,
+        "tau_low": table["tau_low"].to_numpy(float),
+        "tau_high": table["tau_high"].to_numpy(float),
+        "I2": i2,
+        "pred_low": table["pred_low"].to_numpy(float),
+        "pred_high": table["pred_high"].to_numpy(float),
+        "tau_prior": _prior_text(tau_prior),
+        "mu_prior": _prior_text(mu_prior),
+        "excluded": [tuple(excluded)] * n,
+        "converged": table["k"].to_numpy(int) > 0,
+        "quad_error": table["quad_error"].to_numpy(float),
+        "rhat_max": nan,
+        "ess_bulk_min": nan,
+        "divergences": nan,
+    }
+    return pd.DataFrame(cols, index=table.index, columns=list(POOLED_COLUMNS))
+
+
+def json_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row made JSON-ready: NaN and infinities become ``None``, numpy scalars Python ones,
+    and ``excluded`` a list of ``{"study", "reason"}`` objects."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "excluded" and value is not None and not _is_missing(value):
+            out[key] = [{"study": str(s), "reason": str(r)} for s, r in value]
+        else:
+            out[key] = _json_value(value)
+    return out
+
+
+def compare(bayes_result: Any, freq_result: Any, *, ci_prob: float | None = None) -> pd.DataFrame:
+    """The Bayesian and the frequentist pooled result side by side.
+
+    Parameters
+    ----------
+    bayes_result : BayesMetaResult, ExactPosterior or BayesResult
+        The posterior (from :func:`bayesmtor.bayesmeta`, exact or MCMC engine).
+    freq_result : PoolResult
+        The frequentist fit (from :func:`bayesmtor.rma`, ``rma_mh`` or ``rma_peto``).
+    ci_prob : float, optional
+        Probability of the Bayesian intervals; default the frequentist fit's, so that both
+        columns describe intervals of the same probability.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per column of the schema (index ``quantity``), with columns ``bayesian`` and
+        ``frequentist``; for a ratio measure the rows ``ratio``, ``ratio_low`` and
+        ``ratio_high`` (``exp`` of the estimate and its interval) follow ``ci_high``.
+    """
+    freq = pooled_row(freq_result)
+    if freq["engine"] != "frequentist":
+        raise InputError(
+            f"freq_result must be a frequentist fit, got a {freq['engine']} posterior",
+            column="freq_result",
+        )
+    ci = freq["ci_prob"] if ci_prob is None else ci_prob
+    bayes = pooled_row(bayes_result, ci_prob=ci, measure=freq["measure"])
+    if bayes["engine"] == "frequentist":
+        raise InputError(
+            "bayes_result must be a posterior (exact or MCMC), got a frequentist fit",
+            column="bayes_result",
+        )
+    rows = {}
+    for name in POOLED_COLUMNS:
+        rows[name] = (bayes[name], freq[name])
+        if name == "ci_high" and freq["measure"] in ("RR", "OR", "HR"):
+            for label, src in (
+                ("ratio", "estimate"),
+                ("ratio_low", "ci_low"),
+                ("ratio_high", name),
+            ):
+                rows[label] = (math.exp(bayes[src]), math.exp(freq[src]))
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=["bayesian", "frequentist"])
+    out.index.name = "quantity"
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _ci(ci_prob: float | None) -> float:
+    ci = float(config.get("ci_prob", ci_prob))
+    if not 0.0 < ci < 1.0:
+        raise InputError(f"ci_prob must lie strictly between 0 and 1, got {ci}", column="ci_prob")
+    return ci
+
+
+def _prior_text(prior: Any) -> str | None:
+    if prior is None or isinstance(prior, str):
+        return prior
+    return getattr(prior, "label", None) or repr(prior)
+
+
+def _sqrt(x: float) -> float:
+    return math.sqrt(x) if math.isfinite(x) and x >= 0 else _NAN
+
+
+def _frequentist(res: Any, ci_prob: float | None) -> dict[str, Any]:
+    if ci_prob is not None and not math.isclose(float(ci_prob), res.ci_prob):
+        raise InputError(
+            f"the frequentist fit was computed with ci_prob={res.ci_prob}; refit it to get "
+            f"intervals of probability {ci_prob}",
+            column="ci_prob",
+        )
+    i2_tau = float(res.I2_tau)
+    return {
+        "engine": "frequentist",
+        "method": res.method,
+        "measure": res.measure,
+        "ci_prob": float(res.ci_prob),
+        "k": int(res.k),
+        "estimate": float(res.estimate),
+        "se": float(res.se),
+        "ci_low": float(res.ci_low),
+        "ci_high": float(res.ci_high),
+        "pval": float(res.pval),
+        "p_mu_below_0": _NAN,
+        "tau2": float(res.tau2),
+        "tau": float(res.tau),
+        "tau_low": _sqrt(float(res.tau2_ci_low)),
+        "tau_high": _sqrt(float(res.tau2_ci_high)),
+        "I2": i2_tau if math.isfinite(i2_tau) else float(res.I2),
+        "pred_low": float(res.pi_low),
+        "pred_high": float(res.pi_high),
+        "tau_prior": None,
+        "mu_prior": None,
+        "excluded": tuple((str(s), str(r)) for s, r in res.excluded),
+        "converged": True,
+        "quad_error": _NAN,
+        "rhat_max": _NAN,
+        "ess_bulk_min": _NAN,
+        "divergences": _NAN,
+    }
+
+
+def _bayes(s: pd.DataFrame, ci: float, k: int) -> dict[str, Any]:
+    tau = float(s.loc["tau", "median"])
+    return {
+        "ci_prob": ci,
+        "k": int(k),
+        "estimate": float(s.loc["mu", "median"]),
+        "se": float(s.loc["mu", "sd"]),
+        "ci_low": float(s.loc["mu", "q_low"]),
+        "ci_high": float(s.loc["mu", "q_high"]),
+        "pval": _NAN,
+        "tau2": tau**2,
+        "tau": tau,
+        "tau_low": float(s.loc["tau", "q_low"]),
+        "tau_high": float(s.loc["tau", "q_high"]),
+        "I2": 100.0 * float(s.loc["I2", "median"]),
+        "pred_low": float(s.loc["theta_new", "q_low"]),
+        "pred_high": float(s.loc["theta_new", "q_high"]),
+        "excluded": (),
+    }
+
+
+def _exact(post: Any, ci: float) -> dict[str, Any]:
+    return {
+        **_bayes(post.summary(ci_prob=ci), ci, post.k),
+        "engine": "exact",
+        "method": getattr(post, "model", "normal_normal"),
+        "measure": getattr(post, "measure", None),
+        "p_mu_below_0": float(post.p_mu_below(0.0)),
+        "tau_prior": _prior_text(post.tau_prior),
+        "mu_prior": _prior_text(post.mu_prior),
+        "converged": True,
+        "quad_error": float(post.error_estimate),
+        "rhat_max": _NAN,
+        "ess_bulk_min": _NAN,
+        "divergences": _NAN,
+    }
+
+
+def _mcmc(res: Any, ci: float) -> dict[str, Any]:
+    d = res.diagnostics
+    mu = np.asarray(res.idata.posterior["mu"].values, dtype=float)
+    return {
+        **_bayes(res.summary(ci_prob=ci), ci, len(res.labels)),
+        "engine": "mcmc",
+        "method": res.model,
+        "measure": res.measure,
+        "p_mu_below_0": float(np.mean(mu < 0)),
+        "tau_prior": res.priors.get("tau"),
+        "mu_prior": res.priors.get("mu"),
+        "converged": bool(res.converged),
+        "quad_error": _NAN,
+        "rhat_max": _float(d.get("rhat_max")),
+        "ess_bulk_min": _float(d.get("ess_bulk_min")),
+        "divergences": _float(d.get("divergences")),
+    }
+
+
+def _float(x: Any) -> float:
+    return _NAN if x is None else float(x)
+
+
+def _is_missing(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
