@@ -1,68 +1,484 @@
-"""One registry of defaults, with the reason for each.
+"""One registry of defaults and constants, each with its validator and the reason for its value.
 
-Functions take ``None`` for these options and look the value up here, so a user can change a
-default once (``bayesmtor.config.defaults["ci_prob"] = 0.9``) and every table follows.
+Functions take ``None`` for these options and look the value up here (:func:`get`), so a user
+can change a default once and every table follows::
+
+    from bayesmtor import config
+    config.set("ci_prob", 0.9)              # or config.defaults["ci_prob"] = 0.9
+    config.describe()                       # key, default, current value, reason
+    config.reset()                          # back to the registered defaults
+
+Every value set goes through the key's validator, so a wrong value is refused with an
+:class:`~bayesmtor.errors.InputError` naming the key when it is set, not deep inside a fit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+import math
+import numbers
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-#: Default options. Keys are the keyword names used throughout the package.
-defaults: dict[str, Any] = {
-    # Interval probability for confidence, credible and prediction intervals alike: the 2014
-    # paper, RevMan 5 and metafor all report 95% intervals, so both sides match by default.
-    "ci_prob": 0.95,
-    # Central (equal-tailed) credible intervals, not HDI: they are invariant to the log/ratio
-    # back-transformation, so the ratio-scale interval is exp() of the log-scale one.
-    "ci_kind": "eti",
-    # Default prior on tau (between-trial SD of log ratios): half-normal with scale 0.5. It puts
-    # 95% of its mass below tau = 0.98, i.e. trial-specific ratios within a factor of ~2.7 of
-    # the pooled ratio, which covers the heterogeneity seen in oncology and is weakly
-    # informative when trials are few (Friede et al. 2017; Röver et al. 2021, Res Synth Methods).
-    "tau_prior": ("half-normal", {"scale": 0.5}),
-    # Default prior on mu (pooled log ratio): normal(0, 4), i.e. practically flat on plausible
-    # ratios (95% of its mass within ratios 1/2500 to 2500) but proper, so k = 1 still works.
-    "mu_prior": ("normal", {"mean": 0.0, "sd": 4.0}),
-    # Zero-cell rule of RevMan 5 and metafor's escalc(add=1/2, to="only0", drop00=TRUE).
-    "cc_add": 0.5,
-    "cc_to": "only0",
-    "drop00": True,
-    # Quadrature tolerance of the exact engine (bound on the absolute error of posterior CDFs).
-    "exact_tol": 1e-6,
-    # Working-memory bound of the exact engine: cells (analyses x quadrature nodes x studies)
-    # evaluated per NumPy call. Each call holds about five float64 temporaries of this size
-    # (~80 MB at 2e6), whatever the number of studies or analyses. 2e6 is as fast as any value
-    # (10,000 analyses of 1-10 studies: 1.8 s at 2e6 and 4e6, 1.9 s at 1e6, 2.0 s at 8e6,
-    # 2.3 s at 5e5; smaller tiles add call overhead, larger ones leave the CPU caches).
-    # Results do not depend on it.
-    "exact_chunk_cells": 2_000_000,
-    # MCMC: 4 chains x 2000 draws gives bulk ESS well above 400 for these 2-parameter models.
-    "chains": 4,
-    "draws": 2000,
-    "tune": 1000,
-    "target_accept": 0.9,
-    # Convergence gate (Vehtari et al. 2021): what counts as a clean MCMC fit.
-    "rhat_max": 1.01,
-    "ess_min": 400,
-    "random_seed": 20141001,
-    # Safe range of log-scale effects yi and standard errors sei (bayesmtor.validation): values
-    # beyond it are refused with an InputError on every side (frequentist, exact, MCMC). Inside
-    # it every intermediate of the estimators stays finite in float64: inverse-variance weights
-    # 1/v up to 1e100, standardised residuals up to 2e100 and their squares up to 4e200, and sums
-    # of these over 1e7 studies. Real data are far inside: log ratios lie within +-40 (a ratio of
-    # 1e17) and standard errors of log ratios above 1e-8 (a trial of 1e16 patients).
-    "yi_abs_max": 1e50,
-    "sei_min": 1e-50,
-    "sei_max": 1e50,
+from bayesmtor import vocabulary
+from bayesmtor.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["REGISTRY", "Setting", "defaults", "describe", "get", "reset", "set"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One registered option: its default, the check of any value set, and why the default.
+
+    Attributes
+    ----------
+    default : object
+        The value used when the caller passes ``None``.
+    validator : callable
+        ``validator(key, value)`` returns the value to store or raises ``InputError``.
+    reason : str
+        Why the default is what it is (shown by :func:`describe`).
+    """
+
+    default: Any
+    validator: Callable[[str, Any], Any]
+    reason: str
+
+
+# --------------------------------------------------------------------------------------------
+# Validators: each takes (key, value) and returns the value to store
+# --------------------------------------------------------------------------------------------
+
+
+def _refuse(key: str, what: str, value: Any) -> InputError:
+    return InputError(f"config '{key}' must be {what}, got {value!r}")
+
+
+def _real(key: str, value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise _refuse(key, what, value)
+    return value  # type: ignore[return-value]
+
+
+def _prob(key: str, value: Any) -> float:
+    if not 0 < _real(key, value, "a number strictly between 0 and 1") < 1:
+        raise _refuse(key, "a number strictly between 0 and 1", value)
+    return value
+
+
+def _positive(key: str, value: Any) -> float:
+    if not _real(key, value, "a positive finite number") > 0:
+        raise _refuse(key, "a positive finite number", value)
+    return value
+
+
+def _nonnegative(key: str, value: Any) -> float:
+    if not _real(key, value, "a finite number >= 0") >= 0:
+        raise _refuse(key, "a finite number >= 0", value)
+    return value
+
+
+def _at_least_one(key: str, value: Any) -> float:
+    if not _real(key, value, "a finite number >= 1") >= 1:
+        raise _refuse(key, "a finite number >= 1", value)
+    return value
+
+
+def _integer(key: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise _refuse(key, what, value)
+    return int(value)
+
+
+def _positive_int(key: str, value: Any) -> int:
+    return _integer(key, value, 1)
+
+
+def _nonnegative_int(key: str, value: Any) -> int:
+    return _integer(key, value, 0)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _refuse(key, "True or False", value)
+    return value
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        if value not in options:
+            raise _refuse(key, "one of " + ", ".join(repr(o) for o in options), value)
+        return value
+
+    return check
+
+
+def _schedule(key: str, value: Any) -> tuple[float, ...]:
+    what = "an increasing tuple of probabilities in (0, 1)"
+    if not isinstance(value, (tuple, list)) or not value:
+        raise _refuse(key, what, value)
+    steps = tuple(_prob(key, v) for v in value)
+    if any(b <= a for a, b in zip(steps[:-1], steps[1:], strict=True)):
+        raise _refuse(key, what, value)
+    return steps
+
+
+def _priors_module() -> Any:
+    """The module holding TauPrior and MuPrior (imported on first use: it needs scipy)."""
+    for name in ("bayesmtor.bayes.priors", "bayesmtor.priors"):
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+    raise ImportError("no priors module found")  # pragma: no cover
+
+
+def _prior(kind: str) -> Callable[[str, Any], Any]:
+    cls_name = "TauPrior" if kind == "tau" else "MuPrior"
+    example = "'half-normal:0.5'" if kind == "tau" else "'normal:0,4'"
+    what = f"a {cls_name}, a prior string such as {example}, or a (family, params) pair"
+
+    def check(key: str, value: Any) -> Any:
+        cls = getattr(_priors_module(), cls_name)
+        try:
+            if isinstance(value, str):
+                cls.from_string(value)
+            elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+                family, params = value
+                if params is not None and not isinstance(params, Mapping):
+                    raise _refuse(key, what, value)
+                cls.from_spec(family, params)
+            elif not isinstance(value, cls):
+                raise _refuse(key, what, value)
+        except InputError:
+            raise
+        except (ValueError, TypeError) as err:
+            raise InputError(f"config '{key}': {err}") from err
+        return value
+
+    return check
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------
+
+_SETTINGS: dict[str, Setting] = {
+    # Intervals -------------------------------------------------------------------------------
+    "ci_prob": Setting(
+        0.95,
+        _prob,
+        "Interval probability of confidence, credible and prediction intervals alike: the 2014 "
+        "paper, RevMan 5 and metafor all report 95% intervals, so both sides match by default.",
+    ),
+    "ci_kind": Setting(
+        "eti",
+        _choice(vocabulary.INTERVAL_KINDS),
+        "Central (equal-tailed) credible intervals, not HDI: they are invariant to the log/ratio "
+        "back-transformation, so the ratio-scale interval is exp() of the log-scale one.",
+    ),
+    "input_ci_prob": Setting(
+        0.95,
+        _prob,
+        "Coverage of published confidence intervals read from ratio_ci data (the trials report "
+        "95% CIs). Kept apart from ci_prob: changing the interval reported must not change how a "
+        "published 95% CI is turned into a standard error.",
+    ),
+    "published_ci_prob": Setting(
+        0.95,
+        _prob,
+        "Coverage of the pooled intervals printed in the 2014 paper (RevMan 5's 95% CIs); the "
+        "replication compares intervals only at this level.",
+    ),
+    "het_alpha": Setting(
+        0.10,
+        _prob,
+        "Significance level of the chi-squared heterogeneity test used by the 2014 paper "
+        "(p < 0.10, the Cochrane Handbook's threshold for a test of low power).",
+    ),
+    # Priors ----------------------------------------------------------------------------------
+    "tau_prior": Setting(
+        ("half-normal", {"scale": 0.5}),
+        _prior("tau"),
+        "Half-normal(0.5) on tau (between-trial SD of log ratios): 95% of its mass lies below "
+        "tau = 0.98, i.e. trial-specific ratios within a factor of ~2.7 of the pooled ratio, "
+        "which covers the heterogeneity seen in oncology and is weakly informative when trials "
+        "are few (Friede et al. 2017; Roever et al. 2021, Res Synth Methods).",
+    ),
+    "mu_prior": Setting(
+        ("normal", {"mean": 0.0, "sd": 4.0}),
+        _prior("mu"),
+        "Normal(0, 4) on mu (pooled log ratio): practically flat on plausible ratios (95% of its "
+        "mass within ratios 1/2500 to 2500) but proper, so k = 1 still works.",
+    ),
+    "baseline_sd": Setting(
+        2.5,
+        _positive,
+        "SD of the normal prior on the control-arm logit in the binomial-normal model: the scale "
+        "rstanarm uses for a logistic intercept; 95% of its mass lies on event probabilities "
+        "between 0.7% and 99.3%, weakly informative for event rates of a few percent to ~90%.",
+    ),
+    # Zero-cell rule --------------------------------------------------------------------------
+    "cc_add": Setting(
+        0.5,
+        _nonnegative,
+        "Zero-cell correction of RevMan 5 and metafor's escalc(add=1/2, to='only0', drop00=TRUE).",
+    ),
+    "cc_to": Setting(
+        "only0",
+        _choice(vocabulary.ZERO_CELL_TO),
+        "The correction goes to studies with a zero cell only (RevMan 5, metafor's default).",
+    ),
+    "drop00": Setting(
+        True,
+        _bool,
+        "Studies with no events in either arm carry no information on a ratio and are dropped "
+        "(RevMan 5, metafor's drop00=TRUE).",
+    ),
+    # Safe range of log-scale inputs ----------------------------------------------------------
+    "yi_abs_max": Setting(
+        1e50,
+        _positive,
+        "Largest |yi| accepted (bayesmtor.validation): inside the safe range every intermediate of "
+        "the estimators stays finite in float64 (weights 1/v up to 1e100, squared residuals up "
+        "to 4e200, sums over 1e7 studies). Real log ratios lie within +-40 (a ratio of 1e17).",
+    ),
+    "sei_min": Setting(
+        1e-50,
+        _positive,
+        "Smallest standard error accepted, for the same float64 bound; real standard errors of "
+        "log ratios lie above 1e-8 (a trial of 1e16 patients).",
+    ),
+    "sei_max": Setting(
+        1e50,
+        _positive,
+        "Largest standard error accepted, for the same float64 bound as yi_abs_max.",
+    ),
+    # Exact engine ----------------------------------------------------------------------------
+    "exact_tol": Setting(
+        1e-6,
+        _positive,
+        "Quadrature tolerance of the exact engine (bound on the absolute error of posterior "
+        "CDFs): far below the printed digits of any interval.",
+    ),
+    "exact_chunk_cells": Setting(
+        2_000_000,
+        _positive_int,
+        "Working-memory bound of the exact engine: cells (analyses x nodes x studies) per NumPy "
+        "call, each call holding about five float64 temporaries of this size (~80 MB at 2e6). "
+        "2e6 is as fast as any value (10,000 analyses of 1-10 studies: 1.8 s at 2e6 and 4e6, "
+        "1.9 s at 1e6, 2.0 s at 8e6, 2.3 s at 5e5). Results do not depend on it.",
+    ),
+    "exact_draws": Setting(
+        4000,
+        _positive_int,
+        "Independent draws from the exact posterior stored in its InferenceData (one chain): "
+        "the Monte Carlo error of interval end points stays well below the printed digits.",
+    ),
+    # MCMC ------------------------------------------------------------------------------------
+    "chains": Setting(
+        4,
+        _positive_int,
+        "4 chains: enough for a between-chain R-hat, one per core on common machines.",
+    ),
+    "draws": Setting(
+        2000,
+        _positive_int,
+        "4 chains x 2000 draws gives bulk ESS well above 400 for these 2-parameter models.",
+    ),
+    "tune": Setting(
+        1000,
+        _nonnegative_int,
+        "1000 warm-up steps: PyMC's default, ample for these low-dimensional models.",
+    ),
+    "target_accept": Setting(
+        0.9,
+        _prob,
+        "Above PyMC's 0.8: hierarchical models with few trials have a funnel in tau, and a "
+        "smaller step size avoids most divergences at little cost.",
+    ),
+    "target_accept_schedule": Setting(
+        (0.95, 0.99),
+        _schedule,
+        "Target acceptance of the retries of a fit that failed the convergence gate: each retry "
+        "takes the next step above the current value, shrinking the step size.",
+    ),
+    "mcmc_max_retries": Setting(
+        2,
+        _nonnegative_int,
+        "Retries of an MCMC fit that fails the convergence gate (longer warm-up, higher target "
+        "acceptance). Bounds the run time; a fit still not clean is reported as not converged.",
+    ),
+    "mcmc_in_subprocess": Setting(
+        True,
+        _bool,
+        "Run a plan's MCMC in a child process so that it overlaps with the figures (set False "
+        "to debug in one process).",
+    ),
+    "prior_draws": Setting(
+        500,
+        _positive_int,
+        "Draws of the prior and prior-predictive distributions stored with each MCMC fit: "
+        "enough for prior density plots, cheap to sample.",
+    ),
+    "rhat_max": Setting(
+        1.01,
+        _at_least_one,
+        "Convergence gate (Vehtari et al. 2021): largest R-hat of a clean fit.",
+    ),
+    "ess_min": Setting(
+        400,
+        _positive,
+        "Convergence gate (Vehtari et al. 2021): smallest bulk and tail ESS of a clean fit.",
+    ),
+    "random_seed": Setting(
+        20141001,
+        _nonnegative_int,
+        "Fixed seed (the 2014 paper's month) so that every run reproduces the same draws.",
+    ),
+    "agreement_mcse": Setting(
+        4.0,
+        _positive,
+        "MCMC and exact posteriors agree on a statistic when they differ by at most this many "
+        "MCSEs: with ~10 statistics per check a correct sampler exceeds 4 with probability "
+        "< 0.1%, while MCSEs of tail quantiles are themselves uncertain by ~10-20%.",
+    ),
+    # Outputs ---------------------------------------------------------------------------------
+    "netcdf_engine": Setting(
+        "netcdf4",
+        _choice(("netcdf4", "h5netcdf", "scipy")),
+        "netCDF backend of the .nc files: netCDF4-python, ArviZ's default (h5netcdf would also "
+        "need h5py). Read them back with arviz.from_netcdf(path, engine='netcdf4').",
+    ),
+    "tau_figure_min_k": Setting(
+        2,
+        _positive_int,
+        "Fewest trials for a tau prior-vs-posterior figure: with one trial the data say nothing "
+        "about tau (the posterior is the prior).",
+    ),
+    "funnel_min_k": Setting(
+        3,
+        _positive_int,
+        "Fewest trials for a funnel plot: fewer points show no asymmetry.",
+    ),
 }
+
+#: The registered settings, read-only: ``REGISTRY[key].default``, ``.validator``, ``.reason``.
+REGISTRY: Mapping[str, Setting] = MappingProxyType(_SETTINGS)
+
+
+class _Defaults(MutableMapping[str, Any]):
+    """The current values: a mapping whose every assignment goes through the key's validator.
+
+    Keys are fixed by :data:`REGISTRY`; deleting a key restores its default.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {k: s.default for k, s in _SETTINGS.items()}
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise KeyError(f"no default registered for '{key}'") from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        setting = _SETTINGS.get(key)
+        if setting is None:
+            known = ", ".join(_SETTINGS)
+            raise InputError(f"unknown config key '{key}'; known keys: {known}")
+        self._values[key] = setting.validator(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._values[key] = _SETTINGS[key].default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"config.defaults({self._values!r})"
+
+
+#: Current values of the registered settings (validated on assignment).
+defaults: MutableMapping[str, Any] = _Defaults()
 
 
 def get(key: str, value: Any = None) -> Any:
-    """Return ``value`` if it is not ``None``, else the registered default for ``key``."""
+    """Return ``value`` if it is not ``None``, else the current value registered for ``key``.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`REGISTRY`.
+    value : object, optional
+        The caller's explicit value; returned unchanged when given.
+
+    Returns
+    -------
+    object
+    """
     if value is not None:
         return value
-    try:
-        return defaults[key]
-    except KeyError:  # pragma: no cover - programming error
-        raise KeyError(f"no default registered for '{key}'") from None
+    return defaults[key]
+
+
+def set(key: str, value: Any) -> None:  # noqa: A001 - the registry's verb, as in config.set
+    """Set the current value of ``key`` after checking it with the key's validator.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`REGISTRY`.
+    value : object
+        The new value.
+
+    Raises
+    ------
+    InputError
+        If the key is unknown or the value is refused by its validator.
+    """
+    defaults[key] = value
+
+
+def reset(key: str | None = None) -> None:
+    """Restore the registered default of ``key``, or of every key when ``key`` is None."""
+    if key is not None and key not in _SETTINGS:
+        raise InputError(f"unknown config key '{key}'; known keys: {', '.join(_SETTINGS)}")
+    for k in _SETTINGS if key is None else (key,):
+        del defaults[k]
+
+
+def describe() -> pd.DataFrame:
+    """The registry as a table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``key``, ``default``, ``current`` and ``reason``, one row per setting.
+    """
+    import pandas as pd  # lazy: importing the registry must stay cheap
+
+    rows = [
+        {"key": k, "default": s.default, "current": defaults[k], "reason": s.reason}
+        for k, s in _SETTINGS.items()
+    ]
+    return pd.DataFrame(rows, columns=["key", "default", "current", "reason"])
+
+
+def _validate_defaults() -> None:
+    """Check every default with its own validator (priors are checked on first use)."""
+    for key, setting in _SETTINGS.items():
+        if key not in ("tau_prior", "mu_prior"):
+            setting.validator(key, setting.default)
+
+
+_validate_defaults()

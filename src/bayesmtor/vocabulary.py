@@ -1,0 +1,202 @@
+"""The words of the package: every measure, method, test, shape, engine and comparison.
+
+Each name set is a :data:`typing.Literal` alias (for annotations) and a tuple of the same
+values (for validation and error messages), so that one edit here changes what every module
+accepts. Beside them live the small numerics every stage needs: the two-sided normal quantile
+:func:`z_quantile`, the probability check :func:`check_prob` and :func:`is_ratio`.
+
+This module imports only the standard library (and :mod:`bayesmtor.errors`), so reading it costs
+nothing and it can sit at the bottom of the import graph.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from statistics import NormalDist
+from types import MappingProxyType
+from typing import Literal
+
+from bayesmtor.errors import InputError
+
+__all__ = [
+    "BOLERO2_CHOICES",
+    "COMPARISONS",
+    "COUNT_MEASURES",
+    "COUNT_OUTCOMES",
+    "ENGINES",
+    "FE_METHODS",
+    "INTERVAL_KINDS",
+    "LIKELIHOODS",
+    "MEASURES",
+    "METHODS",
+    "RATIO_MEASURES",
+    "RE_METHODS",
+    "SHAPES",
+    "SHAPE_MEASURES",
+    "TAU2_ESTIMATORS",
+    "TESTS",
+    "TIME_TO_EVENT_OUTCOMES",
+    "UNITS",
+    "ZERO_CELL_TO",
+    "Comparison",
+    "Engine",
+    "IntervalKind",
+    "Measure",
+    "Method",
+    "Shape",
+    "Test",
+    "Unit",
+    "check_prob",
+    "is_ratio",
+    "z_quantile",
+]
+
+# --------------------------------------------------------------------------------------------
+# Effect measures and input shapes
+# --------------------------------------------------------------------------------------------
+
+Measure = Literal["RR", "OR", "RD", "HR", "generic"]
+#: Every effect measure: risk ratio, odds ratio, risk difference, hazard ratio, and ``generic``
+#: (a log-scale effect whose ratio is not named).
+MEASURES: tuple[Measure, ...] = ("RR", "OR", "RD", "HR", "generic")
+#: Measures pooled on the log scale and reported as ratios (``exp`` of the pooled value).
+RATIO_MEASURES: tuple[Measure, ...] = ("RR", "OR", "HR")
+#: Measures computed from 2x2 event counts.
+COUNT_MEASURES: tuple[Measure, ...] = ("RR", "OR", "RD")
+
+Shape = Literal["counts", "ratio_ci", "log_se"]
+#: Input shapes: 2x2 counts, a ratio with its confidence interval, a log effect with its SE.
+SHAPES: tuple[Shape, ...] = ("counts", "ratio_ci", "log_se")
+#: Measures each input shape allows; the first is the shape's default. For ``ratio_ci`` and
+#: ``log_se`` the measure only labels the ratio the numbers refer to.
+SHAPE_MEASURES: Mapping[Shape, tuple[Measure, ...]] = MappingProxyType(
+    {
+        "counts": COUNT_MEASURES,
+        "ratio_ci": ("HR", "RR", "OR", "generic"),
+        "log_se": ("generic", "HR", "RR", "OR"),
+    }
+)
+
+#: Cells the zero-cell correction is added to (metafor ``escalc(to=...)``).
+ZERO_CELL_TO: tuple[str, ...] = ("only0", "all", "if0all", "none")
+
+# --------------------------------------------------------------------------------------------
+# Methods, tests, engines, intervals
+# --------------------------------------------------------------------------------------------
+
+Method = Literal["FE", "MH", "PETO", "DL", "REML", "PM", "ML", "SJ", "HE"]
+#: Fixed-effect methods: inverse variance, Mantel-Haenszel, Peto.
+FE_METHODS: tuple[Method, ...] = ("FE", "MH", "PETO")
+#: Random-effects methods, named by their tau^2 estimator (metafor ``rma(method=...)``).
+RE_METHODS: tuple[Method, ...] = ("DL", "REML", "PM", "ML", "SJ", "HE")
+#: The tau^2 estimators (the random-effects methods under their other name).
+TAU2_ESTIMATORS: tuple[Method, ...] = RE_METHODS
+#: Every pooling method.
+METHODS: tuple[Method, ...] = FE_METHODS + RE_METHODS
+
+Test = Literal["z", "t", "knha"]
+#: Tests and intervals of the pooled effect: normal, t with k - 1 df, Knapp-Hartung.
+TESTS: tuple[Test, ...] = ("z", "t", "knha")
+
+Engine = Literal["exact", "mcmc"]
+#: Bayesian engines: quadrature of the normal-normal posterior, or PyMC/NUTS.
+ENGINES: tuple[Engine, ...] = ("exact", "mcmc")
+
+IntervalKind = Literal["eti", "hdi"]
+#: Credible interval kinds: equal-tailed (central) or highest density.
+INTERVAL_KINDS: tuple[IntervalKind, ...] = ("eti", "hdi")
+
+#: Bayesian likelihoods of the analysis plans.
+LIKELIHOODS: tuple[str, ...] = ("normal-normal", "binomial-normal", "multilevel")
+
+# --------------------------------------------------------------------------------------------
+# The 2014 paper's data: comparisons, outcomes, unit of analysis
+# --------------------------------------------------------------------------------------------
+
+Comparison = Literal["everolimus_endocrine", "everolimus_neoadjuvant", "temsirolimus_endocrine"]
+#: Comparison (drug-class) groups of the 2014 paper.
+COMPARISONS: tuple[Comparison, ...] = (
+    "everolimus_endocrine",
+    "everolimus_neoadjuvant",
+    "temsirolimus_endocrine",
+)
+#: Outcomes given as event counts (objective response, clinical benefit).
+COUNT_OUTCOMES: tuple[str, ...] = ("orr", "cbr")
+#: Outcomes given as hazard ratios (progression-free survival).
+TIME_TO_EVENT_OUTCOMES: tuple[str, ...] = ("pfs",)
+
+Unit = Literal["trial", "report"]
+#: Unit of analysis: each trial once, or each report as the paper pooled them.
+UNITS: tuple[Unit, ...] = ("trial", "report")
+#: How BOLERO-2 enters a by-trial analysis: its latest full report, or one of its two subgroup
+#: partitions combined back into one trial.
+BOLERO2_CHOICES: tuple[str, ...] = (
+    "latest_full_report",
+    "partition:visceral_metastases",
+    "partition:region",
+)
+
+# --------------------------------------------------------------------------------------------
+# Shared numerics
+# --------------------------------------------------------------------------------------------
+
+_STANDARD_NORMAL = NormalDist()
+
+
+def check_prob(value: object, name: str) -> float:
+    """Return ``value`` as a float if it is a probability strictly between 0 and 1.
+
+    Parameters
+    ----------
+    value : object
+        The number to check (an interval probability, a level, a threshold).
+    name : str
+        The argument or setting it came from, named in the error.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        If ``value`` is not a real number in the open interval (0, 1).
+    """
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    prob = float(value) if real else math.nan  # type: ignore[arg-type]
+    if not 0.0 < prob < 1.0:
+        raise InputError(
+            f"'{name}' must be a number strictly between 0 and 1 (e.g. 0.95), got {value!r}",
+            column=name,
+        )
+    return prob
+
+
+def z_quantile(ci_prob: float) -> float:
+    """Two-sided standard normal quantile of a central interval of probability ``ci_prob``.
+
+    Parameters
+    ----------
+    ci_prob : float
+        Coverage of the interval, strictly between 0 and 1.
+
+    Returns
+    -------
+    float
+        ``z`` with ``P(|Z| <= z) = ci_prob``: 1.959963984540054 for 0.95 (to 1 ulp), equal to
+        ``scipy.stats.norm.ppf(0.5 + ci_prob / 2)`` within 2e-15.
+
+    Raises
+    ------
+    InputError
+        If ``ci_prob`` is not strictly between 0 and 1.
+    """
+    prob = check_prob(ci_prob, "ci_prob")
+    return _STANDARD_NORMAL.inv_cdf(0.5 + prob / 2.0)
+
+
+def is_ratio(measure: str | None) -> bool:
+    """True if ``measure`` is pooled on the log scale and reported as a ratio (RR, OR, HR)."""
+    return measure in RATIO_MEASURES
