@@ -24,6 +24,7 @@ __all__ = [
     "BOLERO2_CHOICES",
     "COMPARISONS",
     "COUNT_MEASURES",
+    "COUNT_METHODS",
     "COUNT_OUTCOMES",
     "ENGINES",
     "FE_METHODS",
@@ -93,6 +94,8 @@ FE_METHODS: tuple[Method, ...] = ("FE", "MH", "PETO")
 RE_METHODS: tuple[Method, ...] = ("DL", "REML", "PM", "ML", "SJ", "HE")
 #: The tau^2 estimators (the random-effects methods under their other name).
 TAU2_ESTIMATORS: tuple[Method, ...] = RE_METHODS
+#: Fixed-effect methods computed from 2x2 counts (not from yi and sei).
+COUNT_METHODS: tuple[Method, ...] = ("MH", "PETO")
 #: Every pooling method.
 METHODS: tuple[Method, ...] = FE_METHODS + RE_METHODS
 
