@@ -7,6 +7,7 @@
   prior and the location and sd of the mu prior by ``c`` must multiply every quantile of mu,
   tau and theta_new by ``c`` and leave every probability unchanged. Both posteriors are exact
   to the engine's documented tolerance ``tol`` on CDF values, so they may differ by ``2 tol``.
+  Likewise shifting the estimates and the prior mean shifts mu and theta_new (translation).
 * References written here by hand: the Higgins-Thompson typical variance of studies whose
   SEs differ by up to 1e100, and the tau posterior of estimates 1e8 SEs apart (where the SEs
   are negligible and the marginal likelihood has a closed form).
@@ -211,8 +212,9 @@ def test_group_codes_are_checked(group, n_groups, match) -> None:
 
 @pytest.mark.parametrize("value", [0, -5, 2.5, "many", True])
 def test_chunk_size_must_be_a_positive_integer(monkeypatch, value) -> None:
-    monkeypatch.setitem(config.defaults, "exact_chunk_cells", value)
+    """Refused with the key named, when set (the registry validates) or at the latest when used."""
     with pytest.raises(InputError, match="exact_chunk_cells"):
+        monkeypatch.setitem(config.defaults, "exact_chunk_cells", value)
         exact_posterior(SYN_Y, SYN_SE)
 
 
@@ -314,6 +316,51 @@ def test_scale_equivariance_of_a_batch(c: float) -> None:
         np.testing.assert_allclose(ref.mu_cdf(table[col] / c), prob * full, atol=CDF_TOL)
     for col, prob in (("tau_median", 0.5), ("tau_low", 0.025), ("tau_high", 0.975)):
         np.testing.assert_allclose(ref.tau_cdf(table[col] / c), prob * full, atol=CDF_TOL)
+
+
+@pytest.mark.parametrize("shift", [-1e6, 1e12])
+def test_translation_equivariance(shift: float) -> None:
+    """Estimates and the prior mean of mu shifted by ``shift``: mu and theta_new quantiles
+    shift by it; tau, the sd of mu and probabilities relative to the shifted data stay.
+
+    The shifted estimates are rounded (spacing 1.2e-4 at 1e12), so the reference is the fit
+    of exactly those numbers shifted back (``(y + shift) - shift`` is exact). Quantiles come
+    back on the shifted scale, rounded there: that rounding (a few spacings, divided by the
+    sd of mu for CDF units) is allowed on top of ``2 tol``.
+    """
+    y = SYN_Y + shift
+    m0 = 0.1 + shift
+    ref = exact_posterior(y - shift, SYN_SE, mu_prior=MuPrior.normal(m0 - shift, 4.0), tol=1e-9)
+    post = exact_posterior(y, SYN_SE, mu_prior=MuPrior.normal(m0, 4.0), tol=1e-9)
+    np.testing.assert_allclose(post.tau_quantile(PROBS), ref.tau_quantile(PROBS), rtol=1e-9)
+    assert post.mu_sd() == pytest.approx(ref.mu_sd(), rel=1e-9)
+    assert post.theta_new_sd() == pytest.approx(ref.theta_new_sd(), rel=1e-9)
+    atol = 2e-9 + 4 * np.spacing(abs(shift)) / ref.mu_sd()
+    for quantile, cdf in (
+        (post.mu_quantile, ref.mu_cdf),
+        (post.theta_new_quantile, ref.theta_new_cdf),
+    ):
+        np.testing.assert_allclose(cdf(np.asarray(quantile(PROBS)) - shift), PROBS, atol=atol)
+    assert abs(post.p_mu_below(shift) - ref.p_mu_below(0.0)) <= atol
+
+
+def test_estimates_at_the_edge_of_the_range() -> None:
+    """Three estimates of 1e50 with standard errors 1 (flat mu prior): the posterior of
+    mu - 1e50 is that of estimates at 0, which double precision cannot show next to 1e50
+    (its spacing there is 1.4e34) but which the engine keeps: the sd of mu, tau, and
+    P(mu < 1e50) = 1/2 (the posterior is symmetric about the common estimate)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # converged: no ConvergenceWarning
+        far = exact_posterior([1e50] * 3, [1.0] * 3, mu_prior="flat", tol=SCALE_TOL)
+    zero = exact_posterior([0.0] * 3, [1.0] * 3, mu_prior="flat", tol=SCALE_TOL)
+    assert far.mu_quantile(0.5) == 1e50 and far.mu_mean() == 1e50
+    assert far.p_mu_below(1e50) == pytest.approx(0.5, abs=CDF_TOL)
+    assert far.mu_sd() == pytest.approx(zero.mu_sd(), rel=1e-12)
+    assert far.theta_new_sd() == pytest.approx(zero.theta_new_sd(), rel=1e-12)
+    np.testing.assert_allclose(far.tau_quantile(PROBS), zero.tau_quantile(PROBS), rtol=1e-12)
+    assert far.theta_summary()["sd"].to_numpy() == pytest.approx(
+        zero.theta_summary()["sd"].to_numpy(), rel=1e-12
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -178,9 +178,10 @@ def _weighted_sq(w: np.ndarray, y: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 def _conditional_tile(
-    y: np.ndarray, v: np.ndarray, mask: np.ndarray, t2: np.ndarray, mu_prior: MuPrior
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_conditional` for ``y, v, mask`` (r, k) and ``t2`` (1 or r, n)."""
+    y: np.ndarray, v: np.ndarray, mask: np.ndarray, t2: np.ndarray, mu_prior: MuPrior,
+    ref: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`_conditional` for ``y, v, mask`` (r, k), ``t2`` (1 or r, n) and ``ref`` (r,)."""
     t2 = t2[:, :, None]
     k = y.shape[1]
     blocks = [slice(j, j + _STUDY_BLOCK) for j in range(0, k, _STUDY_BLOCK)]
@@ -215,7 +216,7 @@ def _conditional_tile(
         quad = quad_sum(mean)
         loglik = -0.5 * (kk - 1) * _LOG2PI - 0.5 * logdet - 0.5 * np.log(prec) - 0.5 * quad
     else:
-        m0, sd0 = mu_prior.mean, mu_prior.sd
+        m0, sd0 = (mu_prior.mean - ref)[:, None], mu_prior.sd
         p0 = 1.0 / sd0**2
         prec = s0 + p0
         mean = (s1 + p0 * m0) / prec
@@ -227,12 +228,15 @@ def _conditional_tile(
 
 
 def _conditional(
-    y: np.ndarray, v: np.ndarray, mask: np.ndarray, tau: np.ndarray, mu_prior: MuPrior
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Log marginal likelihood, E[mu | tau, y] and precision of mu | tau, y.
+    y: np.ndarray, v: np.ndarray, mask: np.ndarray, tau: np.ndarray, mu_prior: MuPrior,
+    ref: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Log marginal likelihood, E[mu | tau, y] - ref and precision of mu | tau, y.
 
-    ``y, v, mask`` are (m, k); ``tau`` is (n,) (shared grid) or (m, n). Returns (m, n) arrays.
-    With a flat prior on mu the log likelihood is that of the improper prior with unit density.
+    ``y, v, mask`` are (m, k), the estimates given relative to each analysis's reference
+    point ``ref`` (m,) (see :func:`_centre`); ``tau`` is (n,) (shared grid) or (m, n). Returns
+    (m, n) arrays. With a flat prior on mu the log likelihood is that of the improper prior
+    with unit density.
     The sums over studies are evaluated in tiles of at most ``exact_chunk_cells`` cells (rows,
     then points, then blocks of :data:`_STUDY_BLOCK` studies), so memory does not grow with k.
     """
@@ -242,12 +246,12 @@ def _conditional(
     n = t2.shape[1]
     tiles = _tiles(m, n, min(k, _STUDY_BLOCK))
     if len(tiles) == 1:
-        return _conditional_tile(y, v, mask, t2, mu_prior)
+        return _conditional_tile(y, v, mask, t2, mu_prior, ref)
     out = tuple(np.empty((m, n)) for _ in range(3))
     shared = t2.shape[0] == 1
     for rs, cs in tiles:
         part = _conditional_tile(
-            y[rs], v[rs], mask[rs], t2[:, cs] if shared else t2[rs, cs], mu_prior
+            y[rs], v[rs], mask[rs], t2[:, cs] if shared else t2[rs, cs], mu_prior, ref[rs]
         )
         for o, p_ in zip(out, part, strict=True):
             o[rs, cs] = p_
@@ -413,14 +417,15 @@ class _Grid:
     x: np.ndarray  # (n,)
     tau: np.ndarray  # (n,)
     qw: np.ndarray  # (n,)
-    y: np.ndarray  # (g, k)
+    y: np.ndarray  # (g, k)   estimates minus ref
     v: np.ndarray
     mask: np.ndarray
+    ref: np.ndarray  # (g,)   reference point of each analysis (mu, theta are stored minus it)
     shift: np.ndarray  # (g,)   h = exp(log posterior kernel in x - shift)
     z: np.ndarray  # (g,)
     h: np.ndarray  # (g, n)
     pw: np.ndarray  # (g, n)    normalised posterior weights of the nodes
-    mean: np.ndarray  # (g, n)  E[mu | tau, y]
+    mean: np.ndarray  # (g, n)  E[mu | tau, y] - ref
     prec: np.ndarray  # (g, n)  1 / Var[mu | tau, y]
 
     @property
@@ -435,7 +440,7 @@ class _Grid:
     def take(self, keep: np.ndarray) -> _Grid:
         return replace(
             self, rows=self.rows[keep], y=self.y[keep], v=self.v[keep], mask=self.mask[keep],
-            shift=self.shift[keep], z=self.z[keep], h=self.h[keep], pw=self.pw[keep],
+            ref=self.ref[keep], shift=self.shift[keep], z=self.z[keep], h=self.h[keep], pw=self.pw[keep],
             mean=self.mean[keep], prec=self.prec[keep],
         )  # fmt: skip
 
@@ -446,9 +451,11 @@ class _Grid:
         return np.concatenate([np.zeros((g, 1)), np.cumsum(per, axis=1)], axis=1)
 
     def mu_mix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normal mixture of mu - ref (weights, means, sds)."""
         return self.pw, self.mean, 1.0 / np.sqrt(self.prec)
 
     def new_mix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normal mixture of theta_new - ref."""
         return self.pw, self.mean, np.sqrt(self.tau[None, :] ** 2 + 1.0 / self.prec)
 
     def h_at(self, x: np.ndarray) -> np.ndarray:
@@ -456,7 +463,7 @@ class _Grid:
         tau = self.xmap.tau(x)
         fin = np.isfinite(tau)
         tt = np.where(fin, tau, 1.0)
-        ll, _, _ = _conditional(self.y, self.v, self.mask, tt, self.mp)
+        ll, _, _ = _conditional(self.y, self.v, self.mask, tt, self.mp, self.ref)
         logk = ll + self.tp.logpdf(tt) + self.xmap.log_jac(np.where(fin, x, 0.0))
         return np.where(fin, np.exp(logk - self.shift[:, None]), 0.0)
 
@@ -511,7 +518,7 @@ class _Grid:
 
 def _make_grid(
     panels: int, rows: np.ndarray, y: np.ndarray, v: np.ndarray, mask: np.ndarray,
-    tp: TauPrior, mp: MuPrior, xmap: _Map,
+    ref: np.ndarray, tp: TauPrior, mp: MuPrior, xmap: _Map,
 ) -> _Grid:  # fmt: skip
     edges = np.linspace(xmap.x0, xmap.x1, panels + 1)
     half = 0.5 * (edges[1:] - edges[:-1])
@@ -519,13 +526,15 @@ def _make_grid(
     x = (mid[:, None] + half[:, None] * _GL_X[None, :]).ravel()
     qw = (half[:, None] * _GL_W[None, :]).ravel()
     tau = xmap.tau(x)
-    loglik, mean, prec = _conditional(y, v, mask, tau, mp)
+    loglik, mean, prec = _conditional(y, v, mask, tau, mp, ref)
     logk = loglik + (tp.logpdf(tau) + xmap.log_jac(x))[None, :]
     shift = logk.max(axis=1)
     h = np.exp(logk - shift[:, None])
     z = (h * qw).sum(axis=1)  # a sum per row (a matrix product would depend on the batch)
     pw = h * qw[None, :] / z[:, None]
-    return _Grid(rows, panels, xmap, tp, mp, x, tau, qw, y, v, mask, shift, z, h, pw, mean, prec)
+    return _Grid(
+        rows, panels, xmap, tp, mp, x, tau, qw, y, v, mask, ref, shift, z, h, pw, mean, prec
+    )
 
 
 def _probe_points(gr: _Grid) -> np.ndarray:
@@ -560,7 +569,9 @@ def _solve(
     for i in range(0, m, step):
         sl = slice(i, min(i + step, m))
         chunk_err = err[sl]  # a view: written by the refinement
-        first = _make_grid(_P_START, np.arange(sl.stop - i), y[sl], v[sl], mask[sl], tp, mp, xmap)
+        ref = _centre(y[sl], mask[sl])
+        yc = np.where(mask[sl], y[sl] - ref[:, None], 0.0)
+        first = _make_grid(_P_START, np.arange(sl.stop - i), yc, v[sl], mask[sl], ref, tp, mp, xmap)
         for grid, converged in _refine(first, tol, chunk_err):
             parts = [grid] if converged else _recentre(grid, tol, chunk_err, failed)
             for part in parts:
@@ -592,7 +603,9 @@ def _refine(prev: _Grid, tol: float, err: np.ndarray) -> Iterator[tuple[_Grid, b
             while halves:
                 yield from _refine(halves.pop(), tol, err)
             return
-        cur = _make_grid(panels, prev.rows, prev.y, prev.v, prev.mask, prev.tp, prev.mp, prev.xmap)
+        cur = _make_grid(
+            panels, prev.rows, prev.y, prev.v, prev.mask, prev.ref, prev.tp, prev.mp, prev.xmap
+        )
         ch = _change(prev, cur)
         err[cur.rows] = ch
         ok = ch < tol
@@ -624,7 +637,7 @@ def _recentre(grid: _Grid, tol: float, err: np.ndarray, failed: list[np.ndarray]
     returns the groups of all analyses of ``grid``.
     """
     tp, mp = grid.tp, grid.mp
-    ll, _, _ = _conditional(grid.y, grid.v, grid.mask, _SCAN_TAU, mp)
+    ll, _, _ = _conditional(grid.y, grid.v, grid.mask, _SCAN_TAU, mp, grid.ref)
     with np.errstate(divide="ignore", invalid="ignore"):
         logp = ll + (tp.logpdf(_SCAN_TAU) + np.log(_SCAN_TAU))[None, :]
     logp = np.where(np.isnan(logp), -np.inf, logp)
@@ -638,7 +651,7 @@ def _recentre(grid: _Grid, tol: float, err: np.ndarray, failed: list[np.ndarray]
         one = grid.take(np.array([i]))
         own_err = np.full(1, np.inf)
         first = _make_grid(
-            _P_START, np.zeros(1, dtype=np.intp), one.y, one.v, one.mask, tp, mp,
+            _P_START, np.zeros(1, dtype=np.intp), one.y, one.v, one.mask, one.ref, tp, mp,
             _Map.centred(tp, float(mode[i])),
         )  # fmt: skip
         own = [g for g, _ in _refine(first, tol, own_err)]
@@ -662,6 +675,19 @@ def _warn_unconverged(failed: list[np.ndarray], tol: float) -> None:
             ConvergenceWarning,
             stacklevel=3,
         )
+
+
+def _centre(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Reference point of each analysis: the midpoint of its estimates (0 without studies).
+
+    The engine works with estimates, mu and theta relative to it, so that their posteriors
+    keep the precision of the data's spread wherever the data lie (estimates of 1e50 with
+    standard errors of 1 give mu - ref to full precision), and adds it back on output.
+    """
+    lo = np.where(mask, y, np.inf).min(axis=1, initial=np.inf)
+    hi = np.where(mask, y, -np.inf).max(axis=1, initial=-np.inf)
+    ref = 0.5 * lo + 0.5 * hi
+    return np.where(np.isfinite(ref), ref, 0.0)
 
 
 def _data_map(tp: TauPrior, v: np.ndarray, mask: np.ndarray) -> _Map:
@@ -822,15 +848,17 @@ class BatchPosterior:
 
     def mu_cdf(self, x: Any) -> np.ndarray:
         """Posterior CDF of mu."""
-        return self._apply(lambda g, xx: _mix_cdf(xx, *g.mu_mix()), x)
+        return self._apply(lambda g, xx: _mix_cdf(xx - g.ref[:, None], *g.mu_mix()), x)
 
     def mu_quantile(self, q: Any) -> np.ndarray:
         """Posterior quantiles of mu."""
-        return self._apply(lambda g, qq: _mix_quantile(qq, *g.mu_mix()), q, by_column=False)
+        return self._apply(
+            lambda g, qq: g.ref[:, None] + _mix_quantile(qq, *g.mu_mix()), q, by_column=False
+        )
 
     def mu_mean(self) -> np.ndarray:
         """Posterior mean of mu."""
-        return self._per_row(lambda g: _mix_moments(*g.mu_mix())[0])
+        return self._per_row(lambda g: g.ref + _mix_moments(*g.mu_mix())[0])
 
     def mu_sd(self) -> np.ndarray:
         """Posterior standard deviation of mu."""
@@ -838,7 +866,9 @@ class BatchPosterior:
 
     def theta_new_quantile(self, q: Any) -> np.ndarray:
         """Quantiles of the effect in a new trial (posterior predictive of theta_new)."""
-        return self._apply(lambda g, qq: _mix_quantile(qq, *g.new_mix()), q, by_column=False)
+        return self._apply(
+            lambda g, qq: g.ref[:, None] + _mix_quantile(qq, *g.new_mix()), q, by_column=False
+        )
 
     def p_mu_below(self, threshold: float = 0.0) -> np.ndarray:
         """Posterior probability that mu < threshold."""
@@ -1202,13 +1232,8 @@ class ExactPosterior:
         """Posterior density of tau (exact evaluation, not interpolated)."""
         t, shape = self._vec(tau)
         tt = np.where(t > 0, t, 0.0)
-        ll, _, _ = _conditional(
-            self.yi[None, :],
-            self.sei[None, :] ** 2,
-            np.ones((1, self.k), bool),
-            tt[0],
-            self.mu_prior,
-        )
+        g = self._g
+        ll, _, _ = _conditional(g.y, g.v, g.mask, tt[0], self.mu_prior, g.ref)
         logpost = self.tau_prior.logpdf(tt) + ll - self._g.log_z[0]
         return np.where(t >= 0, np.exp(logpost), 0.0).reshape(shape)
 
@@ -1260,7 +1285,7 @@ class ExactPosterior:
     def theta_new_cdf(self, x: Any) -> np.ndarray:
         """CDF of a new trial's effect theta_new."""
         xx, shape = self._vec(x)
-        return _mix_cdf(xx, *self._g.new_mix()).reshape(shape)
+        return _mix_cdf(xx - self._g.ref[:, None], *self._g.new_mix()).reshape(shape)
 
     def theta_new_quantile(self, q: Any) -> np.ndarray | float:
         """Quantiles of a new trial's effect theta_new (prediction interval end points)."""
@@ -1292,14 +1317,14 @@ class ExactPosterior:
 
     # --- study-specific effects
     def _theta_mix(self, studies: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Normal mixtures of theta_i over the nodes of positive posterior weight (with many
-        studies the posterior of tau is narrow and most weights underflow to exactly 0)."""
+        """Normal mixtures of theta_i - ref over the nodes of positive posterior weight (with
+        many studies the posterior of tau is narrow and most weights underflow to exactly 0)."""
         a = self._g
         live = a.pw[0] > 0
         t2 = a.tau[None, live] ** 2  # (1, n)
         s2 = (self.sei[studies] ** 2)[:, None]  # (k, 1)
         b = s2 / (s2 + t2)
-        means = (1.0 - b) * self.yi[studies, None] + b * a.mean[0][None, live]
+        means = (1.0 - b) * a.y[0, studies][:, None] + b * a.mean[0][None, live]
         var = s2 * t2 / (s2 + t2) + b**2 / a.prec[0][None, live]
         wts = np.broadcast_to(a.pw[0][live], means.shape)
         return np.ascontiguousarray(wts), means, np.sqrt(np.maximum(var, 1e-300))
@@ -1318,16 +1343,17 @@ class ExactPosterior:
             wts, means, sds = self._theta_mix(sl)
             mean[sl], sd[sl] = _mix_moments(wts, means, sds)
             qs[sl] = _mix_quantile(np.tile(probs, (wts.shape[0], 1)), wts, means, sds)
+        ref = self._g.ref[0]
         df = pd.DataFrame(
             {
                 "study": list(self.labels),
                 "yi": self.yi,
                 "sei": self.sei,
-                "mean": mean,
+                "mean": ref + mean,
                 "sd": sd,
-                "median": qs[:, 0],
-                "q_low": qs[:, 1],
-                "q_high": qs[:, 2],
+                "median": ref + qs[:, 0],
+                "q_low": ref + qs[:, 1],
+                "q_high": ref + qs[:, 2],
             }
         )
         df.attrs["ci_prob"] = ci
@@ -1362,10 +1388,9 @@ class ExactPosterior:
         gen = np.random.default_rng(rng)
         u = gen.uniform(size=int(n))
         tau = np.asarray(self.tau_quantile(u), dtype=float).reshape(-1)
-        _, mean, prec = _conditional(
-            self.yi[None, :], self.sei[None, :] ** 2, np.ones((1, self.k), bool), tau, self.mu_prior
-        )
-        mu = mean[0] + gen.standard_normal(tau.size) / np.sqrt(prec[0])
+        g = self._g
+        _, mean, prec = _conditional(g.y, g.v, g.mask, tau, self.mu_prior, g.ref)
+        mu = g.ref[0] + mean[0] + gen.standard_normal(tau.size) / np.sqrt(prec[0])
         new = mu + tau * gen.standard_normal(tau.size)
         return pd.DataFrame({"tau": tau, "mu": mu, "theta_new": new})
 
