@@ -19,6 +19,11 @@ Numerics
   (found on a logarithmic scan) lies more than a factor 1000 from ``c`` -- estimates many
   standard errors apart, or a prior on another scale than the data -- is refined again on a
   map centred at that mode, and the better of the two rules is kept.
+* Estimates, the prior mean and the mixtures of ``mu``, ``theta_i`` and ``theta_new`` are
+  taken relative to the midpoint of each analysis's estimates, which is added back on output:
+  their posteriors keep the precision of the data's spread wherever the data lie (translation
+  equivariance to rounding; estimates of 1e50 with standard errors of 1 are no harder than
+  estimates near 0).
 * The range of ``x`` is split into ``P`` equal panels, each with an 8-point Gauss-Legendre
   rule. The same nodes carry the normal mixtures of ``mu``, ``theta_i`` and ``theta_new``.
 * ``P`` starts at 4 (after a first comparison with 2) and doubles. After each doubling the
