@@ -188,12 +188,14 @@ def test_pool_bayes_mcmc_keys_with_a_stub_sampler(reference_dir, capsys, monkeyp
         calls.update(kwargs, k=len(yi))
         draws = np.random.default_rng(0).normal(-0.5, 0.1, size=(2, 500))
         summ = pd.DataFrame(
-            {"mean": [-0.5, 0.2, -0.5], "sd": 0.1, "median": [-0.5, 0.2, -0.5],
-             "q_low": [-0.7, 0.01, -1.0], "q_high": [-0.3, 0.5, 0.0]},
-            index=pd.Index(["mu", "tau", "theta_new"], name="parameter"),
+            {"mean": [-0.5, 0.2, -0.5, 0.3], "sd": 0.1, "median": [-0.5, 0.2, -0.5, 0.3],
+             "q_low": [-0.7, 0.01, -1.0, 0.01], "q_high": [-0.3, 0.5, 0.0, 0.6]},
+            index=pd.Index(["mu", "tau", "theta_new", "I2"], name="parameter"),
         )  # fmt: skip
         return types.SimpleNamespace(
-            summary=lambda ci: summ,
+            engine="mcmc", model="normal_normal", measure=kwargs["measure"],
+            labels=kwargs["labels"], priors={"tau": "stub", "mu": "stub"},
+            summary=lambda ci=None, ci_prob=None: summ,
             idata=types.SimpleNamespace(posterior={"mu": types.SimpleNamespace(values=draws)}),
             diagnostics={"divergences": 0, "rhat_max": 1.001, "ess_bulk_min": 900.0,
                          "random_seed": kwargs["random_seed"]},
@@ -213,6 +215,7 @@ def test_pool_bayes_mcmc_keys_with_a_stub_sampler(reference_dir, capsys, monkeyp
     obj = json.loads(out)
     assert set(BAYES_KEYS) | {"divergences", "rhat_max", "ess_bulk_min"} <= set(obj)
     assert obj["engine"] == "mcmc" and obj["divergences"] == 0 and obj["seed"] == 7
+    assert obj["estimate"] == obj["mu_median"] == -0.5 and obj["I2"] == 30.0
     assert calls["random_seed"] == 7 and calls["k"] == 13
 
 

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -342,24 +342,58 @@ def _cmd_pool(args: argparse.Namespace) -> int:
             seen.add(msg)
             print(f"{PROG}: warning: {msg}", file=sys.stderr)
 
+    from bayesmtor import schema
+
     if by_cols:
-        records = [
-            {key: _clean(val) for key, val in row.items()}
-            for row in table.to_dict(orient="records")
-        ]
         if args.json:
-            print(json.dumps(records, indent=2))
+            rows = schema.frequentist_table_frame(table).drop(columns="excluded")
+            _print_json(_frame_records(table.join(rows[_new_keys(table.columns, rows)])))
         else:
             print(_group_table(table, by_cols, args.measure).to_string(index=False))
         return 0
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        record = result.to_dict()
+        row = schema.json_record(schema.pooled_row(result))
+        record.update({key: row[key] for key in _new_keys(record, row)})
+        _print_json(record)
     else:
         print(repr(result))
         print()
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             print(result.summary().to_string(float_format=lambda x: f"{x:.4f}"))
     return 0
+
+
+def _new_keys(have: Any, schema_keys: Any) -> list[str]:
+    """The schema keys a record does not have yet (documented keys keep their meaning)."""
+    return [key for key in schema_keys if key not in set(have)]
+
+
+def _frame_records(frame: Any, chunk: int = 4096) -> Iterator[dict[str, Any]]:
+    """JSON-ready records of a DataFrame, converted a chunk of rows at a time."""
+    from bayesmtor.schema import json_record
+
+    for start in range(0, len(frame), chunk):
+        for row in frame.iloc[start : start + chunk].to_dict(orient="records"):
+            yield json_record(row)
+
+
+def _print_json(records: dict[str, Any] | Iterable[dict[str, Any]]) -> None:
+    """Print a record, or a list of records one at a time, as ``json.dumps(.., indent=2)``.
+
+    A list is written record by record (never held as one text), so thousands of groups cost
+    no more memory than one; the text is that of ``json.dumps(list(records), indent=2)``.
+    """
+    if isinstance(records, dict):
+        print(json.dumps(records, indent=2))
+        return
+    out = sys.stdout
+    sep = "[\n"
+    for record in records:
+        out.write(sep)
+        out.write("\n".join("  " + line for line in json.dumps(record, indent=2).split("\n")))
+        sep = ",\n"
+    out.write("[]\n" if sep == "[\n" else "\n]\n")
 
 
 def _group_table(table: Any, by_cols: list[str], measure: str) -> Any:
@@ -421,82 +455,140 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     dropped = [(s, r) for s, r in es.dropped]
     for s, r in dropped:
         print(f"{PROG}: warning: {s} excluded: {r}", file=sys.stderr)
-    records: list[dict[str, Any]] = []
-    base = {
-        "engine": engine,
-        "measure": measure,
-        "ci_prob": None,
-        "tau_prior": tau_prior.label or repr(tau_prior),
-        "mu_prior": mu_prior.label or repr(mu_prior),
-    }
     from bayesmtor import config
 
     ci = float(config.get("ci_prob", args.ci_prob))
-    base["ci_prob"] = ci
-    if engine == "exact":
-        from bayesmtor.exact import exact_batch_groups
+    base = {
+        "engine": engine,
+        "measure": measure,
+        "ci_prob": ci,
+        "tau_prior": tau_prior.label or repr(tau_prior),
+        "mu_prior": mu_prior.label or repr(mu_prior),
+    }
+    excluded = _excluded_by_group(table, codes_arr, included, dropped, len(groups))
+    fit = _pool_exact if engine == "exact" else _pool_mcmc
+    head, rows = fit(table, codes_arr, included, groups, by_cols, args, excluded)
+    frame = pd.concat(
+        [pd.DataFrame(groups, columns=by_cols), pd.DataFrame([base] * len(groups)), head], axis=1
+    )
+    frame = frame.join(rows[_new_keys(frame.columns, rows.columns)])
+    if args.json:
+        records = _frame_records(frame)
+        _print_json(records if by_cols else next(records))
+        return 0
+    _print_bayes_table(frame, by_cols, engine, base, ci, measure)
+    return 0
 
-        m = len(groups)
-        # The included studies in long format (file order within each group): the engine
-        # buckets the groups by size, so one large group never pads all the others.
-        inc_codes = np.asarray(codes_arr)[included]
-        sizes = np.bincount(inc_codes, minlength=m)
-        if sizes.max(initial=0) == 0:
-            raise UsageError("no study left to pool after computing effect sizes (k = 0)")
-        with warnings.catch_warnings(record=True) as caught:
+
+def _excluded_by_group(table: Any, codes: Any, included: Any, dropped: Any, m: int) -> list:
+    """The (study, reason) pairs each group left out, in file order."""
+    out: list[list[tuple[str, str]]] = [[] for _ in range(m)]
+    reasons = dict(dropped)
+    studies = table["study"].astype(str).to_numpy()
+    for i in (~included).nonzero()[0]:
+        out[int(codes[i])].append((studies[i], reasons.get(studies[i], "excluded")))
+    return [tuple(e) for e in out]
+
+
+def _typical_variance(sei: Any, codes: Any, m: int) -> Any:
+    """Higgins-Thompson typical within-study variance per group (long format), for I2."""
+    import numpy as np
+
+    w = 1.0 / np.asarray(sei, dtype=float) ** 2
+    top = np.zeros(m)
+    np.maximum.at(top, codes, w)
+    u = w / np.where(top > 0, top, 1.0)[codes]
+    k = np.bincount(codes, minlength=m)
+    su = np.bincount(codes, weights=u, minlength=m)
+    cross = su**2 - np.bincount(codes, weights=u**2, minlength=m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(k > 1, (k - 1) * su / cross, 1.0 / su) / top
+
+
+def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tuple[Any, Any]:
+    """The exact engine on every group at once: the documented columns and the schema's."""
+    import numpy as np
+
+    from bayesmtor import schema
+    from bayesmtor.exact import exact_batch_groups
+
+    m = len(groups)
+    # The included studies in long format (file order within each group): the engine
+    # buckets the groups by size, so one large group never pads all the others.
+    inc_codes = np.asarray(codes)[included]
+    sizes = np.bincount(inc_codes, minlength=m)
+    if sizes.max(initial=0) == 0:
+        raise UsageError("no study left to pool after computing effect sizes (k = 0)")
+    sei = table["sei"].to_numpy(float)[included]
+    ci = _ci_of(args)
+    tau_prior, mu_prior = _priors_of(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = exact_batch_groups(
+            table["yi"].to_numpy(float)[included],
+            sei,
+            inc_codes,
+            n_groups=m,
+            tau_prior=tau_prior,
+            mu_prior=mu_prior,
+            ci_prob=ci,
+        )
+    _print_warnings(caught)
+    head = out[[*BAYES_KEYS, "quad_error"]].copy()
+    head["k"] = sizes.astype(int)
+    rows = schema.exact_table_frame(
+        out,
+        measure=args.measure,
+        ci_prob=ci,
+        tau_prior=tau_prior,
+        mu_prior=mu_prior,
+        s2_typical=_typical_variance(sei, inc_codes, m),
+    )
+    rows["excluded"] = excluded
+    return head, rows
+
+
+def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple[Any, Any]:
+    """One PyMC fit per group: the documented columns and the schema's."""
+    import numpy as np
+    import pandas as pd
+
+    from bayesmtor import schema
+    from bayesmtor.pymc_models import fit_normal_normal
+
+    tau_prior, mu_prior = _priors_of(args)
+    ci, measure = _ci_of(args), args.measure
+    heads, rows = [], []
+    for g, key in enumerate(groups):
+        sel = (codes == g) & included
+        if not sel.any():
+            raise UsageError(
+                f"group {dict(zip(by_cols, key, strict=True))} has no study left to pool (k = 0)"
+            )
+        logged: list[str] = []
+        with warnings.catch_warnings(record=True) as caught, _library_logs(logged):
             warnings.simplefilter("always")
-            out = exact_batch_groups(
-                table["yi"].to_numpy(float)[included],
-                table["sei"].to_numpy(float)[included],
-                inc_codes,
-                n_groups=m,
+            res = fit_normal_normal(
+                table.loc[sel, "yi"].to_numpy(float),
+                table.loc[sel, "sei"].to_numpy(float),
+                labels=table.loc[sel, "study"].astype(str).tolist(),
+                measure=measure if measure in ("RR", "OR", "HR") else None,
                 tau_prior=tau_prior,
                 mu_prior=mu_prior,
-                ci_prob=ci,
+                random_seed=args.seed,
             )
-        _print_warnings(caught)
-        rows = out[[*BAYES_KEYS, "quad_error"]].to_dict("records")
-        for g, (key, row) in enumerate(zip(groups, rows, strict=True)):
-            row = {k: _clean(v) for k, v in row.items()}
-            row["k"] = int(sizes[g])
-            records.append({**dict(zip(by_cols, key, strict=True)), **base, **row})
-    else:
-        from bayesmtor.pymc_models import fit_normal_normal
-
-        for g, key in enumerate(groups):
-            sel = (codes_arr == g) & included
-            if not sel.any():
-                raise UsageError(
-                    f"group {dict(zip(by_cols, key, strict=True))} has no study left to pool (k = 0)"
-                )
-            logged: list[str] = []
-            with warnings.catch_warnings(record=True) as caught, _library_logs(logged):
-                warnings.simplefilter("always")
-                res = fit_normal_normal(
-                    table.loc[sel, "yi"].to_numpy(float),
-                    table.loc[sel, "sei"].to_numpy(float),
-                    labels=table.loc[sel, "study"].astype(str).tolist(),
-                    measure=measure if measure in ("RR", "OR", "HR") else None,
-                    tau_prior=tau_prior,
-                    mu_prior=mu_prior,
-                    random_seed=args.seed,
-                )
-            _print_warnings(caught)
-            summ = res.summary(ci)
-            post = res.idata.posterior
-            d = res.diagnostics
-            row = {
+        _print_warnings(caught, logged)
+        summ = res.summary(ci)
+        d = res.diagnostics
+        mu = summ.loc["mu"]
+        heads.append(
+            {
                 "k": int(sel.sum()),
-                "mu_mean": summ.loc["mu", "mean"],
-                "mu_median": summ.loc["mu", "median"],
-                "mu_low": summ.loc["mu", "q_low"],
-                "mu_high": summ.loc["mu", "q_high"],
-                "tau_median": summ.loc["tau", "median"],
-                "tau_low": summ.loc["tau", "q_low"],
-                "tau_high": summ.loc["tau", "q_high"],
+                **{f"mu_{c}": mu[q] for c, q in _MU_KEYS},
+                **{f"tau_{c}": summ.loc["tau", q] for c, q in _MU_KEYS[1:]},
                 "pred_low": summ.loc["theta_new", "q_low"],
                 "pred_high": summ.loc["theta_new", "q_high"],
-                "p_mu_below_0": float(np.mean(post["mu"].values < 0)),
+                "p_mu_below_0": float(np.mean(res.idata.posterior["mu"].values < 0)),
                 "divergences": d.get("divergences"),
                 "rhat_max": d.get("rhat_max"),
                 "ess_bulk_min": d.get("ess_bulk_min"),
@@ -504,12 +596,31 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
                 "seed": d.get("random_seed"),  # the seed given (or the default), not a retry's
                 "attempt_seeds": d.get("attempt_seeds"),
             }
-            row = {k: _clean(v) for k, v in row.items()}
-            records.append({**dict(zip(by_cols, key, strict=True)), **base, **row})
-    if args.json:
-        print(json.dumps(records if by_cols else records[0], indent=2))
-        return 0
-    frame = pd.DataFrame(records)
+        )
+        rows.append(schema.pooled_row(res, ci_prob=ci, measure=measure, excluded=excluded[g]))
+    return pd.DataFrame(heads), pd.DataFrame(rows, columns=list(schema.POOLED_COLUMNS))
+
+
+_MU_KEYS = (("mean", "mean"), ("median", "median"), ("low", "q_low"), ("high", "q_high"))
+
+
+def _ci_of(args: argparse.Namespace) -> float:
+    from bayesmtor import config
+
+    return float(config.get("ci_prob", args.ci_prob))
+
+
+def _priors_of(args: argparse.Namespace) -> tuple[Any, Any]:
+    from bayesmtor.priors import MuPrior, TauPrior
+
+    return TauPrior.coerce(args.tau_prior), MuPrior.coerce(args.mu_prior)
+
+
+def _print_bayes_table(frame, by_cols, engine, base, ci, measure) -> None:
+    """The readable table of ``pool --bayes`` (and the ratio scale for ratio measures)."""
+    import numpy as np
+    import pandas as pd
+
     ratio = measure in ("RR", "OR", "HR", "generic")
     keys = [*by_cols, *BAYES_KEYS]
     if engine == "mcmc":
@@ -535,7 +646,6 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
             print()
             print(f"ratio scale ({label}):")
             print(show.round(4).to_string(index=False))
-    return 0
 
 
 def _print_warnings(caught: list[warnings.WarningMessage], logged: Sequence[str] = ()) -> None:

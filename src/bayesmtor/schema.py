@@ -60,6 +60,7 @@ __all__ = [
     "POOLED_COLUMNS",
     "compare",
     "exact_table_frame",
+    "frequentist_table_frame",
     "json_record",
     "pooled_frame",
     "pooled_row",
@@ -103,6 +104,10 @@ DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
 POOLED_COLUMNS: tuple[str, ...] = ESTIMATE_COLUMNS + DIAGNOSTIC_COLUMNS
 
 _NAN = float("nan")
+_SHARED_FREQUENTIST = (
+    "method", "measure", "ci_prob", "k", "estimate", "se", "ci_low", "ci_high", "pval", "tau2",
+    "tau",
+)  # fmt: skip
 
 
 def pooled_row(
@@ -277,6 +282,48 @@ def exact_table_frame(
         "ess_bulk_min": nan,
         "divergences": nan,
     }
+    return pd.DataFrame(cols, index=table.index, columns=list(POOLED_COLUMNS))
+
+
+def frequentist_table_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The vectorised frequentist table in the columns of the schema.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`bayesmtor.frequentist.pool_groups` (one row per group, the columns of
+        :meth:`PoolResult.to_dict`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`POOLED_COLUMNS`, one row per row of ``table``; ``excluded`` is empty, as the
+        table does not record which studies each group left out.
+    """
+    n = len(table)
+    nan = np.full(n, np.nan)
+    i2_tau = table["I2_tau"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        tau_low = np.sqrt(table["tau2_ci_low"].to_numpy(float))
+        tau_high = np.sqrt(table["tau2_ci_high"].to_numpy(float))
+    cols: dict[str, Any] = {name: table[name] for name in _SHARED_FREQUENTIST}
+    cols.update(
+        engine="frequentist",
+        p_mu_below_0=nan,
+        tau_low=tau_low,
+        tau_high=tau_high,
+        I2=np.where(np.isfinite(i2_tau), i2_tau, table["I2"].to_numpy(float)),
+        pred_low=table["pi_low"],
+        pred_high=table["pi_high"],
+        tau_prior=None,
+        mu_prior=None,
+        excluded=[()] * n,
+        converged=True,
+        quad_error=nan,
+        rhat_max=nan,
+        ess_bulk_min=nan,
+        divergences=nan,
+    )
     return pd.DataFrame(cols, index=table.index, columns=list(POOLED_COLUMNS))
 
 

@@ -1,0 +1,201 @@
+"""``bayesmeta``: the Bayesian random-effects meta-analysis behind one result type.
+
+:func:`bayesmeta` fits the normal-normal model ``y_i ~ N(theta_i, s_i^2)``,
+``theta_i ~ N(mu, tau^2)`` by exact quadrature (``engine="exact"``, the default; as R bayesmeta)
+or by MCMC (``engine="mcmc"``, PyMC/NUTS), and returns a :class:`BayesMetaResult` either way:
+``.summary()`` has the same rows and columns for both engines, ``.idata`` is an ArviZ
+InferenceData, and :func:`bayesmtor.schema.pooled_row` describes it in the columns shared with
+the frequentist fit. PyMC is imported only for ``engine="mcmc"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesmtor.errors import InputError
+
+__all__ = ["ENGINES", "BayesMetaResult", "bayesmeta"]
+
+#: The engines of :func:`bayesmeta`.
+ENGINES: tuple[str, ...] = ("exact", "mcmc")
+
+_SUMMARY_ROWS = ("mu", "tau", "I2", "theta_new")
+_SUMMARY_COLUMNS = ("mean", "sd", "median", "q_low", "q_high")
+_EXACT_DRAWS = 4000
+
+
+@dataclass(frozen=True)
+class BayesMetaResult:
+    """Posterior of one Bayesian random-effects meta-analysis, whichever engine computed it.
+
+    Attributes
+    ----------
+    engine : str
+        ``"exact"`` (quadrature) or ``"mcmc"`` (PyMC).
+    measure : str or None
+        The effect measure (log scale for ratios), ``None`` when not stated.
+    posterior : ExactPosterior or BayesResult
+        The engine's own result, with everything it offers (densities, quantiles, draws;
+        MCMC diagnostics).
+    excluded : tuple of (str, str)
+        Studies left out before pooling, with the reason.
+    """
+
+    engine: str
+    measure: str | None
+    posterior: Any
+    excluded: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def k(self) -> int:
+        """Number of studies pooled."""
+        post = self.posterior
+        return int(post.k) if self.engine == "exact" else len(post.labels)
+
+    @property
+    def idata(self) -> Any:
+        """ArviZ InferenceData: the MCMC draws, or independent draws from the exact posterior
+        (``mu``, ``tau``, ``theta_new``; 4000 draws, seed 0)."""
+        if self.engine == "mcmc":
+            return self.posterior.idata
+        import arviz as az
+
+        d = self.posterior.draws(_EXACT_DRAWS, 0)
+        return az.from_dict(
+            posterior={c: d[c].to_numpy()[None, :] for c in ("mu", "tau", "theta_new")},
+            observed_data={"y": np.asarray(self.posterior.yi, dtype=float)},
+            constant_data={"sei": np.asarray(self.posterior.sei, dtype=float)},
+            coords={"trial": list(self.posterior.labels)},
+            dims={"y": ["trial"], "sei": ["trial"]},
+        )
+
+    def summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
+        """Posterior summary, the same for both engines.
+
+        Parameters
+        ----------
+        ci_prob : float, optional
+            Probability of the central intervals; default ``config.defaults["ci_prob"]``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows ``mu, tau, I2, theta_new`` (``I2`` in percent; ``theta_new`` is the effect in a
+            new study, its interval the prediction interval), columns ``mean, sd, median,
+            q_low, q_high``; ``attrs["ci_prob"]`` holds the interval probability.
+        """
+        s = self.posterior.summary(ci_prob=ci_prob)
+        out = s.loc[list(_SUMMARY_ROWS), list(_SUMMARY_COLUMNS)].astype(float).copy()
+        out.loc["I2"] *= 100.0
+        out.index.name = "parameter"
+        out.attrs["ci_prob"] = s.attrs.get("ci_prob", ci_prob)
+        return out
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        mu, tau = s.loc["mu"], s.loc["tau"]
+        level = f"{100 * s.attrs['ci_prob']:g}%" if s.attrs.get("ci_prob") else "central"
+        return (
+            f"BayesMetaResult(engine={self.engine!r}, measure={self.measure!r}, k={self.k}, "
+            f"mu median {mu['median']:.4g} [{level}: {mu['q_low']:.4g}, {mu['q_high']:.4g}], "
+            f"tau median {tau['median']:.4g}, excluded={len(self.excluded)})"
+        )
+
+
+def bayesmeta(
+    yi: Any,
+    sei: Any = None,
+    *,
+    engine: str = "exact",
+    tau_prior: Any = None,
+    mu_prior: Any = None,
+    labels: Any = None,
+    measure: str | None = None,
+    random_seed: int | None = None,
+    sample_kwargs: dict[str, Any] | None = None,
+) -> BayesMetaResult:
+    """Bayesian random-effects meta-analysis, as R bayesmeta.
+
+    Parameters
+    ----------
+    yi : array-like or EffectSizes
+        Study estimates (log scale for ratios), or the result of :func:`bayesmtor.escalc`,
+        whose included studies, labels, measure and exclusions are used (``sei``, ``labels``
+        and ``measure`` must then not be given).
+    sei : array-like, optional
+        Standard errors of ``yi`` (required with arrays).
+    engine : {"exact", "mcmc"}
+        Quadrature (deterministic, fast) or PyMC/NUTS.
+    tau_prior : TauPrior or str, optional
+        Prior of the between-study standard deviation; default from :mod:`bayesmtor.config`.
+    mu_prior : MuPrior or str, optional
+        Prior of the mean effect; default from :mod:`bayesmtor.config`.
+    labels : sequence of str, optional
+        Study labels.
+    measure : str, optional
+        The effect measure, for the summaries (``"RR"``, ``"OR"``, ``"HR"``, ...).
+    random_seed : int, optional
+        Seed of the MCMC engine (default from the config registry); not used by the exact one.
+    sample_kwargs : dict, optional
+        Further options of :func:`bayesmtor.pymc_models.fit_normal_normal` (``draws``,
+        ``tune``, ``chains``, ``target_accept``, ...), MCMC engine only.
+
+    Returns
+    -------
+    BayesMetaResult
+    """
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}; use 'exact' or 'mcmc'", column="engine")
+    y, s, labels, measure, excluded = _data(yi, sei, labels, measure)
+    if engine == "exact":
+        if sample_kwargs:
+            raise InputError(
+                "sample_kwargs are options of the MCMC engine; use engine='mcmc'",
+                column="sample_kwargs",
+            )
+        from bayesmtor.exact import exact_posterior
+
+        post = exact_posterior(y, s, tau_prior=tau_prior, mu_prior=mu_prior, labels=labels)
+    else:
+        from bayesmtor.pymc_models import fit_normal_normal
+
+        post = fit_normal_normal(
+            y,
+            s,
+            labels=labels,
+            measure=measure if measure in ("RR", "OR", "HR") else None,
+            tau_prior=tau_prior,
+            mu_prior=mu_prior,
+            random_seed=random_seed,
+            **dict(sample_kwargs or {}),
+        )
+    return BayesMetaResult(engine=engine, measure=measure, posterior=post, excluded=excluded)
+
+
+def _data(yi: Any, sei: Any, labels: Any, measure: str | None) -> tuple[Any, ...]:
+    """yi, sei, labels, measure and exclusions from arrays or an EffectSizes."""
+    table = getattr(yi, "table", None)
+    if table is None or not hasattr(yi, "dropped"):
+        if sei is None:
+            raise InputError("'sei' is needed with an array of estimates", column="sei")
+        return yi, sei, labels, measure, ()
+    given = [
+        n for n, v in (("sei", sei), ("labels", labels), ("measure", measure)) if v is not None
+    ]
+    if given:
+        raise InputError(
+            f"{', '.join(given)} come(s) from the effect sizes; drop the argument(s)",
+            column=given[0],
+        )
+    inc = table["included"].to_numpy(bool)
+    return (
+        table["yi"].to_numpy(float)[inc],
+        table["sei"].to_numpy(float)[inc],
+        table["study"].astype(str).to_numpy()[inc].tolist(),
+        yi.measure,
+        tuple((str(st), str(r)) for st, r in yi.dropped),
+    )
