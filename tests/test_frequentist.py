@@ -81,7 +81,7 @@ def test_inverse_variance_matches_metafor(ref, datasets, name, measure, method, 
     # end to end: counts -> effects (escalc rule) -> pooling, or yi/sei -> pooling
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotEstimableWarning)
-        res = F.meta_analysis(datasets[name], measure=measure, method=method, hksj=test == "knha")
+        res = F.meta_analysis(datasets[name], measure=measure, method=method, test=test)
     rid = f"{name}/{measure}/{method}/{test}"
     compare(res.to_dict(), ref[rid], rid)
 
@@ -242,7 +242,7 @@ def test_vectorised_rows_equal_single_fits():
     for method in ("REML", "PM", "ML", "DL"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotEstimableWarning)
-            table = F.pool_groups(frame, by="grp", measure="HR", method=method, hksj=True)
+            table = F.pool_groups(frame, by="grp", measure="HR", method=method, test="knha")
             for _, row in table.iterrows():
                 sub = frame[frame.grp == row["grp"]]
                 one = F.rma(sub.yi, sei=sub.sei, method=method, test="knha")
@@ -330,7 +330,7 @@ def test_errors_are_clear():
     with pytest.raises(InputError, match="needs 2x2 counts"):
         F.meta_analysis(frame, measure="HR", method="MH")
     with pytest.raises(InputError, match="HKSJ"):
-        F.meta_analysis(frame, measure="HR", method="FE", hksj=True)
+        F.meta_analysis(frame, measure="HR", method="FE", test="knha")
     with pytest.raises(BayesMTORError, match="grouping column"):
         F.pool_groups(frame, by="nope", measure="HR", method="DL")
 
@@ -404,3 +404,105 @@ def test_reml_where_metafor_default_fisher_scoring_fails(ref, reference_dir):
     assert_close(table["tau2"].to_numpy(), exp["tau2"], "tau2 vs metafor with stepadj=0.5")
     # optimize() in R was run with tol=1e-12 on tau2 (absolute)
     np.testing.assert_allclose(table["tau2"], exp["tau2_optimize"], rtol=0, atol=1e-8)
+
+
+# --------------------------------------------------------------------------------------------
+# one effect-size route: EffectSizes objects into rma / rma_mh / rma_peto / leave_one_out
+# --------------------------------------------------------------------------------------------
+
+
+def test_rma_takes_an_effect_sizes_object_as_metafor_takes_escalc(ref, datasets):
+    from bayesmtor.effects import escalc
+
+    es = escalc(datasets["nielweise"], "RR")
+    res = F.rma(es, method="REML")
+    compare(res.to_dict(), ref["nielweise/RR/REML/z"], "rma(EffectSizes)")
+    assert res.measure == "RR" and res.k == es.k
+    # the exclusion reason is escalc's, the same one the Bayesian engines are given
+    assert [r for _, r in res.excluded] == [r for _, r in es.dropped]
+    with pytest.raises(InputError, match="alone"):
+        F.rma(es, vi=es.table["vi"])
+
+
+@pytest.mark.parametrize("measure", ["RR", "OR"])
+def test_rma_mh_and_rma_peto_take_effect_sizes_like_counts(ref, datasets, measure):
+    from bayesmtor.effects import escalc
+
+    d = datasets["nielweise"]
+    es = escalc(d, measure)
+    res = F.rma_mh(es, mh_correction="none")
+    compare(res.to_dict(), ref[f"nielweise/{measure}/MH/none"], f"rma_mh(EffectSizes {measure})")
+    assert [r for _, r in res.excluded] == [r for _, r in es.dropped]
+    counts = F.rma_mh(
+        d.events_trt, d.n_trt, d.events_ctl, d.n_ctl, measure=measure, studies=d.study
+    )
+    assert F.rma_mh(es).to_dict() == counts.to_dict()
+    if measure == "OR":
+        peto = F.rma_peto(d.events_trt, d.n_trt, d.events_ctl, d.n_ctl, studies=d.study)
+        assert F.rma_peto(es).to_dict() == peto.to_dict()
+        compare(peto.to_dict(), ref["nielweise/OR/PETO"], "rma_peto")
+
+
+def test_effect_sizes_keep_the_raw_counts(datasets):
+    from bayesmtor.effects import RAW_COUNT_COLUMNS, escalc
+
+    d = datasets["yusuf"]
+    es = escalc(d, "OR")
+    assert es.has_counts
+    for col, got in zip(RAW_COUNT_COLUMNS, es.raw_counts(), strict=True):
+        np.testing.assert_array_equal(got, d[col].to_numpy(float))  # also for dropped rows
+    assert es.table["cc_add"].isna().any()  # double-zero rows: no correction to undo
+    log_se = escalc(pd.DataFrame({"study": ["a", "b"], "yi": [0.1, 0.2], "sei": [0.1, 0.2]}))
+    assert not log_se.has_counts
+    with pytest.raises(InputError, match="2x2 counts"):
+        log_se.raw_counts()
+    with pytest.raises(InputError, match="Mantel-Haenszel needs RR, OR or RD"):
+        F.rma_mh(log_se)
+    with pytest.raises(InputError, match="2x2 counts"):
+        F.rma_peto(log_se)
+
+
+def test_leave_one_out_takes_effect_sizes_like_meta_analysis(datasets):
+    from bayesmtor.effects import escalc
+
+    d = datasets["bcg"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotEstimableWarning)
+        from_frame = F.leave_one_out(d, measure="RR", method="DL")
+        from_es = F.leave_one_out(escalc(d, "RR"), method="DL")
+    pd.testing.assert_frame_equal(from_frame, from_es)
+    first = F.meta_analysis(d.iloc[1:].reset_index(drop=True), measure="RR", method="DL")
+    assert from_es["estimate"].iloc[0] == pytest.approx(first.estimate, rel=1e-12)
+
+
+def test_one_name_per_option_and_one_return_type():
+    import inspect
+
+    for func in (F.rma, F.meta_analysis, F.pool_groups, F.subgroup_analysis, F.leave_one_out):
+        params = inspect.signature(func).parameters
+        assert "hksj" not in params and "as_results" not in params, func.__name__
+        assert "test" in params, func.__name__
+    frame = pd.DataFrame({"study": ["a", "b", "c"], "yi": [0.1, 0.3, 0.2], "sei": [0.1] * 3})
+    assert isinstance(F.pool_groups(frame, by=None, method="FE"), pd.DataFrame)
+
+
+def test_pool_and_pool_bayes_give_a_double_zero_study_the_same_reason(tmp_path, capsys):
+    from bayesmtor.cli import main
+
+    path = tmp_path / "trials.csv"
+    path.write_text(
+        "study,events_trt,n_trt,events_ctl,n_ctl\n"
+        "A,3,50,8,50\nB,0,40,0,42\nC,5,60,9,61\nD,2,30,6,29\n",
+        encoding="utf-8",
+    )
+    assert main(["pool", str(path), "--measure", "RR", "--json"]) == 0
+    frequentist_run = json.loads(capsys.readouterr().out)
+    (excluded,) = frequentist_run["excluded"]
+    assert excluded["study"] == "B"
+    assert main(["pool", str(path), "--measure", "RR", "--bayes", "--json"]) == 0
+    err = capsys.readouterr().err
+    bayes_reasons = [
+        line.split(" excluded: ", 1)[1] for line in err.splitlines() if " excluded: " in line
+    ]
+    assert bayes_reasons == [excluded["reason"]]
+    assert "double-zero" in excluded["reason"] and "no events in either arm" in excluded["reason"]

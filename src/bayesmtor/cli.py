@@ -317,21 +317,20 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         if by_cols:
             table = frequentist.pool_groups(
-                meta.frame,
+                meta,
                 by=by_cols,
                 measure=args.measure,
                 method=args.method,
-                hksj=args.hksj,
+                test="knha" if args.hksj else "z",
                 ci_prob=args.ci_prob,
                 mh_correction=args.mh_correction,
-                lines=meta.lines,
             )
         else:
             result = frequentist.meta_analysis(
                 meta,
                 measure=args.measure,
                 method=args.method,
-                hksj=args.hksj,
+                test="knha" if args.hksj else "z",
                 ci_prob=args.ci_prob,
                 mh_correction=args.mh_correction,
             )

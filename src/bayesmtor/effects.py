@@ -49,10 +49,12 @@ from bayesmtor.validation import check_safe_range
 __all__ = [
     "INPUT_CI_PROB",
     "MEASURES",
+    "RAW_COUNT_COLUMNS",
     "CorrectedCells",
     "EffectArrays",
     "EffectSizes",
     "continuity_correction",
+    "double_zero_reason",
     "escalc",
     "log_or",
     "log_ratio_from_ci",
@@ -73,6 +75,8 @@ MEASURES: dict[str, tuple[str, ...]] = {
 }
 _TO_OPTIONS = ("only0", "all", "if0all", "none")
 REASON_NO_CI = "ratio printed without CI or SE: excluded from pooling"
+#: Raw 2x2 counts kept in :attr:`EffectSizes.table` for counts data (before any correction).
+RAW_COUNT_COLUMNS = ("events_trt", "n_trt", "events_ctl", "n_ctl")
 
 
 class CorrectedCells(NamedTuple):
@@ -168,6 +172,20 @@ def continuity_correction(
         double_zero=double,
         dropped=dropped,
     )
+
+
+def double_zero_reason(events_trt: float, events_ctl: float, measure: str) -> str:
+    """Why a double-zero study is excluded for ``measure``: one wording for every engine.
+
+    ``events_trt``/``events_ctl`` are the raw event counts of the study (both 0: no events;
+    otherwise every participant had the event in both arms).
+    """
+    which = (
+        "no events in either arm"
+        if events_trt == 0 and events_ctl == 0
+        else "every participant had the event in both arms"
+    )
+    return f"double-zero study ({which}): uninformative for {measure}, dropped (drop00=True)"
 
 
 def log_rr(
@@ -303,8 +321,11 @@ class EffectSizes:
     ----------
     table : pandas.DataFrame
         One row per input row: ``study, yi, vi, sei, included, exclusion_reason``; for counts
-        also the corrected cells ``ai, bi, ci, di, n1i, n2i`` and ``cc_add`` (amount added to
-        each cell of that study); then the input's extra columns.
+        also the raw counts as read, ``events_trt, n_trt, events_ctl, n_ctl`` (before any
+        continuity correction, for methods with their own zero-cell rule such as
+        Mantel-Haenszel and Peto, and for binomial likelihoods), the corrected cells
+        ``ai, bi, ci, di, n1i, n2i`` and ``cc_add`` (amount added to each cell of that study);
+        then the input's extra columns.
     measure : str
         ``"RR"``, ``"OR"``, ``"RD"``, ``"HR"`` or ``"generic"``.
     scale : str
@@ -330,6 +351,27 @@ class EffectSizes:
     def k(self) -> int:
         """Number of studies included in pooling."""
         return int(self.table["included"].sum())
+
+    @property
+    def has_counts(self) -> bool:
+        """Whether the table holds the raw 2x2 counts (counts data)."""
+        return set(RAW_COUNT_COLUMNS) <= set(self.table.columns)
+
+    def raw_counts(self) -> tuple[NDArray[np.float64], ...]:
+        """Raw ``(events_trt, n_trt, events_ctl, n_ctl)`` of every row, before correction.
+
+        Raises
+        ------
+        bayesmtor.errors.InputError
+            If the effect sizes were not computed from 2x2 counts.
+        """
+        if not self.has_counts:
+            raise InputError(
+                "these effect sizes were not computed from 2x2 counts (events_trt, n_trt, "
+                "events_ctl, n_ctl)",
+                source=self.source,
+            )
+        return tuple(self.table[col].to_numpy(dtype=float) for col in RAW_COUNT_COLUMNS)
 
     def included(self) -> pd.DataFrame:
         """Copy of the rows included in pooling."""
@@ -448,6 +490,7 @@ def escalc(
             f"measure={measure!r} cannot be computed from {shape} data; use one of "
             f"{', '.join(map(repr, allowed))}.",
             source=meta.source,
+            column="measure",
         )
     measure = canonical[measure.lower()]
     studies = frame[STUDY].to_numpy()
@@ -476,14 +519,7 @@ def escalc(
         cells = continuity_correction(*args, add=used_add, to=used_to, drop00=used_drop00)
         a_raw, c_raw = args[0], args[2]
         for pos in np.flatnonzero(cells.dropped):
-            which = (
-                "no events in either arm"
-                if a_raw[pos] == 0 and c_raw[pos] == 0
-                else "every participant had the event in both arms"
-            )
-            reasons[pos] = (
-                f"double-zero study ({which}): uninformative for {measure}, dropped (drop00=True)"
-            )
+            reasons[pos] = double_zero_reason(a_raw[pos], c_raw[pos], measure)
         with np.errstate(invalid="ignore"):
             bad = ~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0)) & ~cells.dropped
         for pos in np.flatnonzero(bad):
@@ -528,6 +564,8 @@ def escalc(
         exclusion_reason=np.where(included, None, reasons),
     )
     if cells is not None:
+        for col in RAW_COUNT_COLUMNS:  # as read, before any continuity correction
+            columns[col] = frame[col].to_numpy(copy=True)
         columns.update(
             ai=cells.ai,
             bi=cells.bi,

@@ -5,14 +5,17 @@ Also the argument checks, padding and warnings shared with :mod:`bayesmtor.frequ
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import fields
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
 from bayesmtor import config
+from bayesmtor.effects import EffectSizes, double_zero_reason, escalc
 from bayesmtor.errors import (
     DegenerateIntervalWarning,
     EstimationError,
@@ -29,6 +32,7 @@ from bayesmtor.frequentist._core import (
     _core_peto,
 )
 from bayesmtor.frequentist.results import EggerResult, PoolResult
+from bayesmtor.inputs import MetaInput, read_meta_data
 from bayesmtor.validation import check_safe_range
 
 # --------------------------------------------------------------------------------------------
@@ -54,10 +58,8 @@ def _check_measure(measure: str) -> str:
     )
 
 
-def _check_test(test: str, hksj: bool) -> str:
-    t = "knha" if hksj else str(test).lower()
-    if t == "hksj":
-        t = "knha"
+def _check_test(test: str) -> str:
+    t = str(test).lower()
     if t not in TESTS:
         raise InputError(f"unknown test '{test}'; use 'z', 't' or 'knha' (HKSJ)", column="test")
     return t
@@ -167,18 +169,22 @@ def rma(
     yi: Any,
     sei: Any = None,
     vi: Any = None,
+    *,
     method: str = "REML",
     test: str = "z",
     ci_prob: float | None = None,
-    measure: str = "generic",
+    measure: str | None = None,
     studies: Any = None,
 ) -> PoolResult:
-    """Inverse-variance meta-analysis of estimates ``yi`` (log scale for ratios).
+    """Inverse-variance meta-analysis, as metafor ``rma``.
 
     Parameters
     ----------
-    yi : array-like
-        Study estimates. NaN marks a missing value: the study is excluded.
+    yi : array-like or EffectSizes
+        Study estimates (log scale for ratios); NaN marks a missing value and excludes the
+        study. Or an :class:`~bayesmtor.effects.EffectSizes` (as metafor's ``rma`` takes an
+        ``escalc`` object): its ``yi``/``vi``, study labels, measure and exclusion reasons are
+        used, and ``sei``, ``vi`` and ``studies`` must not be given.
     sei, vi : array-like, optional
         Standard errors or sampling variances (exactly one of them); NaN is missing. Every
         study not missing must lie in the safe range of :mod:`bayesmtor.validation`
@@ -192,8 +198,9 @@ def rma(
         has zero width and a :class:`~bayesmtor.errors.DegenerateIntervalWarning` says so.
     ci_prob : float, optional
         Interval probability (default from :mod:`bayesmtor.config`).
-    measure : str
-        Label of the effect measure (``"RR"``, ``"OR"``, ``"HR"``, ``"RD"`` or ``"generic"``).
+    measure : str, optional
+        Label of the effect measure (``"RR"``, ``"OR"``, ``"HR"``, ``"RD"`` or ``"generic"``);
+        default the measure of an ``EffectSizes``, else ``"generic"``.
     studies : sequence of str, optional
         Study labels, kept in the result.
 
@@ -201,11 +208,26 @@ def rma(
     -------
     PoolResult
     """
+    if isinstance(yi, EffectSizes):
+        if sei is not None or vi is not None or studies is not None:
+            raise InputError("give an EffectSizes alone, without 'sei', 'vi' or 'studies'")
+        es = _check_es_measure(yi, measure)
+        table = es.table
+        res = rma(
+            np.where(table["included"].to_numpy(bool), table["yi"].to_numpy(float), np.nan),
+            vi=table["vi"].to_numpy(float),
+            method=method,
+            test=test,
+            ci_prob=ci_prob,
+            measure=es.measure,
+            studies=table["study"].astype(str).tolist(),
+        )
+        return _with_reasons(res, dict(es.dropped))
     method = _check_method(method)
     if method in ("MH", "PETO"):
         raise InputError(f"method '{method}' needs 2x2 counts; use rma_mh() or rma_peto()")
-    measure = _check_measure(measure)
-    test = _check_test(test, False)
+    measure = _check_measure("generic" if measure is None else measure)
+    test = _check_test(test)
     p = _ci_prob(ci_prob)
     y = _as_1d(yi, "yi")
     if (sei is None) == (vi is None):
@@ -240,6 +262,45 @@ def rma(
     )
 
 
+def _with_reasons(res: PoolResult, reasons: dict[str, str]) -> PoolResult:
+    """``res`` with the exclusion reasons given by ``escalc()`` where it gave one."""
+    if not reasons:
+        return res
+    excluded = tuple((st, reasons.get(st, why)) for st, why in res.excluded)
+    return dataclasses.replace(res, excluded=excluded)
+
+
+def _check_es_measure(es: EffectSizes, measure: str | None) -> EffectSizes:
+    if measure is not None and _check_measure(measure) != es.measure:
+        raise InputError(
+            f"measure '{measure}' differs from the effect sizes' measure '{es.measure}'",
+            column="measure",
+        )
+    return es
+
+
+def _effect_sizes(data: Any, measure: str | None, by: Any = ()) -> EffectSizes:
+    """``data`` (EffectSizes, MetaInput or DataFrame) as effect sizes: the one route, escalc."""
+    if isinstance(data, EffectSizes):
+        return _check_es_measure(data, measure)
+    if isinstance(data, pd.DataFrame):
+        data = read_meta_data(data, by=tuple(by))
+    if not isinstance(data, MetaInput):
+        raise InputError(
+            "'data' must be an EffectSizes, a MetaInput or a pandas DataFrame, not "
+            f"{type(data).__name__}"
+        )
+    if measure is not None:
+        measure = _check_measure(measure)
+        if data.shape != "counts" and measure == "RD":
+            raise InputError(
+                f"measure 'RD' needs 2x2 counts (events_trt, n_trt, events_ctl, n_ctl); "
+                f"{data.shape} data give a ratio: use HR, RR, OR or generic",
+                column="measure",
+            )
+    return escalc(data, measure)
+
+
 def _labels(studies: Any, n: int) -> list[str]:
     if studies is None:
         return [str(i + 1) for i in range(n)]
@@ -270,7 +331,8 @@ def _count_mask(a, b, c, d, labels, measure="OR"):
     """Studies used by MH/Peto: finite counts and, for ratios, not double-zero.
 
     Double-zero tables (no events, or only events, in both arms) carry no information on a
-    ratio and are dropped; a risk difference of 0 is informative, so RD keeps them (RevMan).
+    ratio and are dropped, with the reason :func:`bayesmtor.effects.escalc` gives; a risk
+    difference of 0 is informative, so RD keeps them (RevMan).
     """
     finite = np.isfinite(a) & np.isfinite(b) & np.isfinite(c) & np.isfinite(d)
     dz = finite & (((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
@@ -281,52 +343,68 @@ def _count_mask(a, b, c, d, labels, measure="OR"):
         if not finite[i]:
             excluded.append((labels[i], "missing counts"))
         elif dz[i]:
-            reason = (
-                "no events in either arm"
-                if a[i] == 0 and c[i] == 0
-                else "all participants had events"
-            )
-            excluded.append((labels[i], reason))
+            excluded.append((labels[i], double_zero_reason(a[i], c[i], measure)))
     return finite & ~dz, excluded
+
+
+def _count_arrays(ai, n1i, ci, n2i, measure, studies):
+    """Cells ``(a, b, c, d)``, labels and escalc's reasons from counts or from data."""
+    if isinstance(ai, (EffectSizes, MetaInput, pd.DataFrame)):
+        if isinstance(ai, EffectSizes) and not ai.has_counts:
+            raise InputError(f"Mantel-Haenszel and Peto need 2x2 counts, not {ai.measure} data")
+        es = _effect_sizes(ai, measure)
+        if studies is not None:
+            raise InputError("give the data alone, without 'studies'")
+        ai, n1i, ci, n2i = es.raw_counts()
+        return (*_counts(ai, n1i, ci, n2i), es.table["study"].astype(str).tolist(), es)
+    a, b, c, d = _counts(ai, n1i, ci, n2i)
+    return a, b, c, d, _labels(studies, a.size), None
 
 
 def rma_mh(
     ai: Any,
-    n1i: Any,
-    ci: Any,
-    n2i: Any,
-    measure: str = "RR",
+    n1i: Any = None,
+    ci: Any = None,
+    n2i: Any = None,
+    *,
+    measure: str | None = None,
     ci_prob: float | None = None,
     mh_correction: str = "revman",
     studies: Any = None,
 ) -> PoolResult:
-    """Mantel-Haenszel fixed-effect meta-analysis of 2x2 tables.
+    """Mantel-Haenszel fixed-effect meta-analysis of 2x2 tables, as metafor ``rma.mh``.
 
     Parameters
     ----------
     ai, n1i, ci, n2i : array-like
-        Events and totals in the treatment (1) and control (2) arms.
-    measure : {"RR", "OR", "RD"}
+        Events and totals in the treatment (1) and control (2) arms. Or ``ai`` alone: an
+        :class:`~bayesmtor.effects.EffectSizes` of counts, a ``MetaInput`` or a DataFrame of
+        counts; the raw counts (before any continuity correction) are used.
+    measure : {"RR", "OR", "RD"}, optional
+        Default: the measure of an ``EffectSizes``, else ``"RR"``.
     ci_prob : float, optional
+        Interval probability (default from :mod:`bayesmtor.config`).
     mh_correction : {"revman", "none"}
         ``"revman"``: add 1/2 to all cells of tables with a zero cell also inside the MH
         estimate (RevMan 5); ``"none"``: raw counts (metafor's ``rma.mh`` default).
         Double-zero tables are dropped either way; they carry no information on RR/OR.
     studies : sequence of str, optional
+        Study labels for count arrays.
 
     Returns
     -------
     PoolResult
         Q is around the MH estimate with study yi/vi from 1/2 added to zero-cell tables.
     """
+    if measure is None:
+        measure = ai.measure if isinstance(ai, EffectSizes) else "RR"
     measure = _check_measure(measure)
     if measure not in ("RR", "OR", "RD"):
         raise InputError(f"Mantel-Haenszel needs RR, OR or RD, not '{measure}'", column="measure")
     if mh_correction not in ("revman", "none"):
         raise InputError("mh_correction must be 'revman' or 'none'", column="mh_correction")
     p = _ci_prob(ci_prob)
-    a, b, c, d = _counts(ai, n1i, ci, n2i)
-    labels = _labels(studies, a.size)
+    a, b, c, d, labels, es = _count_arrays(ai, n1i, ci, n2i, measure, studies)
     keep, excluded = _count_mask(a, b, c, d, labels, measure)
     if not keep.any():
         raise EstimationError("no 2x2 table with events is left for Mantel-Haenszel (k = 0)")
@@ -334,26 +412,41 @@ def rma_mh(
     out = _core_mh(*sel, np.ones_like(sel[0], bool), measure, mh_correction, p)
     _warn_undefined(out, "MH")
     kept = [labels[i] for i in np.flatnonzero(keep)]
-    return _result_from_row(
+    res = _result_from_row(
         out, 0, measure=measure, method="MH", test="z", ci_prob=p, studies=kept, excluded=excluded
     )
+    return res if es is None else _with_reasons(res, dict(es.dropped))
 
 
 def rma_peto(
     ai: Any,
-    n1i: Any,
-    ci: Any,
-    n2i: Any,
+    n1i: Any = None,
+    ci: Any = None,
+    n2i: Any = None,
+    *,
     ci_prob: float | None = None,
     studies: Any = None,
 ) -> PoolResult:
     """Peto one-step odds ratio (fixed effect), as metafor ``rma.peto``.
 
-    Uses raw counts (no continuity correction is needed); double-zero tables are dropped.
+    Parameters
+    ----------
+    ai, n1i, ci, n2i : array-like
+        Events and totals in the treatment (1) and control (2) arms, or ``ai`` alone: an
+        :class:`~bayesmtor.effects.EffectSizes` of counts (measure OR), a ``MetaInput`` or a
+        DataFrame of counts. Raw counts are used (no continuity correction is needed);
+        double-zero tables are dropped.
+    ci_prob : float, optional
+        Interval probability (default from :mod:`bayesmtor.config`).
+    studies : sequence of str, optional
+        Study labels for count arrays.
+
+    Returns
+    -------
+    PoolResult
     """
     p = _ci_prob(ci_prob)
-    a, b, c, d = _counts(ai, n1i, ci, n2i)
-    labels = _labels(studies, a.size)
+    a, b, c, d, labels, es = _count_arrays(ai, n1i, ci, n2i, "OR", studies)
     keep, excluded = _count_mask(a, b, c, d, labels)
     if not keep.any():
         raise EstimationError("no 2x2 table with events is left for Peto's method (k = 0)")
@@ -361,9 +454,10 @@ def rma_peto(
     out = _core_peto(*sel, np.ones_like(sel[0], bool), p)
     _warn_undefined(out, "PETO")
     kept = [labels[i] for i in np.flatnonzero(keep)]
-    return _result_from_row(
+    res = _result_from_row(
         out, 0, measure="OR", method="PETO", test="z", ci_prob=p, studies=kept, excluded=excluded
     )
+    return res if es is None else _with_reasons(res, dict(es.dropped))
 
 
 def egger_test(
