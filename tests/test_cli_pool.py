@@ -202,3 +202,38 @@ def test_bayes_exact_path_does_not_import_pymc(reference_dir):
     info = json.loads(proc.stderr.strip().splitlines()[-1])
     assert info == {"rc": 0, "heavy": []}
     assert json.loads(proc.stdout)["engine"] == "exact"
+
+
+@pytest.mark.parametrize("bayes", [False, True], ids=["frequentist", "exact"])
+def test_pool_by_streams_the_json_text_of_one_list(tmp_path, capsys, bayes):
+    """Records are written one by one, and the text is that of json.dumps(list, indent=2)."""
+    rng = np.random.default_rng(5)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "study": [f"s{i}" for i in range(3 * n)],
+            "yi": rng.normal(-0.2, 0.3, 3 * n),
+            "sei": rng.uniform(0.1, 0.4, 3 * n),
+            "g": np.repeat([f"g{i}" for i in range(n)], 3),
+        }
+    )
+    path = tmp_path / "many.csv"
+    frame.to_csv(path, index=False)
+    argv = ["pool", str(path), "--measure", "generic", "--by", "g", "--json"]
+    code, out, _ = run(argv + (["--bayes"] if bayes else []), capsys)
+    assert code == 0
+    records = json.loads(out)
+    assert out == json.dumps(records, indent=2) + "\n"
+    assert [r["g"] for r in records] == [f"g{i}" for i in range(n)]
+    assert all(r["engine"] == ("exact" if bayes else "frequentist") for r in records)
+    assert all(0 <= r["I2"] <= 100 for r in records if r["I2"] is not None)
+
+
+def test_json_writer_matches_json_dumps(capsys):
+    from bayesmtor.cli import _print_json
+
+    for records in ([], [{"a": 1}], [{"a": [1, {"b": None}], "c": "x\ny"}, {"d": 2.5}]):
+        _print_json(iter(records))
+        assert capsys.readouterr().out == json.dumps(records, indent=2) + "\n"
+    _print_json({"a": 1})
+    assert capsys.readouterr().out == json.dumps({"a": 1}, indent=2) + "\n"

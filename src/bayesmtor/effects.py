@@ -479,105 +479,32 @@ def escalc(
         its line (row), column, value and limit.
     """
     meta = data if isinstance(data, MetaInput) else read_meta_data(data)
-    shape = meta.shape
+    measure = _canonical_measure(meta, measure)
     frame = meta.frame
-    if measure is None:
-        measure = "RR" if shape == "counts" else "generic"
-    allowed = MEASURES[shape]
-    canonical = {m.lower(): m for m in allowed}
-    if not isinstance(measure, str) or measure.lower() not in canonical:
-        raise InputError(
-            f"measure={measure!r} cannot be computed from {shape} data; use one of "
-            f"{', '.join(map(repr, allowed))}.",
-            source=meta.source,
-            column="measure",
-        )
-    measure = canonical[measure.lower()]
     studies = frame[STUDY].to_numpy()
-    n = len(frame)
-    reasons = np.full(n, "", dtype=object)
-    columns: dict[str, object] = {STUDY: studies}
-    used_add: float | None = None
-    used_to: str | None = None
-    used_drop00: bool | None = None
-
-    if shape == "counts":
-        used_add = float(config.get("cc_add", add))
-        used_to = _check_to(config.get("cc_to", to))
-        if drop00 is None:
-            used_drop00 = False if measure == "RD" else bool(config.get("drop00"))
-        else:
-            used_drop00 = bool(drop00)
-        args = (
-            frame["events_trt"].to_numpy(),
-            frame["n_trt"].to_numpy(),
-            frame["events_ctl"].to_numpy(),
-            frame["n_ctl"].to_numpy(),
-        )
-        func = {"RR": log_rr, "OR": log_or, "RD": risk_difference}[measure]
-        yi, vi = func(*args, add=used_add, to=used_to, drop00=used_drop00)
-        cells = continuity_correction(*args, add=used_add, to=used_to, drop00=used_drop00)
-        a_raw, c_raw = args[0], args[2]
-        for pos in np.flatnonzero(cells.dropped):
-            reasons[pos] = double_zero_reason(a_raw[pos], c_raw[pos], measure)
-        with np.errstate(invalid="ignore"):
-            bad = ~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0)) & ~cells.dropped
-        for pos in np.flatnonzero(bad):
-            reasons[pos] = (
-                f"zero cell without correction (to={used_to!r}): {measure} not estimable "
-                "(infinite or zero variance)"
-            )
-        scale = "identity" if measure == "RD" else "log"
-        sei = np.sqrt(vi)
-        safe: dict[str, object] = {"mask": reasons == ""}
-    elif shape == "ratio_ci":
-        yi, vi = log_ratio_from_ci(
-            frame["estimate"].to_numpy(),
-            frame["ci_low"].to_numpy(),
-            frame["ci_high"].to_numpy(),
-            ci_prob=input_ci_prob,
-        )
-        reasons[np.isnan(vi)] = REASON_NO_CI
-        scale = "log"
-        cells = None
-        sei = np.sqrt(vi)
-        safe = ratio_ci_range_labels(input_ci_prob)
+    if meta.shape == "counts":
+        comp = _from_counts(frame, measure, add=add, to=to, drop00=drop00)
+    elif meta.shape == "ratio_ci":
+        comp = _from_ratio_ci(frame, input_ci_prob)
     else:
-        yi = frame["yi"].to_numpy(dtype=float).copy()
-        sei = frame["sei"].to_numpy(dtype=float)
-        with np.errstate(over="ignore"):  # an SE beyond the safe range is refused just below
-            vi = sei**2
-        scale = "log"
-        cells = None
-        safe = {}
+        comp = _from_log_se(frame)
     # One safe range for every engine, checked after the conversion to yi/sei.
-    check_safe_range(yi, sei, lines=meta.lines, studies=studies, source=meta.source, **safe)
-
-    yi = np.where(np.isfinite(yi), yi, np.nan)
-    vi = np.where(np.isfinite(vi), vi, np.nan)
-    included = reasons == ""
-    columns.update(
-        yi=yi,
-        vi=vi,
-        sei=np.sqrt(vi),
-        included=included,
-        exclusion_reason=np.where(included, None, reasons),
+    check_safe_range(
+        comp.yi, comp.sei, lines=meta.lines, studies=studies, source=meta.source, **comp.safe
     )
-    if cells is not None:
-        for col in RAW_COUNT_COLUMNS:  # as read, before any continuity correction
-            columns[col] = frame[col].to_numpy(copy=True)
-        columns.update(
-            ai=cells.ai,
-            bi=cells.bi,
-            ci=cells.ci,
-            di=cells.di,
-            n1i=cells.n1i,
-            n2i=cells.n2i,
-            cc_add=cells.added,
-        )
-    if shape == "ratio_ci":
-        for col in ("estimate", "ci_low", "ci_high"):
-            columns[col] = frame[col].to_numpy(copy=True)
+    yi = np.where(np.isfinite(comp.yi), comp.yi, np.nan)
+    vi = np.where(np.isfinite(comp.vi), comp.vi, np.nan)
+    reasons = comp.reasons
+    included = reasons == ""
+    columns: dict[str, object] = {
+        STUDY: studies,
+        "yi": yi,
+        "vi": vi,
+        "sei": np.sqrt(vi),
+        "included": included,
+        "exclusion_reason": np.where(included, None, reasons),
+        **comp.columns,
+    }
     table = pd.DataFrame(columns)
     for col in meta.extra_columns:
         table[col] = frame[col].to_numpy(copy=True)
@@ -585,10 +512,96 @@ def escalc(
     return EffectSizes(
         table=table,
         measure=measure,
-        scale=scale,
+        scale="identity" if measure == "RD" else "log",
         dropped=dropped,
         source=meta.source,
-        add=used_add,
-        to=used_to,
-        drop00=used_drop00,
+        **comp.options,
     )
+
+
+def _canonical_measure(meta: MetaInput, measure: str | None) -> str:
+    """``measure`` spelled as in :data:`MEASURES`, refused if the shape cannot give it."""
+    if measure is None:
+        measure = "RR" if meta.shape == "counts" else "generic"
+    allowed = MEASURES[meta.shape]
+    canonical = {m.lower(): m for m in allowed}
+    if not isinstance(measure, str) or measure.lower() not in canonical:
+        raise InputError(
+            f"measure={measure!r} cannot be computed from {meta.shape} data; use one of "
+            f"{', '.join(map(repr, allowed))}.",
+            source=meta.source,
+            column="measure",
+        )
+    return canonical[measure.lower()]
+
+
+class _Computed(NamedTuple):
+    """Per-study values of one input shape, before the table is assembled."""
+
+    yi: NDArray[np.float64]
+    vi: NDArray[np.float64]
+    sei: NDArray[np.float64]
+    reasons: NDArray[np.object_]  # "" for a study to be pooled
+    safe: dict[str, object]  # keyword arguments of check_safe_range
+    columns: dict[str, object]  # shape-specific columns of the table
+    options: dict[str, object]  # zero-cell options used (EffectSizes fields)
+
+
+def _from_counts(frame, measure, *, add, to, drop00) -> _Computed:
+    used_add = float(config.get("cc_add", add))
+    used_to = _check_to(config.get("cc_to", to))
+    if drop00 is None:
+        used_drop00 = False if measure == "RD" else bool(config.get("drop00"))
+    else:
+        used_drop00 = bool(drop00)
+    args = tuple(frame[col].to_numpy() for col in RAW_COUNT_COLUMNS)
+    func = {"RR": log_rr, "OR": log_or, "RD": risk_difference}[measure]
+    yi, vi = func(*args, add=used_add, to=used_to, drop00=used_drop00)
+    cells = continuity_correction(*args, add=used_add, to=used_to, drop00=used_drop00)
+    reasons = np.full(len(frame), "", dtype=object)
+    a_raw, c_raw = args[0], args[2]
+    for pos in np.flatnonzero(cells.dropped):
+        reasons[pos] = double_zero_reason(a_raw[pos], c_raw[pos], measure)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0)) & ~cells.dropped
+    for pos in np.flatnonzero(bad):
+        reasons[pos] = (
+            f"zero cell without correction (to={used_to!r}): {measure} not estimable "
+            "(infinite or zero variance)"
+        )
+    columns: dict[str, object] = {  # the raw counts as read, before any continuity correction
+        col: frame[col].to_numpy(copy=True) for col in RAW_COUNT_COLUMNS
+    }
+    columns.update(
+        ai=cells.ai,
+        bi=cells.bi,
+        ci=cells.ci,
+        di=cells.di,
+        n1i=cells.n1i,
+        n2i=cells.n2i,
+        cc_add=cells.added,
+    )
+    options = {"add": used_add, "to": used_to, "drop00": used_drop00}
+    return _Computed(yi, vi, np.sqrt(vi), reasons, {"mask": reasons == ""}, columns, options)
+
+
+def _from_ratio_ci(frame, input_ci_prob) -> _Computed:
+    yi, vi = log_ratio_from_ci(
+        frame["estimate"].to_numpy(),
+        frame["ci_low"].to_numpy(),
+        frame["ci_high"].to_numpy(),
+        ci_prob=input_ci_prob,
+    )
+    reasons = np.full(len(frame), "", dtype=object)
+    reasons[np.isnan(vi)] = REASON_NO_CI
+    columns = {col: frame[col].to_numpy(copy=True) for col in ("estimate", "ci_low", "ci_high")}
+    safe = ratio_ci_range_labels(input_ci_prob)
+    return _Computed(yi, vi, np.sqrt(vi), reasons, safe, columns, {})
+
+
+def _from_log_se(frame) -> _Computed:
+    yi = frame["yi"].to_numpy(dtype=float).copy()
+    sei = frame["sei"].to_numpy(dtype=float)
+    with np.errstate(over="ignore"):  # an SE beyond the safe range is refused just after
+        vi = sei**2
+    return _Computed(yi, vi, sei, np.full(len(frame), "", dtype=object), {}, {}, {})
