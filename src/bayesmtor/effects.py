@@ -572,15 +572,8 @@ def _from_counts(frame, measure, *, add, to, drop00) -> _Computed:
     columns: dict[str, object] = {  # the raw counts as read, before any continuity correction
         col: frame[col].to_numpy(copy=True) for col in RAW_COUNT_COLUMNS
     }
-    columns.update(
-        ai=cells.ai,
-        bi=cells.bi,
-        ci=cells.ci,
-        di=cells.di,
-        n1i=cells.n1i,
-        n2i=cells.n2i,
-        cc_add=cells.added,
-    )
+    # the corrected cells and the amount added to each (fields 0-6 of CorrectedCells)
+    columns.update(zip(("ai", "bi", "ci", "di", "n1i", "n2i", "cc_add"), cells[:7], strict=True))
     options = {"add": used_add, "to": used_to, "drop00": used_drop00}
     return _Computed(yi, vi, np.sqrt(vi), reasons, {"mask": reasons == ""}, columns, options)
 
