@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from bayesmtor.exact import exact_batch, exact_posterior
+from bayesmtor.bayes.exact import exact_batch, exact_posterior
 
 
 def simulate(m: int, kmax: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import arviz as az
 import numpy as np
 
 from bayesmtor import config
-from bayesmtor.pymc_models import fit_normal_normal
+from bayesmtor.bayes.pymc_models import fit_normal_normal
 
 # tpos, tneg, cpos, cneg (Colditz et al. 1994, Table 1)
 BCG = np.array(

@@ -61,7 +61,7 @@ REFERENCE: dict[str, str] = {
 API_CHILD = """
 import sys
 import numpy as np
-from bayesmtor.exact import exact_posterior
+from bayesmtor.bayes.exact import exact_posterior
 k = int(sys.argv[1])
 rng = np.random.default_rng({seed})
 sei = rng.uniform(0.1, 0.8, k)

@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from bayesmtor import cli, frequentist
+from bayesmtor.bayes.exact import exact_posterior
 from bayesmtor.errors import BayesMTORError, EstimationError, InputError, PlanError
-from bayesmtor.exact import exact_posterior
 from bayesmtor.inputs import read_meta_data
 
 BAD_DIR = Path(__file__).resolve().parent / "data" / "bad"

@@ -204,7 +204,7 @@ def test_pool_bayes_mcmc_keys_with_a_stub_sampler(reference_dir, capsys, monkeyp
 
     monkeypatch.setitem(
         __import__("sys").modules,
-        "bayesmtor.pymc_models",
+        "bayesmtor.bayes.pymc_models",
         types.SimpleNamespace(fit_normal_normal=fake_fit),
     )
     path = reference_dir / "rma_datasets" / "bcg.csv"

@@ -102,7 +102,7 @@ def test_validator_refuses_bad_values_with_a_clear_message(key, value, match) ->
 
 
 def test_valid_priors_are_accepted_in_every_form() -> None:
-    from bayesmtor.priors import TauPrior
+    from bayesmtor.bayes.priors import TauPrior
 
     config.set("tau_prior", ("log-normal", {"meanlog": -1.0, "sdlog": 1.0}))
     assert config.get("tau_prior") == ("log-normal", {"meanlog": -1.0, "sdlog": 1.0})

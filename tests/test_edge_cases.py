@@ -40,15 +40,15 @@ import pandas as pd
 import pytest
 
 from bayesmtor import cli, frequentist
+from bayesmtor.bayes.exact import exact_posterior
+from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import (
     DegenerateIntervalWarning,
     EstimationError,
     InputError,
     NotEstimableWarning,
 )
-from bayesmtor.exact import exact_posterior
 from bayesmtor.inputs import read_meta_data
-from bayesmtor.priors import MuPrior, TauPrior
 
 RE_METHODS = frequentist.RE_METHODS
 IV_METHODS = ("FE",) + RE_METHODS

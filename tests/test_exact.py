@@ -1,4 +1,4 @@
-"""Tests of the exact quadrature engine (bayesmtor.exact).
+"""Tests of the exact quadrature engine (bayesmtor.bayes.exact).
 
 Reference values come from two independent sources:
 
@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
+from bayesmtor.bayes.exact import exact_batch, exact_batch_posterior, exact_posterior
+from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import InputError
-from bayesmtor.exact import exact_batch, exact_batch_posterior, exact_posterior
-from bayesmtor.priors import MuPrior, TauPrior
 
 # Eight-schools data, Rubin (1981), J Educ Stat 6:377-401, as printed in the bayesmeta vignette.
 SCHOOLS = list("ABCDEFGH")

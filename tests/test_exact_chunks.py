@@ -25,10 +25,15 @@ import pytest
 from scipy import special, stats
 
 from bayesmtor import config
-from bayesmtor import exact as ex
+from bayesmtor.bayes import exact as ex
+from bayesmtor.bayes.exact import (
+    exact_batch,
+    exact_batch_groups,
+    exact_batch_posterior,
+    exact_posterior,
+)
+from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import ConvergenceWarning, InputError, NotEstimableWarning
-from bayesmtor.exact import exact_batch, exact_batch_groups, exact_batch_posterior, exact_posterior
-from bayesmtor.priors import MuPrior, TauPrior
 
 # Eight-schools data, Rubin (1981), as printed in the bayesmeta vignette.
 SCHOOLS_Y = np.array([28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16])

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayesmtor.exact import exact_batch_posterior
-from bayesmtor.priors import MuPrior, TauPrior
+from bayesmtor.bayes.exact import exact_batch_posterior
+from bayesmtor.bayes.priors import MuPrior, TauPrior
 
 N_REP = 4000  # replicates (>= 500 asked; 4000 gives a sharper check and still runs in seconds)
 K = 5

@@ -26,7 +26,8 @@ import pandas as pd
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from bayesmtor import cli, config, effects, exact, frequentist
+from bayesmtor import cli, config, effects, frequentist
+from bayesmtor.bayes import exact
 from bayesmtor.errors import DegenerateIntervalWarning, InputError
 from bayesmtor.validation import check_safe_range, safe_range
 

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesmtor import pymc_models
+from bayesmtor.bayes import pymc_models
+from bayesmtor.bayes.exact import exact_posterior
+from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.effects import escalc
-from bayesmtor.exact import exact_posterior
-from bayesmtor.priors import MuPrior, TauPrior
 
 pytestmark = [pytest.mark.slow, pytest.mark.mcmc]
 

@@ -1,4 +1,4 @@
-"""Tests of the prior objects (bayesmtor.priors)."""
+"""Tests of the prior objects (bayesmtor.bayes.priors)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 from scipy import integrate, stats
 
 from bayesmtor import config
-from bayesmtor.errors import PriorError
-from bayesmtor.priors import (
+from bayesmtor.bayes.priors import (
     TURNER_COMPARISON_TYPES,
     TURNER_OUTCOME_TYPES,
     TURNER_TABLE,
@@ -21,6 +20,7 @@ from bayesmtor.priors import (
     default_mu_prior,
     default_tau_prior,
 )
+from bayesmtor.errors import PriorError
 
 # Numerical integration of smooth densities with scipy.quad: agreement to 1e-8 is routine.
 QUAD_TOL = 1e-8
@@ -166,7 +166,7 @@ def test_reprs_are_readable_and_params_read_only() -> None:
 
 
 def test_importing_priors_does_not_import_pymc() -> None:
-    code = "import sys, bayesmtor.priors, bayesmtor.exact; print('pymc' in sys.modules)"
+    code = "import sys, bayesmtor.bayes.priors, bayesmtor.bayes.exact; print('pymc' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

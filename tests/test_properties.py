@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bayesmtor import effects, frequentist
+from bayesmtor.bayes.exact import exact_posterior
+from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import NotEstimableWarning
-from bayesmtor.exact import exact_posterior
-from bayesmtor.priors import MuPrior, TauPrior
 
 SETTINGS = settings(
     max_examples=30,

@@ -15,9 +15,9 @@ import arviz as az
 import numpy as np
 import pytest
 
-from bayesmtor import pymc_models as pmm
+from bayesmtor.bayes import pymc_models as pmm
+from bayesmtor.bayes.exact import exact_posterior
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError
-from bayesmtor.exact import exact_posterior
 
 # Colditz et al. (1994), Table 1: tpos, tneg, cpos, cneg for trials 1..13.
 BCG_COUNTS = np.array(

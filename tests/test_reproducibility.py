@@ -28,7 +28,7 @@ import pytest
 from processes import running, wait_for_children
 
 from bayesmtor import frequentist
-from bayesmtor.exact import exact_batch, exact_posterior
+from bayesmtor.bayes.exact import exact_batch, exact_posterior
 from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir, partial_name_pattern
 
 # Five log hazard ratios and SEs of the shape found in the mTOR trials (illustrative values).
@@ -61,7 +61,7 @@ def test_frequentist_is_deterministic() -> None:
 @pytest.mark.slow
 @pytest.mark.mcmc
 def test_mcmc_same_seed_bit_identical() -> None:
-    from bayesmtor.pymc_models import fit_normal_normal
+    from bayesmtor.bayes.pymc_models import fit_normal_normal
 
     def fit():
         with warnings.catch_warnings():

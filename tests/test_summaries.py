@@ -9,8 +9,8 @@ import pytest
 
 import bayesmtor as bm
 from bayesmtor import schema
+from bayesmtor.bayes.exact import exact_batch
 from bayesmtor.errors import InputError
-from bayesmtor.exact import exact_batch
 
 # Colditz et al. (1994), JAMA 271:698, Table 1 (R: metadat::dat.bcg), trials 1-6:
 # tpos, tneg, cpos, cneg. Used only as realistic input; no reference values are taken.

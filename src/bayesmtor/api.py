@@ -141,7 +141,7 @@ def bayesmeta(
     random_seed : int, optional
         Seed of the MCMC engine (default from the config registry); not used by the exact one.
     sample_kwargs : dict, optional
-        Further options of :func:`bayesmtor.pymc_models.fit_normal_normal` (``draws``,
+        Further options of :func:`bayesmtor.bayes.pymc_models.fit_normal_normal` (``draws``,
         ``tune``, ``chains``, ``target_accept``, ...), MCMC engine only.
 
     Returns
@@ -157,11 +157,11 @@ def bayesmeta(
                 "sample_kwargs are options of the MCMC engine; use engine='mcmc'",
                 column="sample_kwargs",
             )
-        from bayesmtor.exact import exact_posterior
+        from bayesmtor.bayes.exact import exact_posterior
 
         post = exact_posterior(y, s, tau_prior=tau_prior, mu_prior=mu_prior, labels=labels)
     else:
-        from bayesmtor.pymc_models import fit_normal_normal
+        from bayesmtor.bayes.pymc_models import fit_normal_normal
 
         post = fit_normal_normal(
             y,

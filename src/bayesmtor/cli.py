@@ -424,9 +424,9 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
+    from bayesmtor.bayes.priors import MuPrior, TauPrior
     from bayesmtor.effects import escalc
     from bayesmtor.inputs import group_codes, read_meta_data
-    from bayesmtor.priors import MuPrior, TauPrior
 
     if args.method != "REML" or args.hksj or args.mh_correction != "revman":
         raise UsageError(
@@ -509,7 +509,7 @@ def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tupl
     import numpy as np
 
     from bayesmtor import schema
-    from bayesmtor.exact import exact_batch_groups
+    from bayesmtor.bayes.exact import exact_batch_groups
 
     m = len(groups)
     # The included studies in long format (file order within each group): the engine
@@ -553,7 +553,7 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
     import pandas as pd
 
     from bayesmtor import schema
-    from bayesmtor.pymc_models import fit_normal_normal
+    from bayesmtor.bayes.pymc_models import fit_normal_normal
 
     tau_prior, mu_prior = _priors_of(args)
     ci, measure = _ci_of(args), args.measure
@@ -610,7 +610,7 @@ def _ci_of(args: argparse.Namespace) -> float:
 
 
 def _priors_of(args: argparse.Namespace) -> tuple[Any, Any]:
-    from bayesmtor.priors import MuPrior, TauPrior
+    from bayesmtor.bayes.priors import MuPrior, TauPrior
 
     return TauPrior.coerce(args.tau_prior), MuPrior.coerce(args.mu_prior)
 

@@ -41,7 +41,7 @@ Every table and key below is documented with its reasons in ``models/README.md``
 Prior strings
     tau: ``half-normal:S``, ``half-cauchy:S``, ``half-student-t:S,NU``, ``uniform:A,B``,
     ``log-normal:M,S``, ``turner:OUTCOME_TYPE,COMPARISON_TYPE``; mu: ``normal:M,S`` or ``flat``.
-    The grammar and parameter ranges are checked here; then, when :mod:`bayesmtor.priors` is
+    The grammar and parameter ranges are checked here; then, when :mod:`bayesmtor.bayes.priors` is
     importable (it needs NumPy/SciPy, never PyMC), its ``TauPrior.from_string`` /
     ``MuPrior.from_string`` must accept the string too, which resolves the Turner et al. (2015)
     type names (ids such as ``signs_symptoms`` and ``pharma_vs_placebo``). The plan keeps the
@@ -200,7 +200,7 @@ class AnalysisSpec:
 
 @dataclass(frozen=True)
 class PriorSpec:
-    """Prior strings (``[priors]``); turned into prior objects by :mod:`bayesmtor.priors`.
+    """Prior strings (``[priors]``); turned into prior objects by :mod:`bayesmtor.bayes.priors`.
 
     Attributes
     ----------
@@ -631,16 +631,16 @@ _PRIOR_EXAMPLE = {"tau": "'half-normal:0.5'", "mu": "'normal:0,4'"}
 
 
 def _check_prior(text: Any, kind: str) -> str | None:
-    """Grammar check, then (if importable) the parser of :mod:`bayesmtor.priors`.
+    """Grammar check, then (if importable) the parser of :mod:`bayesmtor.bayes.priors`.
 
     The second stage resolves what the grammar keeps as text, such as the Turner et al. type
-    names; :mod:`bayesmtor.priors` needs NumPy/SciPy only, never PyMC.
+    names; :mod:`bayesmtor.bayes.priors` needs NumPy/SciPy only, never PyMC.
     """
     problem = prior_problem(text, kind)
     if problem is not None:
         return problem
     try:
-        from bayesmtor import priors
+        from bayesmtor.bayes import priors
     except ImportError:  # pragma: no cover - priors module absent: grammar check only
         return None
     cls = getattr(priors, "MuPrior" if kind == "mu" else "TauPrior", None)

@@ -847,8 +847,8 @@ def unit_comparison(ci_prob: float | None = None, tau_prior: object = None) -> p
         data cannot serve (e.g. Campone 2013 prints no ORR) gives a row with ``k = 0`` and the
         reason in ``note``.
     """
+    from bayesmtor.bayes.exact import exact_posterior
     from bayesmtor.effects import escalc
-    from bayesmtor.exact import exact_posterior
     from bayesmtor.frequentist import meta_analysis
 
     p = float(config.get("ci_prob", ci_prob))

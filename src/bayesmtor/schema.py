@@ -223,7 +223,7 @@ def exact_table_frame(
     Parameters
     ----------
     table : pandas.DataFrame
-        Output of :func:`bayesmtor.exact.exact_batch` or ``exact_batch_groups`` (columns ``k,
+        Output of :func:`bayesmtor.bayes.exact.exact_batch` or ``exact_batch_groups`` (columns ``k,
         mu_mean, mu_median, mu_low, mu_high, tau_median, tau_low, tau_high, pred_low,
         pred_high, p_mu_below_0, quad_error``; ``mu_sd`` and ``I2`` when the engine gives them).
     measure : str or None

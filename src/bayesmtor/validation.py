@@ -1,7 +1,7 @@
 """The safe range of log-scale effects and standard errors, shared by every engine.
 
 The frequentist estimators (:mod:`bayesmtor.frequentist`), the exact engine
-(:mod:`bayesmtor.exact`) and the PyMC models (:mod:`bayesmtor.pymc_models`) all work in float64.
+(:mod:`bayesmtor.bayes.exact`) and the PyMC models (:mod:`bayesmtor.bayes.pymc_models`) all work in float64.
 Inside the **safe range**
 
 * ``|yi| <= config.defaults["yi_abs_max"]`` (1e50) and

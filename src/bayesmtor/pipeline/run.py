@@ -13,15 +13,15 @@
 3. **Frequentist** pooling with the plan's method (:func:`bayesmtor.frequentist.meta_analysis`).
    ``MH`` and ``PETO`` need 2x2 counts, so hazard ratios are then pooled by fixed-effect inverse
    variance, as RevMan 5 does for generic inverse-variance data.
-4. **Bayesian** posterior: exact quadrature (:func:`bayesmtor.exact.exact_posterior`) for the
+4. **Bayesian** posterior: exact quadrature (:func:`bayesmtor.bayes.exact.exact_posterior`) for the
    normal-normal model unless the analysis says ``bayes = "mcmc"``; PyMC for the
-   binomial-normal and multilevel models (:mod:`bayesmtor.pymc_models`).
+   binomial-normal and multilevel models (:mod:`bayesmtor.bayes.pymc_models`).
 5. **MCMC check** (``check_with_mcmc``): the same normal-normal model sampled by NUTS and
    compared with the exact posterior; differences are reported in Monte Carlo standard errors
    (MCSE). The check fits share one compiled PyMC model (data held in ``pm.Data`` containers
    and one NUTS step reused), so the compilation is paid once per run.
 6. **Prior sensitivity** (``[sensitivity]``): every normal-normal analysis refitted exactly
-   under each tau prior (vectorised over analyses, :func:`bayesmtor.exact.exact_batch`).
+   under each tau prior (vectorised over analyses, :func:`bayesmtor.bayes.exact.exact_batch`).
 7. **Outputs**, written into one folder atomically (:func:`bayesmtor.reporting.outputs.atomic_output_dir`):
 
    ``tables/``  ``pooled_bayes.csv``, ``pooled_frequentist.csv``, ``side_by_side.csv``,
@@ -62,10 +62,10 @@ import numpy as np
 import pandas as pd
 
 from bayesmtor import __version__, config
+from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.errors import BayesMTORError, EstimationError, InputError
-from bayesmtor.exact import conditional_normal
-from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir, writing
 from bayesmtor.plans import AnalysisSpec, Plan, load_plan
+from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir, writing
 
 __all__ = [
     "AGREEMENT_MCSE",
@@ -97,7 +97,7 @@ TAU_FIGURE_MIN_K = 2
 FUNNEL_MIN_K = 3
 
 #: Retries of an MCMC fit that fails the convergence gate (longer warm-up, higher target
-#: acceptance; see :mod:`bayesmtor.pymc_models`). One retry bounds the run time; a fit that is
+#: acceptance; see :mod:`bayesmtor.bayes.pymc_models`). One retry bounds the run time; a fit that is
 #: still not clean is reported with status "not converged", never as clean.
 MCMC_MAX_RETRIES = 2
 
@@ -675,7 +675,7 @@ class _Priors:
 
 
 def _priors(plan: Plan) -> _Priors:
-    from bayesmtor.priors import MuPrior, TauPrior
+    from bayesmtor.bayes.priors import MuPrior, TauPrior
 
     return _Priors(
         tau=TauPrior.from_string(plan.priors.tau),
@@ -786,7 +786,7 @@ def _prepare(fit: _Fit, plan: Plan, priors: _Priors) -> None:
         fit.notes.append(f"frequentist {method}: {w.message}")
 
     if fit.engine == "exact" and task.spec.likelihood == "normal-normal":
-        from bayesmtor.exact import exact_posterior
+        from bayesmtor.bayes.exact import exact_posterior
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -1157,7 +1157,7 @@ class _CheckSampler:
 def _gate(idata: Any, names: Sequence[str]) -> dict[str, Any]:
     """The package's convergence gate (pymc_models.convergence_gate) on ``names``, with the
     verdict under the key used by the runner's tables (``converged``)."""
-    from bayesmtor.pymc_models import convergence_gate
+    from bayesmtor.bayes.pymc_models import convergence_gate
 
     diag = convergence_gate(idata, names)
     return {("converged" if key == "clean" else key): value for key, value in diag.items()}
@@ -1171,7 +1171,7 @@ def _sample_check(job: _MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[st
     clean is reported as such, never as clean."""
     import xarray as xr
 
-    from bayesmtor.pymc_models import retry_settings
+    from bayesmtor.bayes.pymc_models import retry_settings
 
     m = plan.mcmc
     y, s = np.asarray(job.arrays["yi"], float), np.asarray(job.arrays["sei"], float)
@@ -1222,7 +1222,7 @@ def _sample_check(job: _MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[st
 
 
 def _sample_fit(job: _MCMCJob, plan: Plan, priors: _Priors) -> Any:
-    from bayesmtor import pymc_models
+    from bayesmtor.bayes import pymc_models
 
     m = plan.mcmc
     a = job.arrays
@@ -1382,8 +1382,8 @@ def _apply_fit(fit: _Fit, res: Any, plan: Plan) -> None:
 
 
 def _sensitivity(plan: Plan, priors: _Priors, fits: list[_Fit]) -> pd.DataFrame | None:
-    from bayesmtor.exact import exact_batch
-    from bayesmtor.priors import TauPrior
+    from bayesmtor.bayes.exact import exact_batch
+    from bayesmtor.bayes.priors import TauPrior
 
     use = [
         f

@@ -45,9 +45,9 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmtor import config
+from bayesmtor.bayes.exact import conditional_normal
+from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, PriorError
-from bayesmtor.exact import conditional_normal
-from bayesmtor.priors import MuPrior, TauPrior
 from bayesmtor.validation import check_safe_range
 
 __all__ = [
@@ -317,7 +317,7 @@ def fit_normal_normal(
         The ratio measure, for labelling only.
     tau_prior, mu_prior : TauPrior, MuPrior or str, optional
         Priors (objects or text such as ``"half-normal:0.5"``); defaults from
-        :func:`bayesmtor.priors.default_tau_prior` / :func:`~bayesmtor.priors.default_mu_prior`.
+        :func:`bayesmtor.bayes.priors.default_tau_prior` / :func:`~bayesmtor.bayes.priors.default_mu_prior`.
     draws, tune, chains, target_accept, random_seed : optional
         NUTS settings; defaults from :mod:`bayesmtor.config`.
     max_retries : int

@@ -3,7 +3,7 @@
 Model
 -----
 ``y_i ~ N(theta_i, s_i^2)``, ``theta_i ~ N(mu, tau^2)``, ``mu ~`` normal or flat prior,
-``tau ~`` any :class:`~bayesmtor.priors.TauPrior`. Given tau, everything is normal and ``mu``
+``tau ~`` any :class:`~bayesmtor.bayes.priors.TauPrior`. Given tau, everything is normal and ``mu``
 (and each ``theta_i``) can be integrated analytically, so the joint posterior reduces to the
 one-dimensional marginal posterior of tau, and the posteriors of ``mu``, ``theta_i`` and of a
 new trial's effect ``theta_new`` are normal mixtures over tau (the approach of R bayesmeta;
@@ -72,8 +72,8 @@ from numpy.polynomial import polynomial as npoly
 from scipy import special
 
 from bayesmtor import config
+from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, NotEstimableWarning
-from bayesmtor.priors import MuPrior, TauPrior
 
 __all__ = [
     "BatchPosterior",
