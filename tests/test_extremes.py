@@ -313,7 +313,7 @@ def test_api_refuses_outside_the_safe_range(y, s, pos, column, fragment):
 
 @pytest.mark.mcmc
 def test_mcmc_models_refuse_before_sampling():
-    from bayesmtor import pymc_models
+    from bayesmtor.bayes import pymc_models
 
     for call in (
         lambda: pymc_models.fit_normal_normal([0.1, 0.2], [0.1, 1e200]),
@@ -499,7 +499,7 @@ def test_mcmc_json_seed_is_the_default_without_seed():
 @pytest.mark.mcmc
 def test_fit_reports_the_given_seed_and_the_seeds_of_retries(monkeypatch):
     """A gate that cannot pass (ESS >= 1e9) forces two retries: seeds 5, 6, 7 are used."""
-    from bayesmtor import pymc_models
+    from bayesmtor.bayes import pymc_models
     from bayesmtor.errors import ConvergenceWarning
 
     monkeypatch.setitem(config.defaults, "ess_min", 1e9)

@@ -29,8 +29,6 @@ from test_runner import TINY_PLAN
 
 from bayesmtor import cli
 from bayesmtor.errors import OutputError
-from bayesmtor.pipeline.run import run_plan
-from bayesmtor.plans import parse_plan
 from bayesmtor.reporting.outputs import (
     MARKER_NAME,
     OutputFolder,
@@ -39,7 +37,8 @@ from bayesmtor.reporting.outputs import (
     partial_name_pattern,
     recover_output,
 )
-from bayesmtor.reporting.write import write_run
+from bayesmtor.plans import parse_plan
+from bayesmtor.pipeline.run import run_plan
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
 
@@ -333,7 +332,7 @@ def tiny_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def real_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete output of the tiny plan (its run also loads the modules a run needs)."""
     out = tmp_path_factory.mktemp("real") / "run"
-    write_run(run_plan(parse_plan(TINY_PLAN)), out)
+    run_plan(parse_plan(TINY_PLAN), out)
     return out
 
 
@@ -404,10 +403,9 @@ def test_quota_or_netcdf_error_writing_an_idata_file(
         Path(filename).write_bytes(b"\x89HDF")
         raise error
 
-    result = run_plan(parse_plan(TINY_PLAN))
     monkeypatch.setattr(az.InferenceData, "to_netcdf", fail)
     with pytest.raises(OutputError) as info:
-        write_run(result, target, force=True)
+        run_plan(parse_plan(TINY_PLAN), target, force=True)
     nc = target / "idata" / "cbr.temsirolimus_endocrine.RR.nc"
     assert str(info.value).startswith(f"cannot write '{nc}': {reason}")
     assert _snapshot(target) == before and _siblings(target) == []
