@@ -29,6 +29,8 @@ from test_runner import TINY_PLAN
 
 from bayesmtor import cli
 from bayesmtor.errors import OutputError
+from bayesmtor.pipeline.run import run_plan
+from bayesmtor.plans import parse_plan
 from bayesmtor.reporting.outputs import (
     MARKER_NAME,
     OutputFolder,
@@ -37,8 +39,7 @@ from bayesmtor.reporting.outputs import (
     partial_name_pattern,
     recover_output,
 )
-from bayesmtor.plans import parse_plan
-from bayesmtor.pipeline.run import run_plan
+from bayesmtor.reporting.write import write_run
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
 
@@ -332,7 +333,7 @@ def tiny_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def real_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete output of the tiny plan (its run also loads the modules a run needs)."""
     out = tmp_path_factory.mktemp("real") / "run"
-    run_plan(parse_plan(TINY_PLAN), out)
+    write_run(run_plan(parse_plan(TINY_PLAN)), out)
     return out
 
 
@@ -403,9 +404,10 @@ def test_quota_or_netcdf_error_writing_an_idata_file(
         Path(filename).write_bytes(b"\x89HDF")
         raise error
 
+    result = run_plan(parse_plan(TINY_PLAN))
     monkeypatch.setattr(az.InferenceData, "to_netcdf", fail)
     with pytest.raises(OutputError) as info:
-        run_plan(parse_plan(TINY_PLAN), target, force=True)
+        write_run(result, target, force=True)
     nc = target / "idata" / "cbr.temsirolimus_endocrine.RR.nc"
     assert str(info.value).startswith(f"cannot write '{nc}': {reason}")
     assert _snapshot(target) == before and _siblings(target) == []

@@ -1,4 +1,4 @@
-"""`bayesmtor.pipeline.run.run_plan` through its API, on small exact-only plans.
+"""`run_plan` (fitting) and `write_run` (writing) through their API, on small exact-only plans.
 
 The run of the primary plan (MCMC included) is exercised end to end in test_cli_run.py.
 """
@@ -13,8 +13,9 @@ import pytest
 from bayesmtor import __version__
 from bayesmtor.datasets import comparative_dataset
 from bayesmtor.errors import OutputError, PlanError
-from bayesmtor.plans import parse_plan
 from bayesmtor.pipeline.run import analysis_id, expand_plan, run_plan
+from bayesmtor.plans import parse_plan
+from bayesmtor.reporting.write import write_run
 
 pytestmark = pytest.mark.slow  # each run writes ~30 files and a dozen figures (5-15 s)
 
@@ -64,12 +65,17 @@ SKIPPED = "ae_grade34-anorexia.everolimus_neoadjuvant.RR"
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runner") / "out"
     lines: list[str] = []
-    result = run_plan(parse_plan(SMALL_PLAN, source="small.toml"), out, progress=lines.append)
-    return result, out, lines
+    result = run_plan(parse_plan(SMALL_PLAN, source="small.toml"), progress=lines.append)
+    files = write_run(result, out, progress=lines.append)
+    return result, files, out, lines
+
+
+def _run(plan, out, **options):
+    return write_run(run_plan(plan), out, **options)
 
 
 def test_every_promised_file_exists(small_run):
-    result, out, _ = small_run
+    _, files, out, _ = small_run
     expected = [
         "report.html",
         "plan.toml",
@@ -101,13 +107,13 @@ def test_every_promised_file_exists(small_run):
     assert not (out / "figures" / "funnel_pfs.everolimus_endocrine.HR.png").exists()
     assert not any(SKIPPED in p.name for p in out.rglob("*") if p.suffix in (".nc", ".png"))
     on_disk = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert list(result.files) == on_disk
+    assert [str(p.relative_to(out)) for p in files] == on_disk
     # no hidden partial folder left beside the output
     assert [p.name for p in out.parent.iterdir()] == ["out"]
 
 
 def test_statuses_skip_reason_and_progress(small_run):
-    result, _, lines = small_run
+    result, _, _, lines = small_run
     status = {a.id: a for a in result.analyses}
     assert [status[a].status for a in FITTED] == ["ok", "ok"]
     assert status[SKIPPED].status == "skipped" and "k = 0" in status[SKIPPED].reason
@@ -119,7 +125,7 @@ def test_statuses_skip_reason_and_progress(small_run):
 
 
 def test_tables_have_expected_columns(small_run):
-    _, out, _ = small_run
+    _, _, out, _ = small_run
     bayes = pd.read_csv(out / "tables" / "pooled_bayes.csv")
     for col in ("analysis", "outcome", "comparison", "measure", "engine", "k", "mu_median",
                 "mu_low", "mu_high", "tau_median", "tau_low", "tau_high", "pred_low",
@@ -148,7 +154,7 @@ def test_tables_have_expected_columns(small_run):
 
 
 def test_forest_rows_list_every_trial_of_the_dataset(small_run):
-    _, out, _ = small_run
+    _, _, out, _ = small_run
     for aid, (outcome, comparison) in zip(
         FITTED, [("pfs", "everolimus_endocrine"), ("orr", "everolimus_neoadjuvant")], strict=True
     ):
@@ -161,7 +167,7 @@ def test_forest_rows_list_every_trial_of_the_dataset(small_run):
 
 
 def test_excluded_studies_include_the_single_arm_cohort(small_run):
-    _, out, _ = small_run
+    _, _, out, _ = small_run
     excl = pd.read_csv(out / "tables" / "excluded_studies.csv")
     cohort = excl.loc[excl["study"] == "West-Iran rapamycin cohort", "reason"]
     assert len(cohort) >= 1 and cohort.str.contains("no comparator").all()
@@ -171,7 +177,7 @@ def test_excluded_studies_include_the_single_arm_cohort(small_run):
 
 
 def test_run_json_and_plan_toml(small_run):
-    result, out, _ = small_run
+    result, files, out, _ = small_run
     info = json.loads((out / "run.json").read_text())
     assert info["bayesmtor_version"] == __version__
     assert info["plan"] == "small_test"
@@ -180,13 +186,13 @@ def test_run_json_and_plan_toml(small_run):
     assert {a["id"]: a["status"] for a in info["analyses"]}[SKIPPED] == "skipped"
     assert all(f"{aid}:exact_draws" in info["seeds"] for aid in FITTED)
     assert info["timings_seconds"]["total"] > 0
-    assert set(info["files"]) == set(result.files)
+    assert set(info["files"]) == {str(p.relative_to(out)) for p in files}
     assert parse_plan((out / "plan.toml").read_text()) == result.plan
 
 
 def test_idata_reloads_with_arviz_and_is_labelled_exact(small_run):
     az = pytest.importorskip("arviz")
-    _, out, _ = small_run
+    _, _, out, _ = small_run
     for aid in FITTED:
         idata = az.from_netcdf(out / "idata" / f"{aid}.nc", engine="netcdf4")
         assert idata.posterior.attrs["engine"] == "exact"
@@ -198,7 +204,7 @@ def test_idata_reloads_with_arviz_and_is_labelled_exact(small_run):
 def test_report_has_a_section_per_analysis(small_run):
     from bayesmtor.reporting.html import inspect_html_report
 
-    _, out, _ = small_run
+    _, _, out, _ = small_run
     rep = inspect_html_report(out / "report.html")
     assert rep["all_images_embedded"] and rep["external_resources"] == []
     for sec in ("methods", "side-by-side", "sensitivity", "replication", "excluded", "diagnostics"):
@@ -217,34 +223,36 @@ def test_refuses_existing_folder_and_force_replaces(tmp_path):
     (mine / "keep.txt").write_text("my results")
     for force in (False, True):
         with pytest.raises(OutputError, match="did not write"):
-            run_plan(parse_plan(TINY_PLAN), mine, force=force)
+            _run(parse_plan(TINY_PLAN), mine, force=force)
         assert [p.name for p in mine.iterdir()] == ["keep.txt"]
     # An earlier output of bayesmtor is refused without force and replaced with it.
     out = tmp_path / "out"
-    run_plan(parse_plan(TINY_PLAN), out)
+    _run(parse_plan(TINY_PLAN), out)
     with pytest.raises(OutputError, match="--force"):
-        run_plan(parse_plan(TINY_PLAN), out)
-    result = run_plan(parse_plan(TINY_PLAN), out, force=True)
+        _run(parse_plan(TINY_PLAN), out)
+    result = run_plan(parse_plan(TINY_PLAN))
+    write_run(result, out, force=True)
     assert (out / "report.html").is_file()
     assert [a.status for a in result.analyses] == ["ok"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "out"]
 
 
 def test_interruption_leaves_no_output(tmp_path, monkeypatch):
-    import bayesmtor.pipeline.run as runner
+    from bayesmtor.reporting import html
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "_write_report", interrupt)
+    monkeypatch.setattr(html, "write_run_report", interrupt)
+    result = run_plan(parse_plan(TINY_PLAN))
     with pytest.raises(KeyboardInterrupt):
-        run_plan(parse_plan(TINY_PLAN), tmp_path / "out")
+        write_run(result, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_plan_name_is_a_plan_error(tmp_path):
     with pytest.raises(PlanError, match="no bundled analysis plan"):
-        run_plan("no_such_plan", tmp_path / "out")
+        run_plan("no_such_plan")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -288,3 +296,32 @@ bayes = "mcmc"
     assert analysis_id("pfs", "everolimus_endocrine", "HR", "normal-normal") == (
         "pfs.everolimus_endocrine.HR"
     )
+
+
+def test_run_plan_writes_nothing_and_its_results_are_frozen(tmp_path, monkeypatch):
+    import dataclasses
+
+    monkeypatch.chdir(tmp_path)
+    result = run_plan(parse_plan(TINY_PLAN))
+    assert list(tmp_path.iterdir()) == []
+    (analysis,) = result.analyses
+    assert analysis.status == "ok" and analysis.fitted and analysis.idata is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        analysis.status = "failed"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.analyses = ()
+    assert result.summary()["id"].tolist() == [analysis.id]
+    assert analysis.summary().loc[0, "status"] == "ok"
+
+
+def test_check_output_refuses_before_the_run(tmp_path):
+    from bayesmtor.reporting.write import check_output
+
+    plan = parse_plan(TINY_PLAN)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("my results")
+    with pytest.raises(OutputError, match="did not write"):
+        check_output(mine, plan=plan, force=True)
+    check_output(tmp_path / "new", plan=plan)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]

@@ -424,9 +424,9 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from bayesmtor.bayes.priors import MuPrior, TauPrior
     from bayesmtor.effects import escalc
     from bayesmtor.inputs import group_codes, read_meta_data
+    from bayesmtor.priors import MuPrior, TauPrior
 
     if args.method != "REML" or args.hksj or args.mh_correction != "revman":
         raise UsageError(
@@ -509,7 +509,7 @@ def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tupl
     import numpy as np
 
     from bayesmtor import schema
-    from bayesmtor.bayes.exact import exact_batch_groups
+    from bayesmtor.exact import exact_batch_groups
 
     m = len(groups)
     # The included studies in long format (file order within each group): the engine
@@ -553,7 +553,7 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
     import pandas as pd
 
     from bayesmtor import schema
-    from bayesmtor.bayes.pymc_models import fit_normal_normal
+    from bayesmtor.pymc_models import fit_normal_normal
 
     tau_prior, mu_prior = _priors_of(args)
     ci, measure = _ci_of(args), args.measure
@@ -610,7 +610,7 @@ def _ci_of(args: argparse.Namespace) -> float:
 
 
 def _priors_of(args: argparse.Namespace) -> tuple[Any, Any]:
-    from bayesmtor.bayes.priors import MuPrior, TauPrior
+    from bayesmtor.priors import MuPrior, TauPrior
 
     return TauPrior.coerce(args.tau_prior), MuPrior.coerce(args.mu_prior)
 
@@ -688,29 +688,31 @@ def _library_logs(records: list[str]) -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    """``bayesmtor run [PLAN]``."""
+    """``bayesmtor run [PLAN]``: load the plan, fit it (``run_plan``), write it (``write_run``)."""
+    import time
+
     from bayesmtor.pipeline.run import run_plan
+    from bayesmtor.plans import load_plan
+    from bayesmtor.reporting.write import check_output, write_run
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    say = None if args.quiet else progress
+    t0 = time.perf_counter()
+    plan = load_plan(args.plan)
+    out = args.out  # a str, so that an empty --out is refused as such
+    check_output(out, plan=plan, force=args.force, progress=say)  # refuse before fitting
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*BLAS.*")
-        result = run_plan(
-            args.plan,
-            args.out,  # a str, so that an empty --out is refused as such
-            force=args.force,
-            progress=None if args.quiet else progress,
-        )
-    counts: dict[str, int] = {}
-    for a in result.analyses:
-        counts[a.status] = counts.get(a.status, 0) + 1
+        result = run_plan(plan, progress=say)
+    files = write_run(result, out, force=args.force, progress=say)
+    status = ", ".join(f"{v} {k}" for k, v in result.status_counts().items())
     print(
-        f"{result.out}: plan '{result.plan.name}', {len(result.analyses)} analyses ("
-        + ", ".join(f"{v} {k}" for k, v in counts.items())
-        + f"), {len(result.files)} files in {result.seconds:.1f} s"
+        f"{Path(out)}: plan '{plan.name}', {len(result.analyses)} analyses ({status}), "
+        f"{len(files)} files in {time.perf_counter() - t0:.1f} s"
     )
-    print(f"report: {result.out / 'report.html'}")
+    print(f"report: {Path(out) / 'report.html'}")
     for a in result.analyses:
         if a.status not in ("ok",):
             print(f"  {a.id}: {a.status}" + (f" ({a.reason})" if a.reason else ""))

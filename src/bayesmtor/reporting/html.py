@@ -22,19 +22,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bayesmtor.errors import InputError
 from bayesmtor.reporting.outputs import atomic_write_text
 
+if TYPE_CHECKING:
+    from bayesmtor.pipeline.results import AnalysisResult, RunResult
+    from bayesmtor.plans import Plan
+
 __all__ = [
     "ReportSection",
     "format_number",
     "inspect_html_report",
     "render_html_report",
+    "run_report_meta",
+    "run_report_sections",
     "write_html_report",
+    "write_run_report",
 ]
 
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]*$")
@@ -413,3 +420,257 @@ def inspect_html_report(path: Path) -> dict[str, Any]:
         "all_images_embedded": all(s.startswith("data:image/") for s in parser.images),
         "external_resources": external,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# the report of a plan run
+# --------------------------------------------------------------------------------------------
+
+Figures = Mapping[str, Sequence[tuple[str, Path]]]
+
+
+def run_report_meta(result: RunResult) -> dict[str, str]:
+    """Header entries of a run's report: version, plan, priors, intervals, date, data."""
+    from bayesmtor import __version__
+
+    plan = result.plan
+    pct = f"{100 * plan.ci_prob:g}%"
+    return {
+        "bayesmtor version": __version__,
+        "plan": f"{plan.name} ({plan.source or 'in-memory plan'}); stored as plan.toml",
+        "description": plan.description,
+        "unit of analysis": plan.unit + (f" (BOLERO-2: {plan.bolero2})" if plan.bolero2 else ""),
+        "priors": f"tau ~ {plan.priors.tau}; mu ~ {plan.priors.mu}; "
+        f"tau_class ~ {plan.priors.tau_class}",
+        "intervals": f"{pct} (credible, confidence and prediction intervals alike)",
+        "frequentist": plan.frequentist.method + (" + HKSJ" if plan.frequentist.hksj else ""),
+        "date": result.started.isoformat(timespec="seconds"),
+        "data": "bundled curated tables (data/README.md): 2014 meta-analysis, Int J Clin Exp "
+        "Med 2014;7(10):3333-3343, Tables 1-7; West-Iran rapamycin cohort",
+    }
+
+
+def _methods_section(plan: Plan) -> ReportSection:
+    from bayesmtor import config
+    from bayesmtor.pipeline.stages import AGREEMENT_MCSE, EXACT_DRAWS, plan_priors
+
+    priors = plan_priors(plan)
+    m = plan.mcmc
+    methods = [
+        f"Plan '{plan.name}': {plan.description}",
+        "",
+        "- Effect sizes: log ratios (RR, OR from 2x2 counts with the RevMan 5 zero-cell rule; "
+        "HR from the printed 95% CI) or risk differences, as R metafor's escalc().",
+        "- Bayesian model: normal-normal random effects, y_i ~ N(theta_i, s_i^2), theta_i ~ "
+        "N(mu, tau^2). Its posterior is computed exactly by quadrature (engine 'exact').",
+        f"- Priors: {priors.tau.describe()}. {priors.mu.describe()}.",
+        f"- Frequentist cross-check: {plan.frequentist.method}"
+        + (
+            " (hazard ratios by fixed-effect inverse variance)"
+            if plan.frequentist.method in ("MH", "PETO")
+            else ""
+        )
+        + ".",
+    ]
+    if plan.uses_mcmc:
+        methods.append(
+            f"- MCMC (PyMC NUTS): {m.chains} chains x {m.draws} draws after {m.tune} tuning steps, "
+            f"target_accept {m.target_accept:g}, seed {m.seed}. Convergence gate: no divergences, "
+            f"R-hat <= {config.get('rhat_max')}, bulk and tail ESS >= {config.get('ess_min')}. "
+            f"MCMC checks agree with the exact posterior when every compared statistic is within "
+            f"{AGREEMENT_MCSE:g} Monte Carlo standard errors."
+        )
+    methods.append(
+        f"- Every analysis has an InferenceData file in idata/: MCMC fits as sampled; exact "
+        f"analyses as {EXACT_DRAWS} independent draws from the exact posterior (engine='exact')."
+    )
+    return ReportSection(
+        id="methods",
+        title="Methods and provenance",
+        text="\n".join(methods),
+        tables=(("Analyses of the plan (before expansion)", plan.summary().reset_index()),),
+    )
+
+
+def _side_by_side_section(plan: Plan, tables: Mapping[str, pd.DataFrame]) -> ReportSection:
+    pct = f"{100 * plan.ci_prob:g}%"
+    return ReportSection(
+        id="side-by-side",
+        title="Results: Bayesian and frequentist side by side",
+        text=(
+            f"Pooled effects on the ratio scale (risk differences as they are), posterior "
+            f"median with the {pct} central credible interval beside the frequentist estimate "
+            f"with its {pct} confidence interval. P(effect < null) is the posterior "
+            "probability that the pooled ratio is below 1 (difference below 0)."
+        ),
+        tables=(("Bayesian and frequentist pooled effects", tables["side_by_side"]),),
+    )
+
+
+def _analysis_text(f: AnalysisResult) -> str:
+    from bayesmtor.reporting.run_figures import FUNNEL_MIN_K, TAU_FIGURE_MIN_K
+
+    text = [
+        f"{f.task.outcome} in {f.task.comparison}, measure {f.measure}, likelihood "
+        f"{f.spec.likelihood}, engine {f.engine}"
+        + (" (checked by MCMC)" if f.check_table is not None else "")
+        + f"; k = {f.k} trial(s): {'; '.join(f.es_table['study'].astype(str))}.",
+        f"Status: {f.status}" + (f" ({f.reason})" if f.reason else "") + ".",
+    ]
+    if f.k < TAU_FIGURE_MIN_K:
+        text.append(
+            "No tau plot: one trial carries no information on the between-trial SD, so its "
+            "posterior is the prior."
+        )
+    if f.k < FUNNEL_MIN_K:
+        text.append(f"No funnel plot: {f.k} trial(s) cannot show small-study asymmetry.")
+    if f.notes:
+        text.append("")
+        text.extend(f"- {n}" for n in dict.fromkeys(f.notes))
+    return "\n".join(text)
+
+
+def _analysis_section(
+    f: AnalysisResult, plan: Plan, tables: Mapping[str, pd.DataFrame], figures: Figures
+) -> ReportSection:
+    pct = f"{100 * plan.ci_prob:g}%"
+    tabs: list[tuple[str, pd.DataFrame]] = []
+    if f.exact is not None:
+        tabs.append(
+            (
+                f"{f.id}: exact posterior (log scale), {pct} central intervals",
+                f.exact.summary(plan.ci_prob).reset_index(),
+            )
+        )
+    elif f.bayes is not None:
+        tabs.append(
+            (
+                f"{f.id}: MCMC posterior ({f.spec.likelihood}), {pct} central intervals",
+                f.bayes.summary(plan.ci_prob).reset_index(),
+            )
+        )
+    if f.freq is not None:
+        tabs.append(
+            (f"{f.id}: frequentist {f.freq.method} (log scale)", f.freq.summary().reset_index())
+        )
+    tabs.append(
+        (
+            f"{f.id}: forest plot rows (analysis scale)",
+            tables[f"forest_{f.id}"][
+                ["label", "kind", "estimate", "low", "high", "weight", "note"]
+            ],
+        )
+    )
+    if f.check_table is not None:
+        tabs.append(
+            (
+                f"{f.id}: MCMC check against the exact posterior (differences in MCSE units)",
+                f.check_table.drop(columns=["analysis"]),
+            )
+        )
+    return ReportSection(
+        id=f"a-{f.id}",
+        title=f"{f.task.outcome} | {f.task.comparison} | {f.measure}"
+        + ("" if f.spec.likelihood == "normal-normal" else f" | {f.spec.likelihood}"),
+        text=_analysis_text(f),
+        tables=tuple(tabs),
+        figures=tuple(figures.get(f.id, ())),
+    )
+
+
+def _sensitivity_section(
+    plan: Plan, tables: Mapping[str, pd.DataFrame], figures: Figures
+) -> ReportSection:
+    cols = ["analysis", "prior", "k", "mu_median", "mu_low", "mu_high", "tau_median",
+            "tau_low", "tau_high", "p_mu_below_0"]  # fmt: skip
+    return ReportSection(
+        id="sensitivity",
+        title="Prior sensitivity",
+        text="Each normal-normal analysis refitted exactly under each prior on tau "
+        f"(mu ~ {plan.priors.mu} unchanged). Log scale.",
+        tables=(("Pooled effect under each tau prior", tables["prior_sensitivity"][cols]),),
+        figures=tuple(figures.get("sensitivity", ())),
+    )
+
+
+def _replication_section(text: str, tables: Mapping[str, pd.DataFrame]) -> ReportSection:
+    rep_tables: list[tuple[str, pd.DataFrame]] = []
+    if "replication" in tables:
+        rep_tables.append(("Replication of the 2014 paper", tables["replication"]))
+    if "unit_comparison" in tables:
+        rep_tables.append(("Unit of analysis: report vs trial", tables["unit_comparison"]))
+    return ReportSection(
+        id="replication",
+        title="Replication of the 2014 meta-analysis",
+        text=text,
+        tables=tuple(rep_tables),
+    )
+
+
+def _excluded_section(tables: Mapping[str, pd.DataFrame]) -> ReportSection:
+    cohort_reason = tables["excluded_studies"]["reason"].iloc[-1]
+    return ReportSection(
+        id="excluded",
+        title="Excluded studies and reports",
+        text=(
+            "Reports and subgroups left out of each analysis, with the reason. The "
+            f"West-Iran rapamycin cohort never enters a comparative analysis: {cohort_reason}."
+        ),
+        tables=(
+            ("Excluded studies per analysis", tables["excluded_studies"]),
+            (
+                "West-Iran rapamycin cohort (single arm): 5-year overall survival by group",
+                tables["single_arm_cohort"],
+            ),
+        ),
+    )
+
+
+def _diagnostics_section(
+    fits: Sequence[AnalysisResult], tables: Mapping[str, pd.DataFrame]
+) -> ReportSection:
+    diag_tabs: list[tuple[str, pd.DataFrame]] = [("Status of every analysis", tables["analyses"])]
+    quad = tables["pooled_bayes"][["analysis", "engine", "quad_error"]]
+    diag_tabs.append(
+        ("Quadrature error estimates of the exact engine", quad.loc[quad["engine"] == "exact"])
+    )
+    if "mcmc_diagnostics" in tables:
+        diag_tabs.append(("MCMC diagnostics", tables["mcmc_diagnostics"]))
+    if "mcmc_check" in tables:
+        diag_tabs.append(("MCMC check against the exact posterior", tables["mcmc_check"]))
+    skipped = [f for f in fits if f.status in ("skipped", "failed")]
+    listing = ":\n\n" + "\n".join(f"- {f.id}: {f.reason}" for f in skipped) if skipped else "."
+    return ReportSection(
+        id="diagnostics",
+        title="Diagnostics",
+        text=f"{len(fits)} analyses after expansion; {len(skipped)} skipped or failed{listing}",
+        tables=tuple(diag_tabs),
+    )
+
+
+def run_report_sections(
+    result: RunResult, tables: Mapping[str, pd.DataFrame], figures: Figures
+) -> list[ReportSection]:
+    """The sections of a run's report: methods, results side by side, one per fitted
+    analysis, prior sensitivity, replication, exclusions and diagnostics."""
+    plan = result.plan
+    sections = [_methods_section(plan), _side_by_side_section(plan, tables)]
+    sections += [_analysis_section(f, plan, tables, figures) for f in result.analyses if f.fitted]
+    if "prior_sensitivity" in tables:
+        sections.append(_sensitivity_section(plan, tables, figures))
+    sections.append(_replication_section(result.replication.text, tables))
+    sections.append(_excluded_section(tables))
+    sections.append(_diagnostics_section(result.analyses, tables))
+    return sections
+
+
+def write_run_report(
+    path: Path, result: RunResult, tables: Mapping[str, pd.DataFrame], figures: Figures
+) -> Path:
+    """Write the HTML report of a run (its tables and the PNG figures by analysis id)."""
+    return write_html_report(
+        path,
+        title=f"bayesmtor report: {result.plan.name}",
+        meta=run_report_meta(result),
+        sections=run_report_sections(result, tables, figures),
+    )

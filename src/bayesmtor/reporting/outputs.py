@@ -820,6 +820,16 @@ class OutputFolder:
                 f"was given: {why}; {remedy}"
             )
 
+    def check(self) -> Recovery:
+        """Repair what earlier, killed runs left (as opening the folder does) and raise the
+        :class:`~bayesmtor.errors.OutputError` that opening it would raise for a protected,
+        file or occupied target, without writing the new output; lets a long run be refused
+        before it starts. Returns what the repair did."""
+        self._check_path()
+        self.recovery = recover_output(self.target)
+        self._check_target()
+        return self.recovery
+
     # -- protocol -------------------------------------------------------------------------
     def __enter__(self) -> Path:
         if self.work is not None:

@@ -1,0 +1,432 @@
+"""MCMC for a plan run: the jobs, one worker process that samples them, and the check model.
+
+The jobs are pure data (:class:`MCMCJob`), so they can be sent to a child process; the worker
+(:class:`MCMCRunner`) samples them there while the main process computes the exact stages, and
+hands back ``(kind, job id, payload)`` messages. The check fits share one compiled PyMC model
+(data held in ``pm.Data`` containers and one NUTS step reused), so the compilation is paid
+once per run. The worker is terminated, and killed if need be, when the run ends or is
+interrupted: it never outlives the run.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bayesmtor.effects import RAW_COUNT_COLUMNS
+from bayesmtor.errors import BayesMTORError, EstimationError
+from bayesmtor.bayes.exact import conditional_normal
+from bayesmtor.pipeline.results import AnalysisResult
+from bayesmtor.pipeline.stages import Priors, plan_priors
+from bayesmtor.plans import Plan
+from bayesmtor.vocabulary import RATIO_MEASURES
+
+__all__ = ["MCMC_IN_SUBPROCESS", "MCMC_MAX_RETRIES", "MCMCJob", "MCMCRunner", "mcmc_jobs"]
+
+#: Retries of an MCMC fit that fails the convergence gate (longer warm-up, higher target
+#: acceptance; see :mod:`bayesmtor.bayes.pymc_models`). One retry bounds the run time; a fit that is
+#: still not clean is reported with status "not converged", never as clean.
+MCMC_MAX_RETRIES = 2
+
+#: Run MCMC in a child process so that it overlaps with the exact stages (False to debug).
+MCMC_IN_SUBPROCESS = True
+
+
+@dataclass(frozen=True)
+class MCMCJob:
+    """One MCMC fit for the worker: pure data, so it can be sent to another process.
+
+    Attributes
+    ----------
+    id, label : str
+        Analysis id and its progress label.
+    kind : str
+        ``"check"``, ``"normal-normal"``, ``"binomial-normal"`` or ``"multilevel"``.
+    index : int
+        Position of the analysis in the run.
+    measure : str
+        Effect measure.
+    labels : tuple of str
+        Trial labels.
+    seed : int
+        Random seed of the first attempt.
+    arrays : Mapping
+        The data (``yi``, ``sei``, ``group`` and, binomial-normal, the 2x2 counts).
+    """
+
+    id: str
+    kind: str
+    label: str
+    index: int
+    measure: str
+    labels: tuple[str, ...]
+    seed: int
+    arrays: Mapping[str, Any]
+
+
+def mcmc_jobs(
+    plan: Plan, results: Sequence[AnalysisResult]
+) -> tuple[list[MCMCJob], dict[str, int]]:
+    """The MCMC jobs of a run (checks first) and their seeds by ``"<id>:mcmc_check"`` /
+    ``"<id>:mcmc"``."""
+    jobs: list[MCMCJob] = []
+    seeds: dict[str, int] = {}
+    checks = [
+        f for f in results if f.status == "ok" and f.engine == "exact" and f.spec.check_with_mcmc
+    ]
+    for j, f in enumerate(checks):
+        seed = int(plan.mcmc.seed) + j
+        seeds[f"{f.id}:mcmc_check"] = seed
+        jobs.append(
+            MCMCJob(
+                f.id,
+                "check",
+                f.label,
+                f.index,
+                f.measure,
+                tuple(f.es_table["study"].astype(str)),
+                seed,
+                {"yi": f.es_table["yi"].to_numpy(float), "sei": f.es_table["sei"].to_numpy(float)},
+            )
+        )
+    mcmc = [f for f in results if f.status == "ok" and f.engine == "mcmc"]
+    for j, f in enumerate(mcmc):
+        seed = int(plan.mcmc.seed) + 1000 + j
+        seeds[f"{f.id}:mcmc"] = seed
+        inc = f.es_table
+        arrays: dict[str, Any] = {
+            "yi": inc["yi"].to_numpy(float),
+            "sei": inc["sei"].to_numpy(float),
+            "group": inc["comparison"].astype(str).to_numpy(),
+        }
+        if f.spec.likelihood == "binomial-normal":
+            arrays.update({col: inc[col].to_numpy(int) for col in RAW_COUNT_COLUMNS})
+        jobs.append(
+            MCMCJob(
+                f.id,
+                f.spec.likelihood,
+                f.label,
+                f.index,
+                f.measure,
+                tuple(inc["study"].astype(str)),
+                seed,
+                arrays,
+            )
+        )
+    return jobs, seeds
+
+
+class MCMCRunner:
+    """Runs the MCMC jobs in a child process (or inline) and hands back the results."""
+
+    def __init__(self, plan: Plan, jobs: list[MCMCJob], in_subprocess: bool) -> None:
+        self.plan = plan
+        self.jobs = jobs
+        self.proc: Any = None
+        self.conn: Any = None
+        self.reader: Any = None
+        self.inline = not in_subprocess or not jobs
+        self.started = time.perf_counter()
+
+    def start(self) -> None:
+        if self.inline or not self.jobs:
+            return
+        import multiprocessing as mp
+
+        methods = mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+        parent, child = ctx.Pipe(duplex=False)
+        mp.util.register_after_fork(parent, type(parent).close)  # child must not hold our end
+        self.proc = ctx.Process(
+            target=_mcmc_worker,
+            args=(child, self.plan.to_toml(), self.jobs),
+            name="bayesmtor-mcmc",
+        )
+        self.proc.start()
+        child.close()
+        self.conn = parent
+        # Drain the pipe continuously: a result larger than the pipe buffer would otherwise
+        # block the worker until this process gets round to reading it.
+        import queue
+        import threading
+
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, name="bayesmtor-mcmc-reader", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                msg = self.conn.recv()
+                self.inbox.put(msg)
+                if msg[0] in ("done", "fatal"):
+                    return
+        except (EOFError, OSError):
+            self.inbox.put(("eof", "", None))
+
+    def results(self) -> Any:
+        """Yield ``(kind, job id, payload)`` messages until every job has reported."""
+        if not self.jobs:
+            return
+        if self.inline:
+            messages: list[tuple[str, str, Any]] = []
+            _run_jobs(self.plan, self.jobs, lambda msg: messages.append(msg))
+            yield from messages
+            return
+        try:
+            while True:
+                msg = self.inbox.get()
+                if msg[0] == "eof":
+                    self.proc.join(timeout=5)
+                    raise EstimationError(
+                        "the MCMC worker process ended without reporting its results "
+                        f"(exit code {self.proc.exitcode})"
+                    )
+                if msg[0] == "done":
+                    break
+                if msg[0] == "fatal":
+                    raise EstimationError(f"the MCMC worker process failed:\n{msg[2]}")
+                yield msg
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.is_alive():
+                self.proc.terminate()
+            self.proc.join(timeout=10)
+            if self.proc.is_alive():  # stuck in compiled code: never leave an orphan
+                self.proc.kill()
+                self.proc.join(timeout=10)
+            self.proc = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.reader is not None:
+            self.reader.join(timeout=5)
+            self.reader = None
+
+
+def _mcmc_worker(conn: Any, plan_toml: str, jobs: list[MCMCJob]) -> None:
+    """Entry point of the MCMC child process."""
+    import traceback
+
+    try:
+        from bayesmtor.plans import parse_plan
+
+        plan = parse_plan(plan_toml, source="<plan as run>")
+        _run_jobs(plan, jobs, conn.send)
+        conn.send(("done", "", None))
+    except KeyboardInterrupt:  # pragma: no cover - the parent reports the interruption
+        pass
+    except BaseException:  # pragma: no cover - reported by the parent
+        try:
+            conn.send(("fatal", "", traceback.format_exc()))
+        except OSError:
+            pass
+    finally:
+        conn.close()
+
+
+def _quiet_pymc() -> None:
+    import logging
+
+    for name in ("pymc", "pymc.sampling", "pytensor"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _run_jobs(
+    plan: Plan, jobs: list[MCMCJob], send: Callable[[tuple[str, str, Any]], None]
+) -> None:
+    """Run every job; ``send`` receives ``("progress", id, text)``, ``("result", id, payload)``
+    and ``("error", id, message)`` messages."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*BLAS.*")
+        _quiet_pymc()
+        priors = plan_priors(plan)
+        m = plan.mcmc
+        checks = [j for j in jobs if j.kind == "check"]
+        sampler = None
+        if checks:
+            t0 = time.perf_counter()
+            sampler = _CheckSampler(priors, m.target_accept)
+            send(
+                (
+                    "progress",
+                    "",
+                    f"MCMC: normal-normal check model compiled once "
+                    f"({time.perf_counter() - t0:.2f} s, PyMC import included)",
+                )
+            )
+        for job in jobs:
+            t0 = time.perf_counter()
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    if job.kind == "check":
+                        payload: Any = _sample_check(job, sampler, plan)
+                        what = f"MCMC check ({m.chains} chains x {m.draws} draws)"
+                    else:
+                        payload = _sample_fit(job, plan, priors)
+                        what = f"MCMC {job.kind} ({m.chains} chains x {m.draws} draws)"
+                notes = sorted({str(w.message) for w in caught if "BLAS" not in str(w.message)})
+                send(("result", job.id, (payload, notes, time.perf_counter() - t0)))
+                send(("progress", job.id, f"{what} ... done ({time.perf_counter() - t0:.2f} s)"))
+            except BayesMTORError as exc:
+                send(("error", job.id, str(exc)))
+
+
+class _CheckSampler:
+    """The normal-normal model compiled once; data swapped through ``pm.Data`` per check."""
+
+    def __init__(self, priors: Priors, target_accept: float) -> None:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        self.pm = pm
+        with pm.Model() as model:
+            y = pm.Data("y", np.zeros(2))
+            s = pm.Data("sei", np.ones(2))
+            mu = priors.mu.to_pymc("mu")
+            tau = priors.tau.to_pymc("tau")
+            pm.Normal("y_obs", mu=mu, sigma=pt.sqrt(s**2 + tau**2), observed=y, shape=y.shape)
+        self.model = model
+        self.target_accept = target_accept
+        self._steps: dict[float, Any] = {}
+        self._step(target_accept)
+
+    def _step(self, target_accept: float) -> Any:
+        """One NUTS step per target acceptance, compiled on first use and then reused."""
+        if target_accept not in self._steps:
+            with self.model:
+                self._steps[target_accept] = self.pm.NUTS(target_accept=target_accept)
+        return self._steps[target_accept]
+
+    def sample(
+        self,
+        y: np.ndarray,
+        s: np.ndarray,
+        *,
+        draws: int,
+        tune: int,
+        chains: int,
+        seed: int,
+        target_accept: float | None = None,
+    ) -> Any:
+        pm = self.pm
+        step = self._step(self.target_accept if target_accept is None else target_accept)
+        with self.model:
+            pm.set_data({"y": y, "sei": s})
+            return pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=1,
+                step=step,
+                random_seed=seed,
+                progressbar=False,
+                compute_convergence_checks=False,
+            )
+
+
+def _gate(idata: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The package's convergence gate (pymc_models.convergence_gate) on ``names``, with the
+    verdict under the key used by the runner's tables (``converged``)."""
+    from bayesmtor.bayes.pymc_models import convergence_gate
+
+    diag = convergence_gate(idata, names)
+    return {("converged" if key == "clean" else key): value for key, value in diag.items()}
+
+
+def _sample_check(job: MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:
+    """Sample the normal-normal model for a check, through the same convergence gate as every
+    other fit: a run with divergences, R-hat above the limit or too small an ESS is repeated
+    (up to :data:`MCMC_MAX_RETRIES` times) with a higher target acceptance (0.95, then 0.99),
+    twice the tuning, and twice the draws when the ESS was short. A check that is still not
+    clean is reported as such, never as clean."""
+    import xarray as xr
+
+    from bayesmtor.bayes.pymc_models import retry_settings
+
+    m = plan.mcmc
+    y, s = np.asarray(job.arrays["yi"], float), np.asarray(job.arrays["sei"], float)
+    draws, tune, target_accept = m.draws, m.tune, float(m.target_accept)
+    for attempt in range(MCMC_MAX_RETRIES + 1):
+        seed = job.seed + 7919 * attempt
+        idata = sampler.sample(
+            y, s, draws=draws, tune=tune, chains=m.chains, seed=seed, target_accept=target_accept
+        )
+        diag = _gate(idata, ["mu", "tau"])
+        diag.update(
+            draws=draws,
+            tune=tune,
+            chains=m.chains,
+            seed=seed,
+            attempts=attempt + 1,
+            target_accept=target_accept,
+        )
+        if diag["converged"]:
+            break
+        draws, tune, target_accept = retry_settings(diag, draws, tune, target_accept)
+    # the gate's thresholds are config values, not results: keep them out of the check's row
+    for key in ("rhat_threshold", "ess_min"):
+        diag.pop(key, None)
+    post = idata.posterior
+    mu, tau = post["mu"].values, post["tau"].values
+    rng = np.random.default_rng([job.seed, 1])
+    mean, var = conditional_normal(y, s**2, mu[..., None], tau[..., None] ** 2)
+    theta = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
+    idata.posterior = post.assign(
+        theta_new=(("chain", "draw"), mu + tau * rng.standard_normal(mu.shape)),
+        theta=xr.DataArray(
+            theta, dims=("chain", "draw", "trial"), coords={"trial": list(job.labels)}
+        ),
+    )
+    idata.posterior.attrs.update(
+        {
+            "engine": "mcmc",
+            "role": "check of the exact posterior (same normal-normal model, NUTS)",
+            "analysis_id": job.id,
+            "measure": job.measure,
+            "tau_prior": plan.priors.tau,
+            "mu_prior": plan.priors.mu,
+            "seed": int(diag["seed"]),
+        }
+    )
+    return idata, diag
+
+
+def _sample_fit(job: MCMCJob, plan: Plan, priors: Priors) -> Any:
+    from bayesmtor.bayes import pymc_models
+
+    m = plan.mcmc
+    a = job.arrays
+    settings: dict[str, Any] = dict(
+        draws=m.draws,
+        tune=m.tune,
+        chains=m.chains,
+        target_accept=m.target_accept,
+        random_seed=job.seed,
+        max_retries=MCMC_MAX_RETRIES,
+    )
+    measure = job.measure if job.measure in RATIO_MEASURES else None
+    if job.kind == "multilevel":
+        return pymc_models.fit_multilevel(
+            a["yi"], a["sei"], list(a["group"]), labels=list(job.labels), measure=measure,
+            tau_prior=priors.tau, class_sd_prior=priors.tau_class, mu_prior=priors.mu,
+            **settings,
+        )  # fmt: skip
+    if job.kind == "binomial-normal":
+        return pymc_models.fit_binomial_normal(
+            a["events_trt"], a["n_trt"], a["events_ctl"], a["n_ctl"], measure=job.measure,
+            labels=list(job.labels), tau_prior=priors.tau, mu_prior=priors.mu, **settings,
+        )  # fmt: skip
+    return pymc_models.fit_normal_normal(
+        a["yi"], a["sei"], labels=list(job.labels), measure=measure, tau_prior=priors.tau,
+        mu_prior=priors.mu, **settings,
+    )  # fmt: skip
