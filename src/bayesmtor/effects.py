@@ -19,7 +19,8 @@ numbers can be checked against it:
   RR ``1/a - 1/n1 + 1/c - 1/n2``; OR ``1/a + 1/b + 1/c + 1/d``;
   RD ``p1 (1 - p1) / n1 + p2 (1 - p2) / n2``.
 * A ratio with a CI: ``yi = ln(estimate)``, ``sei = (ln U - ln L) / (2 z)`` with
-  ``z = scipy.stats.norm.ppf(0.975) = 1.959964`` for a 95% CI.
+  ``z = 1.959964``, the two-sided standard normal quantile of a 95% CI
+  (:func:`bayesmtor.vocabulary.z_quantile`).
 
 A study whose estimate or variance is not finite, or whose variance is 0 (a zero cell left
 uncorrected with ``to="none"``), stays in the table with ``included=False`` and a reason.
@@ -37,14 +38,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import (
-    ndtri,  # normal quantile; avoids importing scipy.stats (slow) on the CLI path
-)
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
 from bayesmtor.inputs import STUDY, MetaInput, read_meta_data
 from bayesmtor.validation import check_safe_range
+from bayesmtor.vocabulary import SHAPE_MEASURES, ZERO_CELL_TO, z_quantile
 
 __all__ = [
     "INPUT_CI_PROB",
@@ -67,13 +66,10 @@ __all__ = [
 #: 95% CI is turned into a standard error.
 INPUT_CI_PROB = 0.95
 
-#: Measures accepted by :func:`escalc` for each input shape.
-MEASURES: dict[str, tuple[str, ...]] = {
-    "counts": ("RR", "OR", "RD"),
-    "ratio_ci": ("HR", "RR", "OR", "generic"),
-    "log_se": ("generic", "HR", "RR", "OR"),
-}
-_TO_OPTIONS = ("only0", "all", "if0all", "none")
+#: Measures accepted by :func:`escalc` for each input shape, the first the shape's default
+#: (:data:`bayesmtor.vocabulary.SHAPE_MEASURES`).
+MEASURES = SHAPE_MEASURES
+_TO_OPTIONS = ZERO_CELL_TO
 REASON_NO_CI = "ratio printed without CI or SE: excluded from pooling"
 #: Raw 2x2 counts kept in :attr:`EffectSizes.table` for counts data (before any correction).
 RAW_COUNT_COLUMNS = ("events_trt", "n_trt", "events_ctl", "n_ctl")
@@ -259,13 +255,6 @@ def risk_difference(
     return EffectArrays(yi=yi, vi=vi)
 
 
-def z_value(ci_prob: float) -> float:
-    """Two-sided normal quantile of a central interval: ``norm.ppf(1 - (1 - ci_prob) / 2)``."""
-    if not 0.0 < ci_prob < 1.0:
-        raise InputError(f"ci_prob={ci_prob!r} must lie strictly between 0 and 1 (e.g. 0.95).")
-    return float(ndtri(0.5 + ci_prob / 2.0))
-
-
 def log_ratio_from_ci(
     est: ArrayLike,
     lo: ArrayLike,
@@ -274,9 +263,9 @@ def log_ratio_from_ci(
 ) -> EffectArrays:
     """Log ratio and variance from a ratio and its confidence interval, vectorised.
 
-    ``yi = ln(est)``, ``sei = (ln hi - ln lo) / (2 z)`` with ``z = norm.ppf(0.975)``
-    (= 1.959964) for a 95% interval; ``vi = sei**2``. Broadcasts over any shapes; missing
-    bounds give NaN variance.
+    ``yi = ln(est)``, ``sei = (ln hi - ln lo) / (2 z)`` with ``z`` the two-sided normal
+    quantile (:func:`bayesmtor.vocabulary.z_quantile`, 1.959964 for a 95% interval);
+    ``vi = sei**2``. Broadcasts over any shapes; missing bounds give NaN variance.
 
     Parameters
     ----------
@@ -286,7 +275,7 @@ def log_ratio_from_ci(
         Coverage of the given intervals; default :data:`INPUT_CI_PROB` (0.95, the level of
         published intervals), not the reporting default ``config["ci_prob"]``.
     """
-    z = z_value(INPUT_CI_PROB if ci_prob is None else ci_prob)
+    z = z_quantile(INPUT_CI_PROB if ci_prob is None else ci_prob)
     e, low, high = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (est, lo, hi)))
     with np.errstate(divide="ignore", invalid="ignore"):
         yi = np.log(e)
@@ -301,7 +290,7 @@ def ratio_ci_range_labels(ci_prob: float | None = None) -> dict[str, tuple[str, 
     :func:`bayesmtor.validation.check_safe_range` for ``ratio_ci`` data whose intervals have
     coverage ``ci_prob`` (default :data:`INPUT_CI_PROB`).
     """
-    two_z = 2.0 * z_value(INPUT_CI_PROB if ci_prob is None else ci_prob)
+    two_z = 2.0 * z_quantile(INPUT_CI_PROB if ci_prob is None else ci_prob)
     return {
         "columns": ("estimate", "ci_low"),
         "quantities": ("yi = ln(estimate)", f"sei = (ln ci_high - ln ci_low) / {two_z:.6f}"),
@@ -405,7 +394,7 @@ class EffectSizes:
     def _interval_table(self, ci_prob: float | None, transform: object, label: str) -> pd.DataFrame:
         prob = float(config.get("ci_prob", ci_prob))
         pct = f"{100 * prob:g}%"
-        z = z_value(prob)
+        z = z_quantile(prob)
         t = self.table
         yi = t["yi"].to_numpy(dtype=float)
         se = t["sei"].to_numpy(dtype=float)

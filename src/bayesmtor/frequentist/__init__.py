@@ -48,14 +48,6 @@ Knapp (2001) Stat Med 20:3875. Egger et al. (1997) BMJ 315:629. Deeks & Higgins 
 Statistical algorithms in Review Manager 5.
 """
 
-from bayesmtor.frequentist._core import (
-    FE_METHODS,
-    MEASURES,
-    METHODS,
-    RATIO_MEASURES,
-    RE_METHODS,
-    TESTS,
-)
 from bayesmtor.frequentist.analyses import (
     leave_one_out,
     meta_analysis,
@@ -68,6 +60,14 @@ from bayesmtor.frequentist.results import (
     EggerResult,
     PoolResult,
     SubgroupResult,
+)
+from bayesmtor.vocabulary import (
+    FE_METHODS,
+    MEASURES,
+    METHODS,
+    RATIO_MEASURES,
+    RE_METHODS,
+    TESTS,
 )
 
 __all__ = [

@@ -11,12 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-FE_METHODS: tuple[str, ...] = ("FE", "MH", "PETO")
-RE_METHODS: tuple[str, ...] = ("DL", "REML", "PM", "ML", "SJ", "HE")
-METHODS: tuple[str, ...] = FE_METHODS + RE_METHODS
-MEASURES: tuple[str, ...] = ("RR", "OR", "RD", "HR", "generic")
-RATIO_MEASURES: frozenset[str] = frozenset({"RR", "OR", "HR"})
-TESTS: tuple[str, ...] = ("z", "t", "knha")
+from bayesmtor.vocabulary import RE_METHODS
 
 _EPS = np.finfo(float).eps
 _GRID = np.concatenate([[0.0], np.logspace(-6.0, 0.0, 16)])  # relative grid for ML/REML search

@@ -19,7 +19,7 @@ from scipy import special
 
 from bayesmtor.effects import EffectSizes
 from bayesmtor.errors import EstimationError, InputError, NotEstimableWarning
-from bayesmtor.frequentist._core import FE_METHODS, _core_iv, _core_mh, _core_peto
+from bayesmtor.frequentist._core import _core_iv, _core_mh, _core_peto
 from bayesmtor.frequentist.api import (
     _check_method,
     _check_test,
@@ -36,6 +36,7 @@ from bayesmtor.frequentist.api import (
 )
 from bayesmtor.frequentist.results import JSON_KEYS, PoolResult, SubgroupResult
 from bayesmtor.inputs import group_codes
+from bayesmtor.vocabulary import COUNT_METHODS, FE_METHODS
 
 
 def _check_options(method: str, test: str) -> tuple[str, str]:
@@ -84,7 +85,7 @@ def meta_analysis(
     """
     method, test = _check_options(method, test)
     es = _effect_sizes(data, measure)
-    if method in ("MH", "PETO") and not es.has_counts:
+    if method in COUNT_METHODS and not es.has_counts:
         raise InputError(f"method '{method}' needs 2x2 counts", column="method")
     if method == "PETO" and es.measure != "OR":
         raise InputError("Peto's method pools odds ratios: use --measure OR", column="measure")
@@ -154,7 +155,7 @@ def _fit_groups(es, codes, group_keys, rows, *, method, test, ci_prob, mh_correc
     labels = table["study"].astype(str).to_numpy()[rows]
     reason = np.where(table["included"].to_numpy(bool), "", table["exclusion_reason"])[rows]
     n_groups = len(group_keys)
-    if method in ("MH", "PETO"):
+    if method in COUNT_METHODS:
         if not es.has_counts:
             raise InputError(
                 f"method '{method}' needs 2x2 counts (events_trt, n_trt, events_ctl, n_ctl)",

@@ -22,18 +22,11 @@ from bayesmtor.errors import (
     InputError,
     NotEstimableWarning,
 )
-from bayesmtor.frequentist._core import (
-    MEASURES,
-    METHODS,
-    RE_METHODS,
-    TESTS,
-    _core_iv,
-    _core_mh,
-    _core_peto,
-)
+from bayesmtor.frequentist._core import _core_iv, _core_mh, _core_peto
 from bayesmtor.frequentist.results import EggerResult, PoolResult
 from bayesmtor.inputs import MetaInput, read_meta_data
 from bayesmtor.validation import check_safe_range
+from bayesmtor.vocabulary import COUNT_MEASURES, COUNT_METHODS, MEASURES, METHODS, RE_METHODS, TESTS
 
 # --------------------------------------------------------------------------------------------
 # argument checking and padding
@@ -124,7 +117,7 @@ def _warn_undefined(out: dict[str, np.ndarray], method: str, label: str = "") ->
     if np.any(missing & (k > 0)):
         why = (
             "no events (or only events) in one arm of every study"
-            if method in ("MH", "PETO")
+            if method in COUNT_METHODS
             else "its weights are not finite"
         )
         warnings.warn(
@@ -224,7 +217,7 @@ def rma(
         )
         return _with_reasons(res, dict(es.dropped))
     method = _check_method(method)
-    if method in ("MH", "PETO"):
+    if method in COUNT_METHODS:
         raise InputError(f"method '{method}' needs 2x2 counts; use rma_mh() or rma_peto()")
     measure = _check_measure("generic" if measure is None else measure)
     test = _check_test(test)
@@ -399,7 +392,7 @@ def rma_mh(
     if measure is None:
         measure = ai.measure if isinstance(ai, EffectSizes) else "RR"
     measure = _check_measure(measure)
-    if measure not in ("RR", "OR", "RD"):
+    if measure not in COUNT_MEASURES:
         raise InputError(f"Mantel-Haenszel needs RR, OR or RD, not '{measure}'", column="measure")
     if mh_correction not in ("revman", "none"):
         raise InputError("mh_correction must be 'revman' or 'none'", column="mh_correction")

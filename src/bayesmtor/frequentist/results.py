@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesmtor.frequentist._core import FE_METHODS, RATIO_MEASURES, RE_METHODS
+from bayesmtor.vocabulary import FE_METHODS, RATIO_MEASURES, RE_METHODS
 
 #: Keys of :meth:`PoolResult.to_dict` (and of ``bayesmtor pool --json``), in order.
 JSON_KEYS: tuple[str, ...] = (
