@@ -204,7 +204,7 @@ def _by_columns(by: str | list[str] | None, columns: Any) -> list[str]:
     return by_cols
 
 
-def _pool(data, by, *, measure, method, test, ci_prob, mh_correction) -> tuple[_Fits, list[str]]:
+def _pool(data, by, measure, method, test, ci_prob, mh_correction) -> tuple[_Fits, list[str]]:
     method, test = _check_options(method, test)
     frame = getattr(data, "frame", getattr(data, "table", data))
     if not isinstance(frame, pd.DataFrame):
@@ -276,15 +276,7 @@ def pool_groups(
     pandas.DataFrame
         The grouping columns, then :data:`JSON_KEYS` (log scale), one row per group.
     """
-    fits, by_cols = _pool(
-        data,
-        by,
-        measure=measure,
-        method=method,
-        test=test,
-        ci_prob=ci_prob,
-        mh_correction=mh_correction,
-    )
+    fits, by_cols = _pool(data, by, measure, method, test, ci_prob, mh_correction)
     return _group_table(fits, by_cols)
 
 
@@ -320,15 +312,7 @@ def subgroup_analysis(
     """
     if not isinstance(by, str):
         raise InputError("'by' must be one column name for a subgroup analysis", column="by")
-    fits, _ = _pool(
-        data,
-        by,
-        measure=measure,
-        method=method,
-        test=test,
-        ci_prob=ci_prob,
-        mh_correction=mh_correction,
-    )
+    fits, _ = _pool(data, by, measure, method, test, ci_prob, mh_correction)
     results = fits.results()
     # groups are numbered by first appearance; subgroups are listed sorted, as R's levels
     labels = [str(key[0]) for key in fits.group_keys]
