@@ -35,6 +35,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "MuPrior": ("bayesmtor.bayes.priors", "MuPrior"),
     "load_plan": ("bayesmtor.plans", "load_plan"),
     "run_plan": ("bayesmtor.pipeline.run", "run_plan"),
+    "write_run": ("bayesmtor.reporting.write", "write_run"),
     "datasets": ("bayesmtor.datasets", None),
 }
 

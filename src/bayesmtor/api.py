@@ -17,11 +17,9 @@ import numpy as np
 import pandas as pd
 
 from bayesmtor.errors import InputError
+from bayesmtor.vocabulary import ENGINES, is_ratio
 
-__all__ = ["ENGINES", "BayesMetaResult", "bayesmeta"]
-
-#: The engines of :func:`bayesmeta`.
-ENGINES: tuple[str, ...] = ("exact", "mcmc")
+__all__ = ["BayesMetaResult", "bayesmeta"]
 
 _SUMMARY_ROWS = ("mu", "tau", "I2", "theta_new")
 _SUMMARY_COLUMNS = ("mean", "sd", "median", "q_low", "q_high")
@@ -167,7 +165,7 @@ def bayesmeta(
             y,
             s,
             labels=labels,
-            measure=measure if measure in ("RR", "OR", "HR") else None,
+            measure=measure if is_ratio(measure) else None,
             tau_prior=tau_prior,
             mu_prior=mu_prior,
             random_seed=random_seed,

@@ -53,6 +53,7 @@ import pandas as pd
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
+from bayesmtor.vocabulary import check_prob, is_ratio
 
 __all__ = [
     "DIAGNOSTIC_COLUMNS",
@@ -375,7 +376,7 @@ def compare(bayes_result: Any, freq_result: Any, *, ci_prob: float | None = None
     rows = {}
     for name in POOLED_COLUMNS:
         rows[name] = (bayes[name], freq[name])
-        if name == "ci_high" and freq["measure"] in ("RR", "OR", "HR"):
+        if name == "ci_high" and is_ratio(freq["measure"]):
             for label, src in (
                 ("ratio", "estimate"),
                 ("ratio_low", "ci_low"),
@@ -391,10 +392,7 @@ def compare(bayes_result: Any, freq_result: Any, *, ci_prob: float | None = None
 
 
 def _ci(ci_prob: float | None) -> float:
-    ci = float(config.get("ci_prob", ci_prob))
-    if not 0.0 < ci < 1.0:
-        raise InputError(f"ci_prob must lie strictly between 0 and 1, got {ci}", column="ci_prob")
-    return ci
+    return check_prob(config.get("ci_prob", ci_prob), "ci_prob")
 
 
 def _prior_text(prior: Any) -> str | None:
