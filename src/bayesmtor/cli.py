@@ -424,9 +424,9 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
+    from bayesmtor.bayes.priors import MuPrior, TauPrior
     from bayesmtor.effects import escalc
     from bayesmtor.inputs import group_codes, read_meta_data
-    from bayesmtor.priors import MuPrior, TauPrior
 
     if args.method != "REML" or args.hksj or args.mh_correction != "revman":
         raise UsageError(
@@ -509,7 +509,7 @@ def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tupl
     import numpy as np
 
     from bayesmtor import schema
-    from bayesmtor.exact import exact_batch_groups
+    from bayesmtor.bayes.exact import exact_batch_groups
 
     m = len(groups)
     # The included studies in long format (file order within each group): the engine
@@ -553,7 +553,8 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
     import pandas as pd
 
     from bayesmtor import schema
-    from bayesmtor.pymc_models import fit_normal_normal
+    from bayesmtor.bayes.pymc_models import fit_normal_normal
+    from bayesmtor.vocabulary import is_ratio
 
     tau_prior, mu_prior = _priors_of(args)
     ci, measure = _ci_of(args), args.measure
@@ -571,7 +572,7 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
                 table.loc[sel, "yi"].to_numpy(float),
                 table.loc[sel, "sei"].to_numpy(float),
                 labels=table.loc[sel, "study"].astype(str).tolist(),
-                measure=measure if measure in ("RR", "OR", "HR") else None,
+                measure=measure if is_ratio(measure) else None,
                 tau_prior=tau_prior,
                 mu_prior=mu_prior,
                 random_seed=args.seed,
@@ -610,7 +611,7 @@ def _ci_of(args: argparse.Namespace) -> float:
 
 
 def _priors_of(args: argparse.Namespace) -> tuple[Any, Any]:
-    from bayesmtor.priors import MuPrior, TauPrior
+    from bayesmtor.bayes.priors import MuPrior, TauPrior
 
     return TauPrior.coerce(args.tau_prior), MuPrior.coerce(args.mu_prior)
 
@@ -620,7 +621,9 @@ def _print_bayes_table(frame, by_cols, engine, base, ci, measure) -> None:
     import numpy as np
     import pandas as pd
 
-    ratio = measure in ("RR", "OR", "HR", "generic")
+    from bayesmtor.vocabulary import is_ratio
+
+    ratio = is_ratio(measure) or measure == "generic"
     keys = [*by_cols, *BAYES_KEYS]
     if engine == "mcmc":
         keys += ["divergences", "rhat_max", "ess_bulk_min"]
