@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bayesmtor.data import (
     load_adverse_events,
@@ -49,6 +48,7 @@ from bayesmtor.data import (
     load_studies,
 )
 from bayesmtor.errors import InputError
+from bayesmtor.vocabulary import BOLERO2_CHOICES, COMPARISONS, UNITS, z_quantile
 
 __all__ = [
     "BOLERO2",
@@ -74,14 +74,6 @@ BOLERO2_RECENCY: tuple[str, ...] = (
     "noguchi2013",
 )
 
-#: Comparison (drug-class) groups of the 2014 paper.
-COMPARISONS: tuple[str, ...] = (
-    "everolimus_endocrine",
-    "everolimus_neoadjuvant",
-    "temsirolimus_endocrine",
-)
-
-_UNITS = ("trial", "report")
 _COUNT_COLS = ["events_trt", "n_trt", "events_ctl", "n_ctl"]
 _RATIO_COLS = ["estimate", "ci_low", "ci_high"]
 _ID_COLS = ["study", "trial_id", "report_id", "partition", "level", "drug_class", "comparison"]
@@ -414,7 +406,7 @@ def _combine_partition(
         )
     else:
         level = float(use[0]["ci_level"])
-        z = float(stats.norm.ppf(0.5 + level / 2))
+        z = z_quantile(level)
         y = np.array([math.log(r["estimate"]) for r in use])
         se = np.array([(math.log(r["ci_high"]) - math.log(r["ci_low"])) / (2 * z) for r in use])
         w = 1.0 / se**2
@@ -439,7 +431,7 @@ def _check_args(comparison: str, unit: str, bolero2: str | None) -> str | None:
             f"unknown comparison '{comparison}'; expected one of {list(COMPARISONS)}",
             column="comparison",
         )
-    if unit not in _UNITS:
+    if unit not in UNITS:
         raise InputError(f"unknown unit '{unit}'; expected 'trial' or 'report'", column="unit")
     if unit == "report":
         if bolero2 is not None:
@@ -450,11 +442,7 @@ def _check_args(comparison: str, unit: str, bolero2: str | None) -> str | None:
             )
         return None
     rule = "latest_full_report" if bolero2 is None else bolero2
-    ok = (
-        rule == "latest_full_report"
-        or rule in ("partition:visceral_metastases", "partition:region")
-        or (rule.startswith("report:") and len(rule) > len("report:"))
-    )
+    ok = rule in BOLERO2_CHOICES or (rule.startswith("report:") and len(rule) > len("report:"))
     if not ok:
         raise InputError(
             f"unknown bolero2 rule '{bolero2}'; expected 'latest_full_report', "

@@ -62,6 +62,7 @@ from bayesmtor.datasets import BOLERO2, Dataset, comparative_dataset
 from bayesmtor.effects import log_ratio_from_ci
 from bayesmtor.errors import BayesMTORError, InputError, NotEstimableWarning
 from bayesmtor.frequentist import rma, rma_mh
+from bayesmtor.vocabulary import check_prob, z_quantile
 
 __all__ = [
     "COMPARED_FIELDS",
@@ -164,10 +165,6 @@ COMPARED_FIELDS: dict[str, tuple[str, str]] = {
     "Z": ("z", "ours_Z"),
 }
 
-#: Interval probability of every interval the paper prints (Methods: "All CI had two-sided
-#: probability coverage of 95%").
-PUBLISHED_CI_PROB = 0.95
-
 # Printed forms that are more precise than the one in ``source_text``: Figure 3A's estimate is
 # printed "RR = 0.9" in the Results text but "relative risk = 0.90" in the Abstract (p. 3333).
 _PRINTED_ELSEWHERE: dict[str, dict[str, str]] = {"fig3a_orr_neoadjuvant": {"estimate": "0.90"}}
@@ -206,9 +203,6 @@ _FIXED_REASONS: dict[str, str] = {
         "exists"
     ),
 }
-
-# Heterogeneity threshold of the paper's Methods ("p < 0.10 indicated meaningful differences").
-_HET_ALPHA = 0.10
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _TOL = 1e-9  # floating-point slack on the one-unit rule
@@ -583,7 +577,7 @@ def _cause(pub: pd.Series, ds: Dataset, primary: _Pool, interps: pd.DataFrame) -
     if ds.measure == "HR":
         p_plus = float(stats.chi2.sf(primary.Q, primary.Q_df + 1))
         n_bolero = int((ds.data["trial_id"] == BOLERO2).sum())
-        z95 = float(stats.norm.ppf(0.5 + PUBLISHED_CI_PROB / 2))
+        z95 = z_quantile(config.get("published_ci_prob"))
         se_pub = (math.log(float(pub["ci_high"])) - math.log(float(pub["ci_low"]))) / (2 * z95)
         return (
             f"estimate and CI are within one unit, but Q = {primary.Q:.2f} on "
@@ -621,12 +615,14 @@ def _cause(pub: pd.Series, ds: Dataset, primary: _Pool, interps: pd.DataFrame) -
         dropped = str(interps.iloc[0]["dropped"])
         rng = interps["het_p"].astype(float)
         full = _count_frame(ds, "round_half_up")
-        loo = [_mh(full.drop(full.index[i]), "revman", 0.95).het_p for i in range(len(full))]
-        n_ok = sum(p >= _HET_ALPHA for p in loo)
+        pub_ci = config.get("published_ci_prob")
+        loo = [_mh(full.drop(full.index[i]), "revman", pub_ci).het_p for i in range(len(full))]
+        het_alpha = config.get("het_alpha")
+        n_ok = sum(p >= het_alpha for p in loo)
         which = "the only row" if n_ok == 1 else f"one of {n_ok} rows"
         return (
             f"study [21] identified from the data as {dropped}: {which} whose removal makes the "
-            f"heterogeneity non-significant (p >= {_HET_ALPHA:g}, the paper's threshold); across "
+            f"heterogeneity non-significant (p >= {het_alpha:g}, the paper's threshold); across "
             f"the zero-cell and rounding readings p ranges {rng.min():.3f}-{rng.max():.3f}, "
             "none within 0.001 of 0.699; the paper's p came from STATA with event counts that "
             "are not printed (ours are derived from printed percentages)"
@@ -665,7 +661,7 @@ def _one_result(pub: pd.Series, ci_prob: float) -> tuple[dict, list[dict]]:
         return row, []
 
     units = _units(pub)
-    compare_ci = math.isclose(ci_prob, PUBLISHED_CI_PROB)
+    compare_ci = math.isclose(ci_prob, config.get("published_ci_prob"))
     frame = _count_frame(ds, "round_half_up") if ds.measure == "RR" else None
     irows = []
     pools: dict[str, _Pool] = {}
@@ -781,10 +777,7 @@ def replicate(ci_prob: float | None = None) -> ReplicationResult:
     fixed-effect inverse variance of log HR with SE = (ln hi - ln lo) / (2 x 1.96). Rows
     without a CI (Novartis 2012 HR 0.45) cannot enter. See ``docs/replication-notes.md``.
     """
-    p = float(config.get("ci_prob", ci_prob))
-    if not 0.0 < p < 1.0:
-        raise InputError(f"'ci_prob' must lie strictly between 0 and 1, got {p!r}",
-                         column="ci_prob")  # fmt: skip
+    p = check_prob(config.get("ci_prob", ci_prob), "ci_prob")
     published = load_published_results()
     rows, irows = [], []
     for _, pub in published.iterrows():
