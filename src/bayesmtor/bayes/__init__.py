@@ -30,7 +30,6 @@ _API: dict[str, str] = {
     "exact_batch_groups": "bayesmtor.bayes.exact",
     "exact_batch_posterior": "bayesmtor.bayes.exact",
     "exact_posterior": "bayesmtor.bayes.exact",
-    "BASELINE_SD": "bayesmtor.bayes.pymc_models",
     "BayesResult": "bayesmtor.bayes.pymc_models",
     "fit_binomial_normal": "bayesmtor.bayes.pymc_models",
     "fit_multilevel": "bayesmtor.bayes.pymc_models",

@@ -49,9 +49,9 @@ from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, PriorError
 from bayesmtor.validation import check_safe_range
+from bayesmtor.vocabulary import RATIO_MEASURES, check_prob
 
 __all__ = [
-    "BASELINE_SD",
     "BayesResult",
     "fit_binomial_normal",
     "fit_multilevel",
@@ -59,20 +59,7 @@ __all__ = [
     "typical_within_variance",
 ]
 
-#: Standard deviation of the normal prior on the baseline (control-arm) logit in the
-#: binomial--normal model: the scale rstanarm uses for a logistic intercept. 95% of its mass lies
-#: on event probabilities between 0.7% and 99.3%, so it is weakly informative for the event rates
-#: of these trials (a few percent for grade 3/4 events up to ~90% for any-grade events).
-BASELINE_SD = 2.5
-
-#: Number of draws of the prior and prior-predictive distributions stored with each fit.
-PRIOR_DRAWS = 500
-
-_RATIO_MEASURES = ("OR", "RR", "HR")
-_TARGET_ACCEPT_SCHEDULE = (0.95, 0.99)
 _META_ATTR = "bayesmtor_result"
-#: netCDF backend (netCDF4-python; h5netcdf would also need h5py).
-NETCDF_ENGINE = "netcdf4"
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +162,7 @@ class BayesResult:
         threshold : float, optional
             A ratio threshold (e.g. 0.8) for ``p_ratio_below_threshold``; NaN if not given.
         """
-        ci = _check_ci_prob(config.get("ci_prob", ci_prob))
+        ci = check_prob(config.get("ci_prob", ci_prob), "ci_prob")
         if threshold is not None:
             _check_threshold(threshold)
         post = self.idata.posterior
@@ -248,13 +235,13 @@ class BayesResult:
             "engine": self.engine,
         }
         self.idata.posterior.attrs[_META_ATTR] = json.dumps(meta)
-        self.idata.to_netcdf(str(path), engine=NETCDF_ENGINE)
+        self.idata.to_netcdf(str(path), engine=config.get("netcdf_engine"))
         return path
 
     @classmethod
     def from_netcdf(cls, path: str | Path) -> BayesResult:
         """Read a result written by :meth:`to_netcdf`."""
-        idata = az.from_netcdf(str(path), engine=NETCDF_ENGINE)
+        idata = az.from_netcdf(str(path), engine=config.get("netcdf_engine"))
         try:
             meta = json.loads(idata.posterior.attrs[_META_ATTR])
         except (KeyError, AttributeError, json.JSONDecodeError):
@@ -296,7 +283,7 @@ def fit_normal_normal(
     chains: int | None = None,
     target_accept: float | None = None,
     random_seed: int | None = None,
-    max_retries: int = 2,
+    max_retries: int | None = None,
     progressbar: bool = False,
     sample_kwargs: dict[str, Any] | None = None,
 ) -> BayesResult:
@@ -320,8 +307,9 @@ def fit_normal_normal(
         :func:`bayesmtor.bayes.priors.default_tau_prior` / :func:`~bayesmtor.bayes.priors.default_mu_prior`.
     draws, tune, chains, target_accept, random_seed : optional
         NUTS settings; defaults from :mod:`bayesmtor.config`.
-    max_retries : int
-        How many times to rerun a fit that fails the convergence gate.
+    max_retries : int, optional
+        How many times to rerun a fit that fails the convergence gate (default: config
+        ``mcmc_max_retries``, 2).
     progressbar : bool
         Show PyMC's progress bar.
     sample_kwargs : dict, optional
@@ -333,7 +321,7 @@ def fit_normal_normal(
     BayesResult
     """
     y, s, labs = _check_yi_sei(yi, sei, labels)
-    measure = _check_measure(measure, allowed=(*_RATIO_MEASURES, None))
+    measure = _check_measure(measure, allowed=(*RATIO_MEASURES, None))
     tau_prior, mu_prior = _resolve_priors(tau_prior, mu_prior)
     s2_typ = typical_within_variance(s**2)
 
@@ -397,7 +385,7 @@ def fit_binomial_normal(
     chains: int | None = None,
     target_accept: float | None = None,
     random_seed: int | None = None,
-    max_retries: int = 2,
+    max_retries: int | None = None,
     progressbar: bool = False,
     sample_kwargs: dict[str, Any] | None = None,
 ) -> BayesResult:
@@ -431,7 +419,7 @@ def fit_binomial_normal(
     measure : {"OR", "RR"}
         Effect measure.
     baseline_sd : float, optional
-        SD of the baseline logit prior; default :data:`BASELINE_SD`.
+        SD of the baseline logit prior; default: config ``baseline_sd`` (2.5).
     parametrization : {"noncentred", "centred"}
         ``"noncentred"`` (default) samples ``z_i`` with ``theta_i = mu + tau z_i``: best when
         trials are small or ``tau`` is near 0. ``"centred"`` samples ``theta_i ~ N(mu, tau^2)``
@@ -453,7 +441,7 @@ def fit_binomial_normal(
             f"parametrization {parametrization!r} is not known; use 'noncentred' or 'centred'",
             column="parametrization",
         )
-    bsd = BASELINE_SD if baseline_sd is None else float(baseline_sd)
+    bsd = float(config.get("baseline_sd", baseline_sd))
     if not np.isfinite(bsd) or bsd <= 0:
         raise PriorError(f"baseline_sd must be a positive number, got {baseline_sd!r}")
     s2_typ = typical_within_variance(_count_variances(et, nt, ec, nc, measure))
@@ -529,7 +517,7 @@ def fit_multilevel(
     chains: int | None = None,
     target_accept: float | None = None,
     random_seed: int | None = None,
-    max_retries: int = 2,
+    max_retries: int | None = None,
     progressbar: bool = False,
     sample_kwargs: dict[str, Any] | None = None,
 ) -> BayesResult:
@@ -568,7 +556,7 @@ def fit_multilevel(
         Its summary has one ``mu_class[<class>]`` row per drug class (pooled class effects).
     """
     y, s, labs = _check_yi_sei(yi, sei, labels)
-    measure = _check_measure(measure, allowed=(*_RATIO_MEASURES, None))
+    measure = _check_measure(measure, allowed=(*RATIO_MEASURES, None))
     tau_prior, mu_prior = _resolve_priors(tau_prior, mu_prior)
     class_sd_prior = TauPrior.coerce(class_sd_prior)
     classes_raw = list(drug_class)
@@ -715,7 +703,7 @@ def _fit(
     chains: int | None,
     target_accept: float | None,
     random_seed: int | None,
-    max_retries: int,
+    max_retries: int | None,
     progressbar: bool,
     sample_kwargs: dict[str, Any] | None,
 ) -> BayesResult:
@@ -726,6 +714,7 @@ def _fit(
     if not 0.0 < target_accept < 1.0:
         raise EstimationError(f"target_accept must lie in (0, 1), got {target_accept}")
     seed = int(config.get("random_seed", random_seed))
+    max_retries = config.get("mcmc_max_retries", max_retries)
     if max_retries < 0:
         raise EstimationError(f"max_retries must be >= 0, got {max_retries}")
     extra = dict(sample_kwargs or {})
@@ -783,13 +772,15 @@ def _fit(
             with warnings.catch_warnings():
                 # the multilevel likelihood is a Potential: ignoring it is what a prior draw is
                 warnings.filterwarnings("ignore", message="The effect of Potentials")
-                prior_idata = pm.sample_prior_predictive(draws=PRIOR_DRAWS, random_seed=final_seed)
+                prior_idata = pm.sample_prior_predictive(
+                    draws=config.get("prior_draws"), random_seed=final_seed
+                )
             rng_prior = np.random.default_rng([final_seed, 2])
             _add_generated(
                 prior_idata, "prior", generate(prior_idata.prior, rng_prior, False), model_coords
             )
             idata.extend(prior_idata, join="left")
-            prior_note = f"{PRIOR_DRAWS} prior draws"
+            prior_note = f"{config.get('prior_draws')} prior draws"
         if manual_y is None:
             pm.sample_posterior_predictive(
                 idata, random_seed=final_seed, progressbar=False, extend_inferencedata=True
@@ -854,7 +845,8 @@ def retry_settings(
     Target acceptance moves up the schedule (0.95, then 0.99), tuning doubles, and draws double
     when the bulk or tail ESS was short; ``diag`` is the output of :func:`convergence_gate`.
     """
-    target_accept = next((t for t in _TARGET_ACCEPT_SCHEDULE if t > target_accept), target_accept)
+    schedule = config.get("target_accept_schedule")
+    target_accept = next((t for t in schedule if t > target_accept), target_accept)
     tune = 2 * tune if tune > 0 else 1000
     if diag["ess_bulk_min"] < diag["ess_min"] or diag["ess_tail_min"] < diag["ess_min"]:
         draws = 2 * draws
@@ -1118,13 +1110,6 @@ def _check_positive_int(name: str, value: Any, allow_zero: bool = False) -> int:
         what = "a non-negative" if allow_zero else "a positive"
         raise EstimationError(f"{name} must be {what} whole number, got {value!r}")
     return int(value)
-
-
-def _check_ci_prob(ci: float) -> float:
-    ci = float(ci)
-    if not 0.0 < ci < 1.0:
-        raise InputError(f"ci_prob must lie strictly between 0 and 1, got {ci}", column="ci_prob")
-    return ci
 
 
 def _check_threshold(threshold: float) -> None:
