@@ -74,6 +74,7 @@ from scipy import special
 from bayesmtor import config
 from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, NotEstimableWarning
+from bayesmtor.vocabulary import check_prob
 
 __all__ = [
     "BatchPosterior",
@@ -1157,14 +1158,7 @@ def _group_codes(group: Any, n: int, n_groups: int | None) -> tuple[np.ndarray, 
 
 
 def _check_ci(ci_prob: float | None) -> float:
-    ci = config.get("ci_prob", ci_prob)
-    try:
-        ci = float(ci)
-    except (TypeError, ValueError):
-        raise InputError(f"'ci_prob' must be a number in (0, 1), got {ci_prob!r}") from None
-    if not 0.0 < ci < 1.0:
-        raise InputError(f"'ci_prob' must be in (0, 1), got {ci!r}", column="ci_prob")
-    return ci
+    return check_prob(config.get("ci_prob", ci_prob), "ci_prob")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,15 @@ from bayesmtor.frequentist._core import _core_iv, _core_mh, _core_peto
 from bayesmtor.frequentist.results import EggerResult, PoolResult
 from bayesmtor.inputs import MetaInput, read_meta_data
 from bayesmtor.validation import check_safe_range
-from bayesmtor.vocabulary import COUNT_MEASURES, COUNT_METHODS, MEASURES, METHODS, RE_METHODS, TESTS
+from bayesmtor.vocabulary import (
+    COUNT_MEASURES,
+    COUNT_METHODS,
+    MEASURES,
+    METHODS,
+    RE_METHODS,
+    TESTS,
+    check_prob,
+)
 
 # --------------------------------------------------------------------------------------------
 # argument checking and padding
@@ -59,10 +67,7 @@ def _check_test(test: str) -> str:
 
 
 def _ci_prob(ci_prob: float | None) -> float:
-    p = float(config.get("ci_prob", ci_prob))
-    if not 0.0 < p < 1.0:
-        raise InputError(f"ci_prob must lie strictly between 0 and 1, got {p}", column="ci_prob")
-    return p
+    return check_prob(config.get("ci_prob", ci_prob), "ci_prob")
 
 
 def _as_1d(x: Any, name: str) -> np.ndarray:

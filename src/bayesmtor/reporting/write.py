@@ -204,11 +204,13 @@ def _run_json(result: RunResult, timings: dict[str, float], files: list[str]) ->
         "bolero2": plan.bolero2,
         "ci_prob": plan.ci_prob,
         "priors": {
-            "tau": plan.priors.tau,
-            "mu": plan.priors.mu,
-            "tau_class": plan.priors.tau_class,
+            "tau": plan.priors.tau.to_string(),
+            "mu": plan.priors.mu.to_string(),
+            "tau_class": plan.priors.tau_class.to_string(),
             "sensitivity_tau": (
-                list(plan.sensitivity.tau_priors) if plan.sensitivity is not None else []
+                [p.to_string() for p in plan.sensitivity.tau_priors]
+                if plan.sensitivity is not None
+                else []
             ),
         },
         "frequentist": {"method": plan.frequentist.method, "hksj": plan.frequentist.hksj},
