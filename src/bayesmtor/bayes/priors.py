@@ -37,6 +37,7 @@ from scipy import special, stats
 
 from bayesmtor import config
 from bayesmtor.errors import PriorError
+from bayesmtor.vocabulary import z_quantile
 
 __all__ = [
     "MuPrior",
@@ -669,7 +670,8 @@ class MuPrior:
         """One line of text describing the prior."""
         if self.is_flat:
             return "mu ~ flat (improper uniform on the real line)"
-        lo, hi = self.mean - 1.959963984540054 * self.sd, self.mean + 1.959963984540054 * self.sd
+        z = z_quantile(0.95)
+        lo, hi = self.mean - z * self.sd, self.mean + z * self.sd
         return f"mu ~ {self.label or 'normal'}; 95% prior interval [{lo:.3g}, {hi:.3g}]"
 
     def logpdf(self, mu: Any) -> np.ndarray:

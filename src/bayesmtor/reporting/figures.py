@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
 from bayesmtor.reporting.outputs import atomic_write_bytes
+from bayesmtor.vocabulary import z_quantile
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -591,7 +591,7 @@ def funnel_plot(
 
     if ax is None:
         ax = _new_axes(6.5, 5.0)
-    z = float(stats.norm.ppf(0.5 + ci_prob / 2))
+    z = z_quantile(ci_prob)
     se_max = float(s.max()) * 1.1
     se_grid = np.linspace(0.0, se_max, 50)
     to_x = meas.to_display

@@ -20,7 +20,7 @@ import pandas as pd
 from bayesmtor.pipeline.results import AnalysisResult, RunResult
 from bayesmtor.pipeline.stages import add_ratio_columns
 from bayesmtor.plans import Plan
-from bayesmtor.vocabulary import RATIO_MEASURES
+from bayesmtor.vocabulary import RATIO_MEASURES, z_quantile
 
 __all__ = ["build_tables", "forest_rows", "side_by_side"]
 
@@ -352,6 +352,4 @@ def _pooled_row(label: str, kind: str, est: float, lo: float, hi: float, note: s
 
 
 def _z(ci_prob: float) -> float:
-    from scipy import stats
-
-    return float(stats.norm.ppf(0.5 + ci_prob / 2))
+    return z_quantile(ci_prob)
