@@ -9,14 +9,16 @@ import pytest
 
 from bayesmtor import config
 from bayesmtor._resources import models_path
+from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import PlanError
 from bayesmtor.plans import (
     AnalysisSpec,
     Plan,
+    PriorSpec,
+    SensitivitySpec,
     list_plans,
     load_plan,
     parse_plan,
-    prior_problem,
 )
 
 BAD_DIR = Path(__file__).resolve().parent / "data" / "bad" / "plans"
@@ -101,7 +103,7 @@ def test_primary_plan_content() -> None:
     assert plan.unit == "trial" and plan.bolero2 == "latest_full_report"
     assert plan.engine.bayes == "exact"
     assert plan.frequentist.method == "REML"
-    assert plan.priors.tau == "half-normal:0.5" and plan.priors.mu == "normal:0,4"
+    assert plan.priors.tau == TauPrior.half_normal(0.5) and plan.priors.mu == MuPrior.normal(0, 4)
     checked = {(a.outcome, a.comparison) for a in plan.analyses if a.check_with_mcmc}
     assert checked == {(o, "everolimus_endocrine") for o in ("pfs", "cbr", "orr")}
     multilevel = [a for a in plan.analyses if a.likelihood == "multilevel"]
@@ -128,8 +130,9 @@ def test_prior_sensitivity_plan_content() -> None:
     priors = plan.sensitivity.tau_priors
     assert len(priors) == 6
     assert plan.priors.tau in priors  # the reference prior is one of the sweep
-    assert any(p.startswith("turner:") for p in priors)
-    assert "uniform:0,2" in priors and "half-cauchy:0.5" in priors
+    assert TauPrior.turner("signs_symptoms", "pharma_vs_placebo") in priors
+    assert TauPrior.uniform(0, 2) in priors and TauPrior.half_cauchy(0.5) in priors
+    assert [p.to_string() for p in priors][4] == "turner:signs_symptoms,pharma_vs_placebo"
 
 
 # --- defaults and resolution ------------------------------------------------------------------
@@ -142,7 +145,7 @@ def test_defaults_are_resolved_from_config_and_written_out() -> None:
     assert plan.mcmc.draws == config.defaults["draws"]
     assert plan.mcmc.seed == config.defaults["random_seed"]
     assert plan.frequentist.method == "REML"
-    assert plan.priors.tau == "half-normal:0.5" and plan.priors.mu == "normal:0,4"
+    assert plan.priors.tau == TauPrior.half_normal(0.5) and plan.priors.mu == MuPrior.normal(0, 4)
     assert plan.analyses == (AnalysisSpec("pfs", "everolimus_endocrine", "HR"),)
     text = plan.to_toml()
     assert "draws = 2000" in text and 'likelihood = "normal-normal"' in text
@@ -261,12 +264,18 @@ def test_direct_construction_is_validated_too() -> None:
         plan.name = "other"  # type: ignore[misc]
 
 
+def _with_priors(lines: str) -> str:
+    return MINIMAL.replace("[[analysis]]", f"[priors]\n{lines}\n\n[[analysis]]")
+
+
 @pytest.mark.parametrize(
     ("text", "kind"),
     [
         ("half-normal:0.5", "tau"),
         ("half-cauchy:1", "tau"),
         ("half-student-t:0.5,3", "tau"),
+        ("half-t:0.5,3", "tau"),
+        ("halfnormal:0.5", "tau"),
         ("uniform:0,2", "tau"),
         ("log-normal:-2,1.5", "tau"),
         ("turner:adverse_events,pharma_vs_placebo", "tau"),
@@ -274,27 +283,80 @@ def test_direct_construction_is_validated_too() -> None:
         ("flat", "mu"),
     ],
 )
-def test_prior_grammar_accepts(text: str, kind: str) -> None:
-    assert prior_problem(text, kind) is None
+def test_plan_reads_priors_with_the_one_prior_grammar(text: str, kind: str) -> None:
+    """A plan accepts exactly what TauPrior/MuPrior.from_string accept, as prior objects."""
+    cls = MuPrior if kind == "mu" else TauPrior
+    plan = parse_plan(_with_priors(f'{kind} = "{text}"'))
+    prior = getattr(plan.priors, kind)
+    assert isinstance(prior, cls) and prior == cls.from_string(text)
+    # written back in the grammar, read back to an equal plan
+    assert f'{kind} = "{prior.to_string()}"' in plan.to_toml()
+    assert parse_plan(plan.to_toml()) == plan
+
+
+def test_half_t_in_a_plan_is_the_prior_of_the_command_line() -> None:
+    plan = parse_plan(_with_priors('tau = "half-t:0.5,3"'))
+    assert plan.priors.tau == TauPrior.half_student_t(0.5, 3)
+    assert str(plan.priors.tau) == "half-student-t:0.5,3"
+
+
+def test_a_log_normal_config_default_prior_works_in_a_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lognormal = ("log-normal", {"meanlog": -1.5, "sdlog": 0.8})
+    monkeypatch.setitem(config.defaults, "tau_prior", lognormal)
+    plan = parse_plan(MINIMAL)
+    assert plan.priors.tau == TauPrior.log_normal(-1.5, 0.8)
+    assert plan.priors.tau_class == TauPrior.log_normal(-1.5, 0.8)
+    assert parse_plan(plan.to_toml()) == plan
+    monkeypatch.setitem(config.defaults, "tau_prior", "turner:adverse_events,pharma_vs_placebo")
+    assert parse_plan(MINIMAL).priors.tau == TauPrior.turner("adverse_events", "pharma_vs_placebo")
+
+
+def test_plan_built_in_code_parses_prior_strings() -> None:
+    plan = parse_plan(MINIMAL)
+    built = dataclasses.replace(
+        plan,
+        priors=PriorSpec(tau="half-t:1,4", mu="flat", tau_class="half-normal:0.5"),  # type: ignore[arg-type]
+        sensitivity=SensitivitySpec(("half-normal:1", TauPrior.uniform(0, 2))),  # type: ignore[arg-type]
+    )
+    assert built.priors.tau == TauPrior.half_student_t(1, 4) and built.priors.mu.is_flat
+    assert built.sensitivity is not None
+    assert built.sensitivity.tau_priors == (TauPrior.half_normal(1), TauPrior.uniform(0, 2))
+    assert parse_plan(built.to_toml()) == built
+
+
+def test_sensitivity_repeats_are_found_through_aliases() -> None:
+    sweep = '[sensitivity]\ntau_priors = ["half-t:0.5,3", "half-student-t:0.5,3"]\n\n'
+    text = MINIMAL.replace("[[analysis]]", sweep + "[[analysis]]")
+    with pytest.raises(PlanError, match=r"tau_priors\[2\]: 'half-student-t:0.5,3' repeats entry 1"):
+        parse_plan(text)
 
 
 @pytest.mark.parametrize(
     ("text", "kind", "fragment"),
     [
         ("half-normal", "tau", "needs parameters"),
-        ("half-normal:0", "tau", "must be > 0"),
-        ("half-normal:0.5,1", "tau", "expects 1 number"),
-        ("half-student-t:0.5,0", "tau", "must be > 0"),
-        ("uniform:2,1", "tau", "0 <= A < B"),
-        ("uniform:0,inf", "tau", "not a finite number"),
-        ("log-normal:0,abc", "tau", "'abc' is not a number"),
+        ("half-normal:0", "tau", "must be finite and > 0"),
+        ("half-normal:0.5,1", "tau", "needs 1 number(s) (SCALE), got 2"),
+        ("half-student-t:0.5,0", "tau", "'nu' must be finite and > 0"),
+        ("uniform:2,1", "tau", "0 <= lower < upper"),
+        ("uniform:0,inf", "tau", "UPPER must be a finite number, got 'inf'"),
+        ("log-normal:0,abc", "tau", "SDLOG must be a finite number, got 'abc'"),
         ("turner:a,b,c", "tau", "separated by one comma"),
+        ("half-norml:0.5", "tau", "did you mean 'half-normal'"),
         ("normal:0,4", "tau", "unknown tau prior family 'normal'"),
         ("half-normal:0.5", "mu", "unknown mu prior family"),
         ("flat:1", "mu", "takes no parameters"),
         (0.5, "tau", "must be a string"),
     ],
 )
-def test_prior_grammar_rejects(text: object, kind: str, fragment: str) -> None:
-    problem = prior_problem(text, kind)
-    assert problem is not None and fragment in problem
+def test_plan_rejects_bad_priors_naming_line_and_key(
+    text: object, kind: str, fragment: str
+) -> None:
+    value = f'"{text}"' if isinstance(text, str) else str(text)
+    with pytest.raises(PlanError) as info:
+        parse_plan(_with_priors(f"{kind} = {value}"), source="p.toml")
+    message = str(info.value)
+    line = _with_priors(f"{kind} = {value}").splitlines().index(f"{kind} = {value}") + 1
+    assert f"line {line}: priors.{kind}: " in message and fragment in message, message

@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from bayesmtor import config
@@ -195,3 +197,69 @@ def test_docs_priors_code_runs(repo_root) -> None:
     assert blocks
     for block in blocks:
         exec(compile(block, "docs/priors.md", "exec"), {})
+
+
+# --- the one prior grammar: to_string() is read back by from_string() -------------------------
+
+_POS = st.floats(min_value=1e-6, max_value=1e6, allow_nan=False, allow_infinity=False)
+_REAL = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+_TAU_PRIORS = st.one_of(
+    _POS.map(TauPrior.half_normal),
+    _POS.map(TauPrior.half_cauchy),
+    st.tuples(_POS, _POS).map(lambda a: TauPrior.half_student_t(*a)),
+    st.tuples(st.floats(min_value=0, max_value=1e6), _POS).map(
+        lambda a: TauPrior.uniform(a[0], a[0] + a[1])
+    ),
+    st.tuples(_REAL, _POS).map(lambda a: TauPrior.log_normal(*a)),
+    st.sampled_from(sorted(TURNER_TABLE)).map(lambda key: TauPrior.turner(*key)),
+)
+_MU_PRIORS = st.one_of(
+    st.just(MuPrior.flat()), st.tuples(_REAL, _POS).map(lambda a: MuPrior.normal(*a))
+)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(_TAU_PRIORS)
+def test_tau_to_string_round_trips(prior: TauPrior) -> None:
+    text = prior.to_string()
+    back = TauPrior.from_string(text)
+    assert back == prior and back.params == prior.params and back.label == prior.label
+    assert back.to_string() == text and str(prior) == text
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(_MU_PRIORS)
+def test_mu_to_string_round_trips(prior: MuPrior) -> None:
+    text = prior.to_string()
+    back = MuPrior.from_string(text)
+    assert back == prior and back.label == prior.label and str(back) == text
+
+
+@pytest.mark.parametrize(
+    "prior",
+    [*ALL_TAU, *(TauPrior.turner(o, c) for o, c in sorted(TURNER_TABLE))],
+    ids=repr,
+)
+def test_every_tau_family_and_turner_cell_round_trips(prior: TauPrior) -> None:
+    assert TauPrior.from_string(prior.to_string()) == prior
+
+
+def test_to_string_is_canonical_and_ignores_the_label() -> None:
+    assert TauPrior.from_string("half-t:0.5,3").to_string() == "half-student-t:0.5,3"
+    assert TauPrior.from_string(" Half_Normal : 0.25 ").to_string() == "half-normal:0.25"
+    assert TauPrior.turner("adverse events", "pharmacological vs. placebo").to_string() == (
+        "turner:adverse_events,pharma_vs_placebo"
+    )
+    # a plain log-normal prior with Turner's numbers stays a log-normal prior
+    turner = TauPrior.turner("pain", "pharma_vs_placebo")
+    plain = TauPrior.log_normal(turner["meanlog"], turner["sdlog"])
+    assert plain == turner and plain.to_string().startswith("log-normal:")
+    custom = TauPrior("half-normal", (("scale", 0.5),), "my prior")
+    assert custom == TauPrior.half_normal(0.5)
+    assert TauPrior.from_string(custom.to_string()) == custom
+    assert MuPrior.from_string("normal:-0.1,2.5").to_string() == "normal:-0.1,2.5"
+
+
+def test_unknown_family_suggests_the_closest() -> None:
+    with pytest.raises(PriorError, match=r"did you mean 'half-normal'\?"):
+        TauPrior.from_string("half-norml:0.5")

@@ -25,10 +25,11 @@ Statistics in Medicine 34(6):984-998. doi:10.1002/sim.6381 (Table IV).
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -167,6 +168,69 @@ _TAU_PARAM_NAMES = {
     "log-normal": ("meanlog", "sdlog"),
 }
 
+_MU_FAMILY_ALIASES = {"normal": "normal", "flat": "flat"}
+
+#: The written form of every family, for messages.
+_FORMS = {
+    "half-normal": "half-normal:SCALE",
+    "half-cauchy": "half-cauchy:SCALE",
+    "half-student-t": "half-student-t:SCALE,NU",
+    "uniform": "uniform:LOWER,UPPER",
+    "log-normal": "log-normal:MEANLOG,SDLOG",
+    "turner": "turner:OUTCOME,COMPARISON",
+    "normal": "normal:MEAN,SD",
+    "flat": "flat",
+}
+
+
+def _split(text: Any, kind: str) -> tuple[str, list[str] | None]:
+    """The canonical family of a prior string and its argument texts (``None`` without ``:``).
+
+    The first step of the one prior grammar, shared by :meth:`TauPrior.from_string` and
+    :meth:`MuPrior.from_string`.
+    """
+    forms, aliases = (
+        (_TAU_FORMS, _TAU_FAMILY_ALIASES) if kind == "tau" else (_MU_FORMS, _MU_FAMILY_ALIASES)
+    )
+    if not isinstance(text, str):
+        raise PriorError(
+            f"a {kind} prior must be a string, got {type(text).__name__} {text!r}; "
+            f"accepted forms: {forms}"
+        )
+    head, sep, rest = text.strip().partition(":")
+    family = aliases.get(head.strip().lower().replace("_", "-"))
+    if family is None:
+        close = difflib.get_close_matches(head.strip().lower(), sorted(set(aliases.values())), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise PriorError(
+            f"unknown {kind} prior family {head.strip()!r}{hint} in {text!r}; "
+            f"accepted forms: {forms}"
+        )
+    return family, ([part.strip() for part in rest.split(",")] if sep else None)
+
+
+def _numbers(text: str, parts: list[str], family: str, names: tuple[str, ...]) -> list[float]:
+    """The finite numbers of a prior string, one per parameter name."""
+    form = _FORMS[family]
+    if len(parts) != len(names):
+        raise PriorError(
+            f"cannot read prior {text!r}: {family} needs {len(names)} number(s) "
+            f"({','.join(n.upper() for n in names)}), got {len(parts)}; write {form}"
+        )
+    values = []
+    for name, part in zip(names, parts, strict=True):
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise PriorError(
+                f"cannot read prior {text!r}: {name.upper()} must be a finite number, got {part!r}; "
+                f"write {form}"
+            )
+        values.append(value)
+    return values
+
 
 def _norm_key(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
@@ -215,6 +279,12 @@ def _fmt(v: float) -> str:
     return f"{v:g}"
 
 
+def _num(v: float) -> str:
+    """Shortest text that reads back to exactly ``v`` (``0.5``, ``3``, ``1e-05``)."""
+    text = repr(float(v))
+    return text[:-2] if text.endswith(".0") else text
+
+
 @dataclass(frozen=True)
 class TauPrior:
     """Prior distribution of the between-study standard deviation ``tau`` (>= 0).
@@ -231,12 +301,13 @@ class TauPrior:
     params : tuple of (str, float)
         Parameters in the order listed in the module docstring, e.g. ``(("scale", 0.5),)``.
     label : str
-        Human-readable description (source of the prior, for tables and plots).
+        Human-readable description (source of the prior, for tables and plots). Not compared:
+        two priors are equal when their family and parameters are.
     """
 
     family: str
     params: tuple[tuple[str, float], ...]
-    label: str = ""
+    label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.family not in _TAU_PARAM_NAMES:
@@ -370,44 +441,37 @@ class TauPrior:
     def from_string(cls, text: str) -> TauPrior:
         """Parse ``"family:p1,p2"``, e.g. ``"half-normal:0.5"`` or ``"turner:adverse_events,pharma_vs_placebo"``.
 
+        The one prior grammar of the package (command line, plans, configuration). Family names
+        ignore case and accept ``_`` for ``-`` and the aliases ``half-t``, ``halfnormal``,
+        ``halfcauchy``, ``halfstudentt`` and ``lognormal``. :meth:`to_string` writes a prior
+        back in this grammar.
+
         Raises
         ------
         PriorError
-            On unknown family, wrong number of parameters or invalid values; the message lists
-            the accepted forms.
+            On unknown family, wrong number of parameters or invalid values; the message says
+            what is wrong and the form to write.
         """
-        if not isinstance(text, str) or ":" not in text:
-            raise PriorError(f"cannot read tau prior {text!r}; accepted forms: {_TAU_FORMS}")
-        head, _, rest = text.partition(":")
-        fam = _TAU_FAMILY_ALIASES.get(head.strip().lower().replace("_", "-"))
-        if fam is None:
+        family, parts = _split(text, "tau")
+        form = _FORMS[family]
+        if parts is None:
             raise PriorError(
-                f"unknown tau prior family {head.strip()!r} in {text!r}; accepted forms: {_TAU_FORMS}"
+                f"cannot read tau prior {text!r}: {family} needs parameters; write {form}"
             )
-        parts = [p.strip() for p in rest.split(",")]
-        if fam == "turner":
+        if family == "turner":
             if len(parts) != 2 or not all(parts):
                 raise PriorError(
-                    f"cannot read tau prior {text!r}: turner needs OUTCOME,COMPARISON "
-                    f"(e.g. 'turner:adverse_events,pharma_vs_placebo'); accepted forms: {_TAU_FORMS}"
+                    f"cannot read tau prior {text!r}: turner needs an outcome type and a "
+                    f"comparison type separated by one comma: {form}, e.g. "
+                    "'turner:signs_symptoms,pharma_vs_placebo'"
                 )
             return cls.turner(parts[0], parts[1])
-        names = _TAU_PARAM_NAMES[fam]
-        if len(parts) != len(names):
-            raise PriorError(
-                f"cannot read tau prior {text!r}: {fam} takes {len(names)} number(s) "
-                f"({','.join(n.upper() for n in names)}); accepted forms: {_TAU_FORMS}"
-            )
-        values = []
-        for n, p in zip(names, parts, strict=True):
-            try:
-                values.append(float(p))
-            except ValueError:
-                raise PriorError(
-                    f"cannot read tau prior {text!r}: {n} {p!r} is not a number; "
-                    f"accepted forms: {_TAU_FORMS}"
-                ) from None
-        return cls.from_spec(fam, dict(zip(names, values, strict=True)))
+        names = _TAU_PARAM_NAMES[family]
+        values = _numbers(text, parts, family, names)
+        try:
+            return cls.from_spec(family, dict(zip(names, values, strict=True)))
+        except PriorError as exc:
+            raise PriorError(f"cannot read tau prior {text!r}: {exc}; write {form}") from None
 
     @classmethod
     def coerce(cls, value: TauPrior | str | None) -> TauPrior:
@@ -421,6 +485,34 @@ class TauPrior:
         raise PriorError(
             f"tau prior must be a TauPrior, a string ({_TAU_FORMS}) or None, got {type(value).__name__}"
         )
+
+    def to_string(self) -> str:
+        """The prior in the grammar of :meth:`from_string`, which reads it back to an equal prior.
+
+        A Turner et al. prior is written with its type ids (``"turner:OUTCOME,COMPARISON"``);
+        numbers are written in full precision.
+
+        Examples
+        --------
+        >>> TauPrior.from_string("half-t:0.5,3").to_string()
+        'half-student-t:0.5,3'
+        """
+        turner = self._turner_key()
+        if turner is not None:
+            return f"turner:{turner[0]},{turner[1]}"
+        return self.family + ":" + ",".join(_num(v) for _, v in self.params)
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+    def _turner_key(self) -> tuple[str, str] | None:
+        if self.family != "log-normal" or not self.label.startswith("Turner et al. 2015 ("):
+            return None
+        for o, c in TURNER_TABLE:
+            ref = TauPrior.turner(o, c)
+            if ref == self and ref.label == self.label:
+                return o, c
+        return None
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -557,12 +649,12 @@ class MuPrior:
     params : tuple of (str, float)
         ``(("mean", M), ("sd", S))`` for normal, ``()`` for flat.
     label : str
-        Human-readable description.
+        Human-readable description; not compared.
     """
 
     family: str
     params: tuple[tuple[str, float], ...] = ()
-    label: str = ""
+    label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.family == "normal":
@@ -612,21 +704,26 @@ class MuPrior:
 
     @classmethod
     def from_string(cls, text: str) -> MuPrior:
-        """Parse ``"normal:M,S"`` or ``"flat"``."""
-        if not isinstance(text, str):
-            raise PriorError(f"cannot read mu prior {text!r}; accepted forms: {_MU_FORMS}")
-        head, _, rest = text.partition(":")
-        fam = head.strip().lower()
-        if fam == "flat" and not rest.strip():
+        """Parse ``"normal:M,S"`` or ``"flat"`` (the grammar of :meth:`TauPrior.from_string`)."""
+        family, parts = _split(text, "mu")
+        if family == "flat":
+            if parts is not None:
+                raise PriorError(
+                    f"cannot read mu prior {text!r}: flat takes no parameters; "
+                    f"accepted forms: {_MU_FORMS}"
+                )
             return cls.flat()
-        if fam == "normal":
-            parts = [p.strip() for p in rest.split(",")]
-            if len(parts) == 2:
-                try:
-                    return cls.normal(float(parts[0]), float(parts[1]))
-                except ValueError:
-                    pass
-        raise PriorError(f"cannot read mu prior {text!r}; accepted forms: {_MU_FORMS}")
+        if parts is None:
+            raise PriorError(
+                f"cannot read mu prior {text!r}: normal needs parameters; write normal:MEAN,SD"
+            )
+        mean, sd = _numbers(text, parts, "normal", ("mean", "sd"))
+        try:
+            return cls.normal(mean, sd)
+        except PriorError as exc:
+            raise PriorError(
+                f"cannot read mu prior {text!r}: {exc}; write normal:MEAN,SD"
+            ) from None
 
     @classmethod
     def coerce(cls, value: MuPrior | str | None) -> MuPrior:
@@ -640,6 +737,15 @@ class MuPrior:
         raise PriorError(
             f"mu prior must be a MuPrior, a string ({_MU_FORMS}) or None, got {type(value).__name__}"
         )
+
+    def to_string(self) -> str:
+        """The prior in the grammar of :meth:`from_string` (``"normal:M,S"`` or ``"flat"``)."""
+        if self.is_flat:
+            return "flat"
+        return f"normal:{_num(self.mean)},{_num(self.sd)}"
+
+    def __str__(self) -> str:
+        return self.to_string()
 
     @property
     def is_flat(self) -> bool:

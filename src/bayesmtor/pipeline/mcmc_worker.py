@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.effects import RAW_COUNT_COLUMNS
 from bayesmtor.errors import BayesMTORError, EstimationError
-from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.pipeline.results import AnalysisResult
 from bayesmtor.pipeline.stages import Priors, plan_priors
 from bayesmtor.plans import Plan
@@ -144,7 +144,7 @@ class MCMCRunner:
         mp.util.register_after_fork(parent, type(parent).close)  # child must not hold our end
         self.proc = ctx.Process(
             target=_mcmc_worker,
-            args=(child, self.plan.to_toml(), self.jobs),
+            args=(child, self.plan, self.jobs),
             name="bayesmtor-mcmc",
         )
         self.proc.start()
@@ -212,14 +212,11 @@ class MCMCRunner:
             self.reader = None
 
 
-def _mcmc_worker(conn: Any, plan_toml: str, jobs: list[MCMCJob]) -> None:
-    """Entry point of the MCMC child process."""
+def _mcmc_worker(conn: Any, plan: Plan, jobs: list[MCMCJob]) -> None:
+    """Entry point of the MCMC child process; ``plan`` arrives with its prior objects."""
     import traceback
 
     try:
-        from bayesmtor.plans import parse_plan
-
-        plan = parse_plan(plan_toml, source="<plan as run>")
         _run_jobs(plan, jobs, conn.send)
         conn.send(("done", "", None))
     except KeyboardInterrupt:  # pragma: no cover - the parent reports the interruption
@@ -393,8 +390,8 @@ def _sample_check(job: MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[str
             "role": "check of the exact posterior (same normal-normal model, NUTS)",
             "analysis_id": job.id,
             "measure": job.measure,
-            "tau_prior": plan.priors.tau,
-            "mu_prior": plan.priors.mu,
+            "tau_prior": plan.priors.tau.to_string(),
+            "mu_prior": plan.priors.mu.to_string(),
             "seed": int(diag["seed"]),
         }
     )

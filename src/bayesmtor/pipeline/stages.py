@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from bayesmtor import __version__, config
+from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.effects import RAW_COUNT_COLUMNS
 from bayesmtor.errors import BayesMTORError
-from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.pipeline.results import AnalysisResult, Replication
 from bayesmtor.plans import Plan
 from bayesmtor.vocabulary import RATIO_MEASURES
@@ -83,14 +83,8 @@ class Priors:
 
 
 def plan_priors(plan: Plan) -> Priors:
-    """Parse the prior strings of ``plan``."""
-    from bayesmtor.bayes.priors import MuPrior, TauPrior
-
-    return Priors(
-        tau=TauPrior.from_string(plan.priors.tau),
-        mu=MuPrior.from_string(plan.priors.mu),
-        tau_class=TauPrior.from_string(plan.priors.tau_class),
-    )
+    """The prior objects of ``plan`` (parsed once, when the plan was loaded)."""
+    return Priors(tau=plan.priors.tau, mu=plan.priors.mu, tau_class=plan.priors.tau_class)
 
 
 def freq_method(plan: Plan, measure: str) -> str:
@@ -296,8 +290,8 @@ def exact_idata(result: AnalysisResult, plan: Plan, seed: int) -> Any:
             ),
             "analysis_id": result.id,
             "measure": result.measure,
-            "tau_prior": plan.priors.tau,
-            "mu_prior": plan.priors.mu,
+            "tau_prior": plan.priors.tau.to_string(),
+            "mu_prior": plan.priors.mu.to_string(),
             "seed": int(seed),
             "quadrature_error_estimate": float(post.error_estimate),
             "bayesmtor_version": __version__,
@@ -468,8 +462,8 @@ def with_provenance(result: AnalysisResult, plan: Plan) -> AnalysisResult:
         "bayesmtor_version": __version__,
         "plan": plan.name,
         "analysis_id": result.id,
-        "tau_prior": plan.priors.tau,
-        "mu_prior": plan.priors.mu,
+        "tau_prior": plan.priors.tau.to_string(),
+        "mu_prior": plan.priors.mu.to_string(),
     }
     for idata in (result.idata, result.check_idata):
         if idata is not None:
@@ -498,7 +492,6 @@ def sensitivity(
 ) -> pd.DataFrame | None:
     """Every normal-normal analysis refitted exactly under each tau prior of ``[sensitivity]``."""
     from bayesmtor.bayes.exact import exact_batch
-    from bayesmtor.bayes.priors import TauPrior
 
     use = [
         r
@@ -516,15 +509,14 @@ def sensitivity(
         s[i, : r.k] = r.es_table["sei"].to_numpy(float)
         mask[i, : r.k] = True
     out = []
-    for text in plan.sensitivity.tau_priors:
-        prior = TauPrior.from_string(text)
+    for prior in plan.sensitivity.tau_priors:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tab = exact_batch(y, s, mask, tau_prior=prior, mu_prior=priors.mu, ci_prob=plan.ci_prob)
-        tab.insert(0, "prior", text)
+        tab.insert(0, "prior", prior.to_string())
         tab.insert(0, "measure", [r.measure for r in use])
         tab.insert(0, "analysis", [r.id for r in use])
-        tab["reference_prior"] = text == plan.priors.tau
+        tab["reference_prior"] = prior == plan.priors.tau
         out.append(tab)
     table = pd.concat(out, ignore_index=True)
     add_ratio_columns(table, ["mu_median", "mu_low", "mu_high", "pred_low", "pred_high"])

@@ -39,13 +39,13 @@ Every table and key below is documented with its reasons in ``models/README.md``
     ``tau_priors``: a non-empty list of distinct tau prior strings.
 
 Prior strings
-    tau: ``half-normal:S``, ``half-cauchy:S``, ``half-student-t:S,NU``, ``uniform:A,B``,
-    ``log-normal:M,S``, ``turner:OUTCOME_TYPE,COMPARISON_TYPE``; mu: ``normal:M,S`` or ``flat``.
-    The grammar and parameter ranges are checked here; then, when :mod:`bayesmtor.bayes.priors` is
-    importable (it needs NumPy/SciPy, never PyMC), its ``TauPrior.from_string`` /
-    ``MuPrior.from_string`` must accept the string too, which resolves the Turner et al. (2015)
-    type names (ids such as ``signs_symptoms`` and ``pharma_vs_placebo``). The plan keeps the
-    strings; the runner turns them into prior objects.
+    tau: ``half-normal:S``, ``half-cauchy:S``, ``half-student-t:S,NU`` (or ``half-t:S,NU``),
+    ``uniform:A,B``, ``log-normal:M,S``, ``turner:OUTCOME_TYPE,COMPARISON_TYPE``; mu:
+    ``normal:M,S`` or ``flat``. They are read by the one prior grammar of the package,
+    :meth:`TauPrior.from_string <bayesmtor.bayes.priors.TauPrior.from_string>` /
+    :meth:`MuPrior.from_string <bayesmtor.bayes.priors.MuPrior.from_string>` (NumPy/SciPy,
+    never PyMC), once, when the plan is loaded; the plan holds the prior objects and writes them
+    back with ``to_string()``.
 
 Defaults are resolved at load time, so a loaded :class:`Plan` holds every value explicitly and
 ``Plan.to_toml()`` records exactly what was run. ``analysis[i]`` in messages counts the
@@ -73,7 +73,7 @@ from bayesmtor.plans.schema import (
     PriorSpec,
     SensitivitySpec,
 )
-from bayesmtor.plans.validate import SCHEMA_VERSION, prior_problem
+from bayesmtor.plans.validate import SCHEMA_VERSION
 
 __all__ = [
     "AnalysisSpec",
@@ -86,6 +86,5 @@ __all__ = [
     "list_plans",
     "load_plan",
     "parse_plan",
-    "prior_problem",
     "SCHEMA_VERSION",
 ]

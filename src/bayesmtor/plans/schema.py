@@ -16,6 +16,8 @@ from bayesmtor.plans.validate import SCHEMA_VERSION, _outcome_overlaps, _Validat
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from bayesmtor.bayes.priors import MuPrior, TauPrior
+
 
 # --------------------------------------------------------------------------------------------
 # Dataclasses
@@ -85,25 +87,28 @@ class AnalysisSpec:
 
 @dataclass(frozen=True)
 class PriorSpec:
-    """Prior strings (``[priors]``); turned into prior objects by :mod:`bayesmtor.bayes.priors`.
+    """The priors of a plan (``[priors]``), as prior objects parsed once when the plan is built.
+
+    A :class:`Plan` built in code may give prior strings here; the plan stores the parsed
+    objects (:meth:`~bayesmtor.bayes.priors.TauPrior.from_string`, the one prior grammar).
 
     Attributes
     ----------
-    tau : str
-        Prior on the between-trial SD tau, e.g. ``"half-normal:0.5"``.
-    mu : str
-        Prior on the pooled log effect mu, e.g. ``"normal:0,4"`` or ``"flat"``.
-    tau_class : str
-        Prior on the between-class SD of the multilevel model (same grammar as ``tau``).
+    tau : TauPrior
+        Prior on the between-trial SD tau, e.g. ``half-normal:0.5``.
+    mu : MuPrior
+        Prior on the pooled log effect mu, e.g. ``normal:0,4`` or ``flat``.
+    tau_class : TauPrior
+        Prior on the between-class SD of the multilevel model.
     """
 
-    tau: str
-    mu: str
-    tau_class: str
+    tau: TauPrior
+    mu: MuPrior
+    tau_class: TauPrior
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict in TOML key order."""
-        return {"tau": self.tau, "mu": self.mu, "tau_class": self.tau_class}
+        """Plain dict in TOML key order, each prior as its string (``to_string()``)."""
+        return {"tau": str(self.tau), "mu": str(self.mu), "tau_class": str(self.tau_class)}
 
 
 @dataclass(frozen=True)
@@ -158,13 +163,17 @@ class FrequentistSpec:
 
 @dataclass(frozen=True)
 class SensitivitySpec:
-    """Prior sensitivity sweep (``[sensitivity]``): every analysis is refitted per tau prior."""
+    """Prior sensitivity sweep (``[sensitivity]``): every analysis is refitted per tau prior.
 
-    tau_priors: tuple[str, ...]
+    ``tau_priors`` holds :class:`~bayesmtor.bayes.priors.TauPrior` objects (strings given in code
+    are parsed when the :class:`Plan` is built).
+    """
+
+    tau_priors: tuple[TauPrior, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict in TOML key order."""
-        return {"tau_priors": list(self.tau_priors)}
+        """Plain dict in TOML key order, each prior as its string."""
+        return {"tau_priors": [str(p) for p in self.tau_priors]}
 
 
 @dataclass(frozen=True)
@@ -212,10 +221,19 @@ class Plan:
         if not isinstance(self.analyses, tuple):
             object.__setattr__(self, "analyses", tuple(self.analyses))
         origin = str(self.source) if self.source is not None else "<Plan object>"
-        norm = _Validator(origin, text=None).validate(self.to_dict())
-        # Fill what validation resolves (default BOLERO-2 handling, float ci_prob).
+        raw = self.to_dict()
+        # The validator takes prior objects as they are and parses prior strings.
+        raw["priors"] = {k: getattr(self.priors, k) for k in ("tau", "mu", "tau_class")}
+        if self.sensitivity is not None:
+            raw["sensitivity"] = {"tau_priors": list(self.sensitivity.tau_priors)}
+        norm = _Validator(origin, text=None).validate(raw)
+        # Fill what validation resolves (default BOLERO-2 handling, float ci_prob, priors).
         object.__setattr__(self, "bolero2", norm["plan"].get("bolero2"))
         object.__setattr__(self, "ci_prob", norm["plan"]["ci_prob"])
+        object.__setattr__(self, "priors", PriorSpec(**norm["priors"]))
+        if self.sensitivity is not None:
+            sens = SensitivitySpec(tuple(norm["sensitivity"]["tau_priors"]))
+            object.__setattr__(self, "sensitivity", sens)
 
     @property
     def uses_mcmc(self) -> bool:
@@ -302,7 +320,7 @@ class Plan:
                 f"target_accept {m.target_accept:g}, seed {m.seed}"
             )
         if self.sensitivity is not None:
-            out.append("  sensitivity (tau): " + "; ".join(self.sensitivity.tau_priors))
+            out.append("  sensitivity (tau): " + "; ".join(map(str, self.sensitivity.tau_priors)))
         out.append(f"  analyses ({len(self.analyses)}):")
         for i, a in enumerate(self.analyses, start=1):
             engine = a.bayes + (" + mcmc check" if a.check_with_mcmc else "")

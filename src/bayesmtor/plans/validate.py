@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -36,8 +35,6 @@ LIKELIHOODS = ("normal-normal", "binomial-normal", "multilevel")
 ENGINES = ("exact", "mcmc")
 FREQ_METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "SJ", "HE")
 FIXED_EFFECT_METHODS = ("FE", "MH", "PETO")
-TAU_FAMILIES = ("half-normal", "half-cauchy", "half-student-t", "uniform", "log-normal", "turner")
-MU_FAMILIES = ("normal", "flat")
 
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 _EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -54,133 +51,30 @@ _TABLE_KEYS: dict[str, tuple[str, ...]] = {
 _TOP_LEVEL = tuple(_TABLE_KEYS)
 
 
-# Prior-string grammar (no PyMC needed)
+# --------------------------------------------------------------------------------------------
+# Priors: read by the one prior grammar, TauPrior.from_string / MuPrior.from_string
 # --------------------------------------------------------------------------------------------
 
-
-def _numbers(args: str, n: int, names: str) -> list[float] | str:
-    parts = [s.strip() for s in args.split(",")] if args.strip() else []
-    if len(parts) != n:
-        return f"expects {n} number(s) {names}, got {len(parts)}"
-    values = []
-    for part in parts:
-        try:
-            v = float(part)
-        except ValueError:
-            return f"'{part}' is not a number"
-        if not math.isfinite(v):
-            return f"'{part}' is not a finite number"
-        values.append(v)
-    return values
-
-
-def prior_problem(text: Any, kind: str) -> str | None:
-    """Check a prior string's grammar; return what is wrong, or ``None`` if it is valid.
-
-    Parameters
-    ----------
-    text : str
-        The prior string, e.g. ``"half-normal:0.5"``.
-    kind : {"tau", "mu"}
-        Which parameter the prior is for (``tau_class`` uses ``"tau"``).
-    """
-    if not isinstance(text, str):
-        return f"must be a string such as {_PRIOR_EXAMPLE[kind]}, got {_type_name(text)}"
-    families = TAU_FAMILIES if kind == "tau" else MU_FAMILIES
-    family, sep, args = text.strip().partition(":")
-    family = family.strip()
-    if family not in families:
-        hint = _did_you_mean(family, families)
-        return f"unknown {kind} prior family '{family}'{hint}; allowed: " + ", ".join(
-            _PRIOR_FORMS[f] for f in families
-        )
-    form = _PRIOR_FORMS[family]
-    if family == "flat":
-        return None if not sep else f"'flat' takes no parameters; write just {form}"
-    if not sep:
-        return f"'{family}' needs parameters: write {form}"
-    if family == "turner":
-        parts = [s.strip() for s in args.split(",")]
-        if len(parts) != 2 or not all(parts):
-            return (
-                f"'{text}' must name an outcome type and a comparison type separated by one "
-                f"comma: {form}, e.g. 'turner:signs_symptoms,pharma_vs_placebo'"
-            )
-        return None
-    spec = {
-        "half-normal": (1, "S"),
-        "half-cauchy": (1, "S"),
-        "half-student-t": (2, "S,NU"),
-        "uniform": (2, "A,B"),
-        "log-normal": (2, "M,S"),
-        "normal": (2, "M,S"),
-    }[family]
-    values = _numbers(args, spec[0], spec[1])
-    if isinstance(values, str):
-        return f"'{text}': {values}; write {form}"
-    if family in ("half-normal", "half-cauchy") and values[0] <= 0:
-        return f"'{text}': scale S must be > 0; write {form}"
-    if family == "half-student-t" and (values[0] <= 0 or values[1] <= 0):
-        return f"'{text}': scale S and degrees of freedom NU must be > 0; write {form}"
-    if family == "uniform" and not 0 <= values[0] < values[1]:
-        return f"'{text}': need 0 <= A < B for a prior on a standard deviation; write {form}"
-    if family in ("log-normal", "normal") and values[1] <= 0:
-        return f"'{text}': standard deviation S must be > 0; write {form}"
-    return None
-
-
-_PRIOR_FORMS = {
-    "half-normal": "half-normal:S",
-    "half-cauchy": "half-cauchy:S",
-    "half-student-t": "half-student-t:S,NU",
-    "uniform": "uniform:A,B",
-    "log-normal": "log-normal:M,S",
-    "turner": "turner:OUTCOME_TYPE,COMPARISON_TYPE",
-    "normal": "normal:M,S",
-    "flat": "flat",
-}
 _PRIOR_EXAMPLE = {"tau": "'half-normal:0.5'", "mu": "'normal:0,4'"}
 
 
-def _check_prior(text: Any, kind: str) -> str | None:
-    """Grammar check, then (if importable) the parser of :mod:`bayesmtor.bayes.priors`.
+def _parse_prior(value: Any, kind: str) -> tuple[Any, str | None]:
+    """The prior object for ``value`` (a prior string or a prior object), or what is wrong.
 
-    The second stage resolves what the grammar keeps as text, such as the Turner et al. type
-    names; :mod:`bayesmtor.bayes.priors` needs NumPy/SciPy only, never PyMC.
+    ``kind`` is ``"tau"`` (also for ``tau_class``) or ``"mu"``. The parser is the one prior
+    grammar of :mod:`bayesmtor.bayes.priors` (NumPy/SciPy only, never PyMC).
     """
-    problem = prior_problem(text, kind)
-    if problem is not None:
-        return problem
+    from bayesmtor.bayes.priors import MuPrior, TauPrior
+
+    cls = MuPrior if kind == "mu" else TauPrior
+    if isinstance(value, cls):
+        return value, None
+    if not isinstance(value, str):
+        return None, f"must be a string such as {_PRIOR_EXAMPLE[kind]}, got {_type_name(value)}"
     try:
-        from bayesmtor.bayes import priors
-    except ImportError:  # pragma: no cover - priors module absent: grammar check only
-        return None
-    cls = getattr(priors, "MuPrior" if kind == "mu" else "TauPrior", None)
-    parse = getattr(cls, "from_string", None)
-    if parse is None:  # pragma: no cover
-        return None
-    try:
-        parse(text.strip())
+        return cls.from_string(value), None
     except (BayesMTORError, ValueError) as exc:
-        return f"'{text}': {exc}"
-    return None
-
-
-def _prior_string(kind: str, spec: tuple[str, Mapping[str, float]]) -> str:
-    """Turn a ``config.defaults`` prior tuple into the plan's string form."""
-    family, params = spec
-    keys = {
-        "half-normal": ("scale",),
-        "half-cauchy": ("scale",),
-        "half-student-t": ("scale", "nu"),
-        "uniform": ("lower", "upper"),
-        "log-normal": ("mean", "sd"),
-        "normal": ("mean", "sd"),
-        "flat": (),
-    }[family]
-    if not keys:
-        return family
-    return family + ":" + ",".join(f"{float(params[k]):g}" for k in keys)
+        return None, str(exc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,22 +309,23 @@ class _Validator:
         return result
 
     def _priors(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        from bayesmtor.bayes.priors import default_mu_prior, default_tau_prior
+
         t = self._table(raw, "priors")
         out = {}
         defaults = {
-            "tau": _prior_string("tau", config.get("tau_prior")),
-            "mu": _prior_string("mu", config.get("mu_prior")),
-            "tau_class": _prior_string("tau", config.get("tau_prior")),
+            "tau": default_tau_prior,
+            "mu": default_mu_prior,
+            "tau_class": default_tau_prior,
         }
         for name, default in defaults.items():
-            value = self._get(t, ("priors", name), "str", default=None)
-            if value is None:
-                out[name] = default
+            if name not in t:
+                out[name] = default()
                 continue
-            problem = _check_prior(value, "mu" if name == "mu" else "tau")
+            prior, problem = _parse_prior(t[name], "mu" if name == "mu" else "tau")
             if problem:
                 self.add(("priors", name), problem)
-            out[name] = value.strip()
+            out[name] = prior
         return out
 
     def _engine(self, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -506,22 +401,22 @@ class _Validator:
                 f'["half-normal:0.25", "half-normal:1"], got {_type_name(value)}',
             )
             return None
-        seen: dict[str, int] = {}
+        seen: list[tuple[Any, int]] = []
         out = []
         for i, item in enumerate(value, start=1):
-            problem = _check_prior(item, "tau")
+            prior, problem = _parse_prior(item, "tau")
             if problem:
                 self.add(("sensitivity", "tau_priors", i), problem)
                 continue
-            item = item.strip()
-            if item in seen:
+            first = next((j for other, j in seen if other == prior), None)
+            if first is not None:
                 self.add(
                     ("sensitivity", "tau_priors", i),
-                    f"'{item}' repeats entry {seen[item]}; list each prior once",
+                    f"'{prior}' repeats entry {first}; list each prior once",
                 )
                 continue
-            seen[item] = i
-            out.append(item)
+            seen.append((prior, i))
+            out.append(prior)
         return {"tau_priors": out}
 
     def _analyses(
