@@ -22,11 +22,12 @@ from typing import Any
 
 from bayesmtor import __version__
 from bayesmtor.errors import BayesMTORError
+from bayesmtor.vocabulary import ENGINES, MEASURES, METHODS
 
 PROG = "bayesmtor"
 
-MEASURE_CHOICES = ("RR", "OR", "RD", "HR", "generic")
-METHOD_CHOICES = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "SJ", "HE")
+MEASURE_CHOICES = MEASURES
+METHOD_CHOICES = METHODS
 
 POOL_EPILOG = """\
 input shapes (a 'study' column plus one of):
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bayes.add_argument(
         "--engine",
-        choices=("exact", "mcmc"),
+        choices=ENGINES,
         default=None,
         help="exact quadrature (default, fast) or PyMC NUTS",
     )
