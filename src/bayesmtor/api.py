@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesmtor import config
 from bayesmtor.errors import InputError
 from bayesmtor.vocabulary import ENGINES, is_ratio
 
@@ -23,7 +24,6 @@ __all__ = ["BayesMetaResult", "bayesmeta"]
 
 _SUMMARY_ROWS = ("mu", "tau", "I2", "theta_new")
 _SUMMARY_COLUMNS = ("mean", "sd", "median", "q_low", "q_high")
-_EXACT_DRAWS = 4000
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,12 @@ class BayesMetaResult:
     @property
     def idata(self) -> Any:
         """ArviZ InferenceData: the MCMC draws, or independent draws from the exact posterior
-        (``mu``, ``tau``, ``theta_new``; 4000 draws, seed 0)."""
+        (``mu``, ``tau``, ``theta_new``; config ``exact_draws`` draws, seed 0)."""
         if self.engine == "mcmc":
             return self.posterior.idata
         import arviz as az
 
-        d = self.posterior.draws(_EXACT_DRAWS, 0)
+        d = self.posterior.draws(config.get("exact_draws"), 0)
         return az.from_dict(
             posterior={c: d[c].to_numpy()[None, :] for c in ("mu", "tau", "theta_new")},
             observed_data={"y": np.asarray(self.posterior.yi, dtype=float)},
