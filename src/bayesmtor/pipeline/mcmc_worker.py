@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bayesmtor import config
 from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.effects import RAW_COUNT_COLUMNS
 from bayesmtor.errors import BayesMTORError, EstimationError
@@ -26,15 +27,7 @@ from bayesmtor.pipeline.stages import Priors, plan_priors
 from bayesmtor.plans import Plan
 from bayesmtor.vocabulary import RATIO_MEASURES
 
-__all__ = ["MCMC_IN_SUBPROCESS", "MCMC_MAX_RETRIES", "MCMCJob", "MCMCRunner", "mcmc_jobs"]
-
-#: Retries of an MCMC fit that fails the convergence gate (longer warm-up, higher target
-#: acceptance; see :mod:`bayesmtor.bayes.pymc_models`). One retry bounds the run time; a fit that is
-#: still not clean is reported with status "not converged", never as clean.
-MCMC_MAX_RETRIES = 2
-
-#: Run MCMC in a child process so that it overlaps with the exact stages (False to debug).
-MCMC_IN_SUBPROCESS = True
+__all__ = ["MCMCJob", "MCMCRunner", "mcmc_jobs"]
 
 
 @dataclass(frozen=True)
@@ -343,7 +336,8 @@ def _gate(idata: Any, names: Sequence[str]) -> dict[str, Any]:
 def _sample_check(job: MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:
     """Sample the normal-normal model for a check, through the same convergence gate as every
     other fit: a run with divergences, R-hat above the limit or too small an ESS is repeated
-    (up to :data:`MCMC_MAX_RETRIES` times) with a higher target acceptance (0.95, then 0.99),
+    (up to config ``mcmc_max_retries`` times) with a higher target acceptance (config
+    ``target_accept_schedule``),
     twice the tuning, and twice the draws when the ESS was short. A check that is still not
     clean is reported as such, never as clean."""
     import xarray as xr
@@ -353,7 +347,7 @@ def _sample_check(job: MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[str
     m = plan.mcmc
     y, s = np.asarray(job.arrays["yi"], float), np.asarray(job.arrays["sei"], float)
     draws, tune, target_accept = m.draws, m.tune, float(m.target_accept)
-    for attempt in range(MCMC_MAX_RETRIES + 1):
+    for attempt in range(config.get("mcmc_max_retries") + 1):
         seed = job.seed + 7919 * attempt
         idata = sampler.sample(
             y, s, draws=draws, tune=tune, chains=m.chains, seed=seed, target_accept=target_accept
@@ -409,7 +403,7 @@ def _sample_fit(job: MCMCJob, plan: Plan, priors: Priors) -> Any:
         chains=m.chains,
         target_accept=m.target_accept,
         random_seed=job.seed,
-        max_retries=MCMC_MAX_RETRIES,
+        max_retries=config.get("mcmc_max_retries"),
     )
     measure = job.measure if job.measure in RATIO_MEASURES else None
     if job.kind == "multilevel":

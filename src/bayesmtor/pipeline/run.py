@@ -23,11 +23,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bayesmtor import __version__
+from bayesmtor import __version__, config
 from bayesmtor.errors import EstimationError, InputError
 from bayesmtor.pipeline import stages
 from bayesmtor.pipeline.expand import Task, analysis_id, expand_plan
-from bayesmtor.pipeline.mcmc_worker import MCMC_IN_SUBPROCESS, MCMCRunner, mcmc_jobs
+from bayesmtor.pipeline.mcmc_worker import MCMCRunner, mcmc_jobs
 from bayesmtor.pipeline.results import AnalysisRecord, AnalysisResult, RunResult
 from bayesmtor.plans import Plan, load_plan
 
@@ -116,7 +116,7 @@ def run_plan(
 
     # MCMC in a worker process, overlapping with the exact stages below
     jobs, seeds = mcmc_jobs(plan, results)
-    mcmc = MCMCRunner(plan, jobs, in_subprocess=MCMC_IN_SUBPROCESS)
+    mcmc = MCMCRunner(plan, jobs, in_subprocess=config.get("mcmc_in_subprocess"))
     t_mcmc = time.perf_counter()
     if jobs:
         where = "in a worker process" if not mcmc.inline else "in this process"

@@ -39,8 +39,6 @@ from bayesmtor.plans import Plan
 from bayesmtor.vocabulary import RATIO_MEASURES
 
 __all__ = [
-    "AGREEMENT_MCSE",
-    "EXACT_DRAWS",
     "Priors",
     "add_ratio_columns",
     "apply_check",
@@ -56,15 +54,6 @@ __all__ = [
     "sensitivity",
     "with_provenance",
 ]
-
-#: A check statistic counts as agreeing when |MCMC - exact| <= this many MCSEs. Four MCSEs:
-#: with ~10 compared quantities per check, a correct sampler exceeds 4 with probability < 0.1%,
-#: while MCSE estimates of tail quantiles are themselves uncertain by ~10-20%.
-AGREEMENT_MCSE = 4.0
-
-#: Draws from the exact posterior stored in the exact-engine InferenceData (independent draws,
-#: one chain). 4000 gives Monte Carlo error of interval end points well below the printed digits.
-EXACT_DRAWS = 4000
 
 
 @dataclass(frozen=True)
@@ -263,7 +252,8 @@ def exact_idata(result: AnalysisResult, plan: Plan, seed: int) -> Any:
 
     post = result.exact
     rng = np.random.default_rng(seed)
-    d = post.draws(EXACT_DRAWS, rng)
+    n_draws = config.get("exact_draws")
+    d = post.draws(n_draws, rng)
     tau, mu = d["tau"].to_numpy(), d["mu"].to_numpy()
     y, s = post.yi, post.sei
     mean, var = conditional_normal(y[None, :], s[None, :] ** 2, mu[:, None], tau[:, None] ** 2)
@@ -285,7 +275,7 @@ def exact_idata(result: AnalysisResult, plan: Plan, seed: int) -> Any:
         {
             "engine": "exact",
             "note": (
-                f"{EXACT_DRAWS} independent draws from the exact (quadrature) posterior of the "
+                f"{n_draws} independent draws from the exact (quadrature) posterior of the "
                 "normal-normal model; one chain, no MCMC"
             ),
             "analysis_id": result.id,
@@ -312,7 +302,7 @@ def exact_idata(result: AnalysisResult, plan: Plan, seed: int) -> Any:
 
 def check_table(result: AnalysisResult, idata: Any, plan: Plan) -> pd.DataFrame:
     """The check's draws against the exact posterior: one row per parameter and statistic,
-    with the difference in MCSE units and whether it is within :data:`AGREEMENT_MCSE`."""
+    with the difference in MCSE units and whether it is within config ``agreement_mcse``."""
     import arviz as az
 
     ci = plan.ci_prob
@@ -349,7 +339,9 @@ def check_table(result: AnalysisResult, idata: Any, plan: Plan) -> pd.DataFrame:
                     "mcse": se,
                     "difference": mc - e,
                     "difference_in_mcse": z,
-                    "agree": bool(abs(z) <= AGREEMENT_MCSE) if math.isfinite(z) else False,
+                    "agree": bool(abs(z) <= config.get("agreement_mcse"))
+                    if math.isfinite(z)
+                    else False,
                 }
             )
     return pd.DataFrame(rows)
@@ -374,7 +366,7 @@ def apply_check(
             result,
             status="check disagrees",
             reason="MCMC and exact posterior differ by more than {:g} MCSE: {}".format(
-                AGREEMENT_MCSE,
+                config.get("agreement_mcse"),
                 ", ".join(
                     f"{p} {s} ({z:+.1f})"
                     for p, s, z in zip(

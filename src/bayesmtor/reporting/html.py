@@ -452,7 +452,7 @@ def run_report_meta(result: RunResult) -> dict[str, str]:
 
 def _methods_section(plan: Plan) -> ReportSection:
     from bayesmtor import config
-    from bayesmtor.pipeline.stages import AGREEMENT_MCSE, EXACT_DRAWS, plan_priors
+    from bayesmtor.pipeline.stages import plan_priors
 
     priors = plan_priors(plan)
     m = plan.mcmc
@@ -478,11 +478,12 @@ def _methods_section(plan: Plan) -> ReportSection:
             f"target_accept {m.target_accept:g}, seed {m.seed}. Convergence gate: no divergences, "
             f"R-hat <= {config.get('rhat_max')}, bulk and tail ESS >= {config.get('ess_min')}. "
             f"MCMC checks agree with the exact posterior when every compared statistic is within "
-            f"{AGREEMENT_MCSE:g} Monte Carlo standard errors."
+            f"{config.get('agreement_mcse'):g} Monte Carlo standard errors."
         )
     methods.append(
         f"- Every analysis has an InferenceData file in idata/: MCMC fits as sampled; exact "
-        f"analyses as {EXACT_DRAWS} independent draws from the exact posterior (engine='exact')."
+        f"analyses as {config.get('exact_draws')} independent draws from the exact posterior "
+        "(engine='exact')."
     )
     return ReportSection(
         id="methods",
