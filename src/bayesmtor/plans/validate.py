@@ -14,6 +14,18 @@ from typing import Any
 
 from bayesmtor import config
 from bayesmtor.errors import BayesMTORError, PlanError
+from bayesmtor.vocabulary import (
+    BOLERO2_CHOICES,
+    COMPARISONS,
+    COUNT_OUTCOMES,
+    ENGINES,
+    LIKELIHOODS,
+    TIME_TO_EVENT_OUTCOMES,
+    UNITS,
+)
+from bayesmtor.vocabulary import FE_METHODS as FIXED_EFFECT_METHODS
+from bayesmtor.vocabulary import MEASURES as _ALL_MEASURES
+from bayesmtor.vocabulary import METHODS as FREQ_METHODS
 
 #: The only schema version this module reads and writes.
 SCHEMA_VERSION = 1
@@ -22,19 +34,10 @@ SCHEMA_VERSION = 1
 # Vocabulary
 # --------------------------------------------------------------------------------------------
 
-UNITS = ("trial", "report")
-BOLERO2_CHOICES = ("latest_full_report", "partition:visceral_metastases", "partition:region")
-COUNT_OUTCOMES = ("orr", "cbr")
-TIME_TO_EVENT_OUTCOMES = ("pfs",)
+# Names come from bayesmtor.vocabulary; a comparison may also be "*" (all of them).
 AE_PREFIXES = ("ae_any", "ae_grade34")
-#: Comparison (drug-class) group ids known to the bundled data; ``"*"`` means all of them.
-COMPARISONS = ("everolimus_endocrine", "everolimus_neoadjuvant", "temsirolimus_endocrine")
-MEASURES = ("RR", "OR", "RD", "HR")
-COUNT_MEASURES = ("RR", "OR", "RD")
-LIKELIHOODS = ("normal-normal", "binomial-normal", "multilevel")
-ENGINES = ("exact", "mcmc")
-FREQ_METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "SJ", "HE")
-FIXED_EFFECT_METHODS = ("FE", "MH", "PETO")
+#: Measures a plan may name: every measure but ``generic`` (a plan pools named outcomes).
+MEASURES = tuple(m for m in _ALL_MEASURES if m != "generic")
 
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 _EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
