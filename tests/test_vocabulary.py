@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 import typing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +41,7 @@ def test_name_sets_nest_as_documented() -> None:
     assert set(voc.RATIO_MEASURES) < set(voc.MEASURES)
     assert set(voc.COUNT_MEASURES) < set(voc.MEASURES)
     assert voc.METHODS == voc.FE_METHODS + voc.RE_METHODS
+    assert set(voc.COUNT_METHODS) < set(voc.FE_METHODS)
     assert voc.TAU2_ESTIMATORS == voc.RE_METHODS
     assert set(voc.SHAPE_MEASURES) == set(voc.SHAPES)
     for shape, allowed in voc.SHAPE_MEASURES.items():
@@ -81,3 +84,48 @@ def test_check_prob_refuses_with_one_wording(bad) -> None:
 def test_check_prob_returns_a_float() -> None:
     out = voc.check_prob(np.float32(0.5), "ci_prob")
     assert type(out) is float and out == 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# nobody re-derives what the vocabulary names
+# ---------------------------------------------------------------------------------------------
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "bayesmtor"
+_MEASURE = r'"(?:RR|OR|RD|HR|generic)"'
+_METHOD = r'"(?:FE|MH|PETO|DL|REML|PM|ML|SJ|HE)"'
+#: A tuple or list literal of three or more measures (or methods): a copy of a name set.
+NAME_SET_LITERAL = re.compile(
+    rf"[(\[]\s*(?:{_MEASURE}\s*,\s*){{2,}}{_MEASURE}|[(\[]\s*(?:{_METHOD}\s*,\s*){{2,}}{_METHOD}"
+)
+QUANTILE_TEXT = ("1.959963984540054", "norm.ppf(", "NormalDist")
+
+
+def test_name_set_pattern_finds_copies_only() -> None:
+    assert NAME_SET_LITERAL.search('MEASURES = ("RR", "OR", "RD", "HR", "generic")')
+    assert NAME_SET_LITERAL.search('if m in ["DL", "REML", "PM"]:')
+    assert not NAME_SET_LITERAL.search('if method in ("MH", "PETO"):')
+    assert not NAME_SET_LITERAL.search('{"RR": log_rr, "OR": log_or, "RD": risk_difference}')
+
+
+def _sources() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if p.name != "vocabulary.py")
+
+
+def test_the_normal_quantile_is_derived_only_in_the_vocabulary() -> None:
+    found = [
+        f"{p.relative_to(SRC)}:{n}: {line.strip()}"
+        for p in _sources()
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if any(text in line for text in QUANTILE_TEXT)
+    ]
+    assert not found, "use bayesmtor.vocabulary.z_quantile instead:\n" + "\n".join(found)
+
+
+def test_measure_and_method_lists_are_spelled_only_in_the_vocabulary() -> None:
+    found = [
+        f"{p.relative_to(SRC)}:{n}: {line.strip()}"
+        for p in _sources()
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if NAME_SET_LITERAL.search(line)
+    ]
+    assert not found, "use the tuples of bayesmtor.vocabulary instead:\n" + "\n".join(found)
