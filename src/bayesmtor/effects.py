@@ -46,7 +46,6 @@ from bayesmtor.validation import check_safe_range
 from bayesmtor.vocabulary import SHAPE_MEASURES, ZERO_CELL_TO, z_quantile
 
 __all__ = [
-    "INPUT_CI_PROB",
     "MEASURES",
     "RAW_COUNT_COLUMNS",
     "CorrectedCells",
@@ -60,11 +59,6 @@ __all__ = [
     "log_rr",
     "risk_difference",
 ]
-
-#: Coverage of published confidence intervals read from ``ratio_ci`` data. Deliberately not
-#: ``config["ci_prob"]``: changing the interval we *report* must not change how a published
-#: 95% CI is turned into a standard error.
-INPUT_CI_PROB = 0.95
 
 #: Measures accepted by :func:`escalc` for each input shape, the first the shape's default
 #: (:data:`bayesmtor.vocabulary.SHAPE_MEASURES`).
@@ -272,10 +266,10 @@ def log_ratio_from_ci(
     est, lo, hi : array_like
         Ratio estimates and the lower/upper bounds of their intervals (all > 0).
     ci_prob : float, optional
-        Coverage of the given intervals; default :data:`INPUT_CI_PROB` (0.95, the level of
+        Coverage of the given intervals; default config ``input_ci_prob`` (0.95, the level of
         published intervals), not the reporting default ``config["ci_prob"]``.
     """
-    z = z_quantile(INPUT_CI_PROB if ci_prob is None else ci_prob)
+    z = z_quantile(config.get("input_ci_prob", ci_prob))
     e, low, high = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (est, lo, hi)))
     with np.errstate(divide="ignore", invalid="ignore"):
         yi = np.log(e)
@@ -288,9 +282,9 @@ def ratio_ci_range_labels(ci_prob: float | None = None) -> dict[str, tuple[str, 
 
     Keyword arguments ``columns`` and ``quantities`` of
     :func:`bayesmtor.validation.check_safe_range` for ``ratio_ci`` data whose intervals have
-    coverage ``ci_prob`` (default :data:`INPUT_CI_PROB`).
+    coverage ``ci_prob`` (default config ``input_ci_prob``).
     """
-    two_z = 2.0 * z_quantile(INPUT_CI_PROB if ci_prob is None else ci_prob)
+    two_z = 2.0 * z_quantile(config.get("input_ci_prob", ci_prob))
     return {
         "columns": ("estimate", "ci_low"),
         "quantities": ("yi = ln(estimate)", f"sei = (ln ci_high - ln ci_low) / {two_z:.6f}"),
@@ -453,7 +447,7 @@ def escalc(
         Zero-cell rule for counts (defaults in :mod:`bayesmtor.config`: 0.5, ``"only0"``,
         True; ``drop00`` defaults to False for RD). See :func:`continuity_correction`.
     input_ci_prob : float, optional
-        Coverage of the intervals in ratio_ci data (default :data:`INPUT_CI_PROB`, 0.95).
+        Coverage of the intervals in ratio_ci data (default config ``input_ci_prob``, 0.95).
 
     Returns
     -------

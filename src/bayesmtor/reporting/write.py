@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesmtor import __version__
+from bayesmtor import __version__, config
 from bayesmtor.pipeline.results import RunResult
 from bayesmtor.pipeline.stages import plan_priors
 from bayesmtor.reporting import html
@@ -36,11 +36,7 @@ from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir, writing
 from bayesmtor.reporting.run_figures import analysis_figures, sensitivity_figures
 from bayesmtor.reporting.tables import build_tables
 
-__all__ = ["NETCDF_ENGINE", "check_output", "write_run"]
-
-#: netCDF backend for the ``.nc`` files: ``netCDF4`` (ArviZ's default, h5netcdf, needs h5py).
-#: Read them back with ``arviz.from_netcdf(path, engine="netcdf4")``.
-NETCDF_ENGINE = "netcdf4"
+__all__ = ["check_output", "write_run"]
 
 
 def _protected(result_or_plan: Any) -> tuple[Path, ...]:
@@ -187,7 +183,7 @@ def _write_idata(folder: Path, result: RunResult) -> None:
         for idata, name in ((f.idata, f"{f.id}.nc"), (f.check_idata, f"{f.id}.mcmc_check.nc")):
             if idata is not None:
                 with writing(folder / name) as path:
-                    idata.to_netcdf(str(path), engine=NETCDF_ENGINE)
+                    idata.to_netcdf(str(path), engine=config.get("netcdf_engine"))
 
 
 def _run_json(result: RunResult, timings: dict[str, float], files: list[str]) -> dict[str, Any]:
