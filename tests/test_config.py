@@ -72,7 +72,7 @@ def test_item_assignment_is_validated_like_set() -> None:
         ("ci_prob", "0.95", "strictly between 0 and 1"),
         ("ci_prob", math.nan, "strictly between 0 and 1"),
         ("ci_prob", True, "strictly between 0 and 1"),
-        ("ci_kind", "hpd", "one of 'eti', 'hdi'"),
+        ("ci_kind", "hdi", "one of 'eti', got 'hdi'"),
         ("cc_add", -0.5, ">= 0"),
         ("cc_to", "some", "one of 'only0'"),
         ("drop00", 1, "True or False"),
@@ -159,3 +159,4 @@ def test_importing_the_registry_loads_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+

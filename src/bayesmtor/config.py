@@ -179,9 +179,10 @@ _SETTINGS: dict[str, Setting] = {
     ),
     "ci_kind": Setting(
         "eti",
-        _choice(vocabulary.INTERVAL_KINDS),
+        _choice(vocabulary.INTERVAL_KINDS[:1]),
         "Central (equal-tailed) credible intervals, not HDI: they are invariant to the log/ratio "
-        "back-transformation, so the ratio-scale interval is exp() of the log-scale one.",
+        "back-transformation, so the ratio-scale interval is exp() of the log-scale one. The "
+        "only kind computed: the key records the choice, it does not switch it.",
     ),
     "input_ci_prob": Setting(
         0.95,
@@ -366,6 +367,12 @@ _SETTINGS: dict[str, Setting] = {
         3,
         _positive_int,
         "Fewest trials for a funnel plot: fewer points show no asymmetry.",
+    ),
+    "figure_processes": Setting(
+        2,
+        _positive_int,
+        "Processes that draw a run's figures side by side (forked, POSIX; each returns PNG and "
+        "SVG bytes and the parent writes them): two, the cores of a small machine.",
     ),
 }
 
