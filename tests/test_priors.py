@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from familywise import bonferroni_alpha
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
@@ -62,8 +63,11 @@ def test_tau_prior_mean_and_draws(prior: TauPrior) -> None:
         assert mean == pytest.approx(val, rel=1e-7)
     draws = prior.rvs(4000, rng=np.random.default_rng(1))
     assert draws.shape == (4000,) and (draws >= 0).all()
-    # draws follow the distribution (KS test; fixed seed)
-    assert stats.kstest(draws, prior.cdf).pvalue > 0.01
+    # draws follow the distribution (KS test; fixed seed). Family: the len(ALL_TAU) priors, each
+    # at 0.001 / 6 (Bonferroni), so correct draws fail with probability < 0.001 on any seed; at
+    # that level 4000 draws still catch a CDF off by 0.034. Seed sweep (benchmarks/
+    # seed_sweep_sbc.py): 0 of 200 seeds fail (2 of 200 at the former 0.01).
+    assert stats.kstest(draws, prior.cdf).pvalue > bonferroni_alpha(len(ALL_TAU))
 
 
 def test_half_cauchy_has_no_mean() -> None:
