@@ -17,6 +17,7 @@ import pytest
 from familywise import mcmc_vs_exact, mcse_z_bound
 
 from bayesmtor.bayes import pymc_models as pmm
+from bayesmtor.bayes import sampling
 from bayesmtor.bayes.exact import exact_posterior
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError
 
@@ -183,7 +184,7 @@ def test_gate_flags_a_short_run():
 def test_gate_retries_with_higher_target_accept(monkeypatch):
     calls = []
 
-    def never_clean(idata):
+    def never_clean(idata, var_names=None):
         calls.append(int(idata.posterior.sizes["draw"]))
         return {
             "divergences": 3,
@@ -196,7 +197,7 @@ def test_gate_retries_with_higher_target_accept(monkeypatch):
             "reason": "3 divergent transition(s); min bulk ESS 100 < 400",
         }
 
-    monkeypatch.setattr(pmm, "convergence_gate", never_clean)
+    monkeypatch.setattr(sampling, "convergence_gate", never_clean)
     yi, sei = bcg_log_rr()
     with pytest.warns(ConvergenceWarning, match="3 run"):
         res = pmm.fit_normal_normal(yi, sei, draws=20, tune=20, chains=2, random_seed=5)
@@ -339,3 +340,72 @@ def test_binomial_normal_rr_close_to_normal_normal():
     mu_b = float(binom.idata.posterior["mu"].median())
     mu_n = float(nn.idata.posterior["mu"].median())
     assert abs(mu_b - mu_n) < BINOMIAL_VS_NN_LOGRR
+
+
+# -- one model builder, one retry loop ---------------------------------------------------------
+
+
+def test_retry_loop_seeds_are_seed_plus_attempt(monkeypatch):
+    """The one retry schedule: attempt a samples with seed + a until the gate passes."""
+    runs = []
+
+    def fake_sampler(**settings):
+        runs.append(settings)
+        return {"attempt": len(runs) - 1}
+
+    def gate(idata, var_names=None):
+        clean = idata["attempt"] == 2
+        return {"divergences": 0, "rhat_max": 1.0, "ess_bulk_min": 10.0, "ess_tail_min": 10.0,
+                "rhat_threshold": 1.01, "ess_min": 400.0, "clean": clean,
+                "reason": None if clean else "min bulk ESS 10 < 400"}  # fmt: skip
+
+    monkeypatch.setattr(sampling, "convergence_gate", gate)
+    run = sampling.sample_with_retries(
+        fake_sampler, draws=100, tune=50, chains=2, target_accept=0.9, seed=41, max_retries=3
+    )
+    assert run.converged and run.attempt_seeds == [41, 42, 43]
+    assert [r["seed"] for r in runs] == [41, 42, 43]
+    assert [r["draws"] for r in runs] == [100, 200, 400]  # short ESS: draws doubled
+    assert [r["target_accept"] for r in runs] == [0.9, 0.95, 0.99]
+    assert [a["attempt"] for a in run.attempts] == [0, 1, 2]
+
+
+@pytest.mark.mcmc
+def test_check_and_fit_build_the_same_normal_normal_model(monkeypatch):
+    """fit_normal_normal and the plan run's MCMC check both build sampling.NormalNormalModel."""
+    from bayesmtor.bayes.priors import MuPrior, TauPrior
+    from bayesmtor.pipeline import mcmc_worker
+    from bayesmtor.plans import load_plan
+
+    built = []
+    init = sampling.NormalNormalModel.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        built.append(self)
+
+    monkeypatch.setattr(sampling.NormalNormalModel, "__init__", spy)
+    yi, sei = bcg_log_rr()
+    kw = dict(draws=200, tune=200, chains=2, max_retries=0, random_seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = pmm.fit_normal_normal(yi[:5], sei[:5], tau_prior="half-normal:0.5", **kw)
+    plan = load_plan("primary")
+    job = mcmc_worker.MCMCJob(
+        "bcg", "check", "bcg", 0, "RR", tuple(BCG_LABELS[:5]), 7, {"yi": yi[:5], "sei": sei[:5]}
+    )
+    messages = []
+    mcmc_worker._run_jobs(plan, [job], messages.append)
+    results = [m for m in messages if m[0] == "result"]
+    assert len(built) == 2 and all(type(b) is sampling.NormalNormalModel for b in built)
+    fit_model, check_model = (b.model for b in built)
+    assert [v.name for v in fit_model.free_RVs] == [v.name for v in check_model.free_RVs]
+    assert {v.name for v in fit_model.observed_RVs} == {"y"}
+    assert {v.name for v in check_model.observed_RVs} == {"y"}
+    assert {v.name for v in fit_model.data_vars} == {"yi", "sei"}
+    assert {v.name for v in check_model.data_vars} == {"yi", "sei"}
+    assert plan.priors.tau == TauPrior.half_normal(0.5) and plan.priors.mu == MuPrior.normal(0, 4)
+    check_idata, diag = results[0][2][0]
+    assert set(check_idata.posterior.data_vars) >= {"mu", "tau", "theta", "theta_new"}
+    assert diag["seed"] == 7 + diag["attempts"] - 1  # seed + attempt, as for every fit
+    assert fit.diagnostics["attempt_seeds"] == [7]

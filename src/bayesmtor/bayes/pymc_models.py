@@ -47,6 +47,7 @@ import xarray as xr
 from bayesmtor import config
 from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.bayes.priors import MuPrior, TauPrior
+from bayesmtor.bayes.sampling import NormalNormalModel, pymc_sample, sample_with_retries
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, PriorError
 from bayesmtor.validation import check_safe_range
 from bayesmtor.vocabulary import RATIO_MEASURES, check_prob
@@ -325,11 +326,7 @@ def fit_normal_normal(
     tau_prior, mu_prior = _resolve_priors(tau_prior, mu_prior)
     s2_typ = typical_within_variance(s**2)
 
-    with pm.Model(coords={"trial": list(labs)}) as model:
-        mu = mu_prior.to_pymc("mu")
-        tau = tau_prior.to_pymc("tau")
-        s2 = _data_vector(s**2, "s2")
-        pm.Normal("y", mu=mu, sigma=pt.sqrt(s2 + tau**2), observed=y, dims="trial")
+    model = NormalNormalModel(tau_prior, mu_prior, yi=y, sei=s, labels=labs).model
 
     def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
         mu_d, tau_d = _draws(ds["mu"]), _draws(ds["tau"])
@@ -725,42 +722,17 @@ def _fit(
             "fit function instead"
         )
 
-    attempts: list[dict[str, Any]] = []
-    cur_draws, cur_tune, cur_ta = draws, tune, target_accept
-    idata = None
-    diag: dict[str, Any] = {}
-    for attempt in range(max_retries + 1):
-        if attempt > 0:
-            cur_draws, cur_tune, cur_ta = retry_settings(diag, cur_draws, cur_tune, cur_ta)
-        with model:
-            idata = pm.sample(
-                draws=cur_draws,
-                tune=cur_tune,
-                chains=chains,
-                cores=min(chains, 2),
-                target_accept=cur_ta,
-                random_seed=seed + attempt,
-                progressbar=progressbar,
-                compute_convergence_checks=False,
-                **extra,
-            )
-        diag = convergence_gate(idata)
-        diag.update(
-            {
-                "attempt": attempt,
-                "draws": cur_draws,
-                "tune": cur_tune,
-                "chains": chains,
-                "target_accept": cur_ta,
-                "random_seed": seed + attempt,
-            }
+    def sample(**settings: Any) -> az.InferenceData:
+        return pymc_sample(
+            model, cores=min(chains, 2), progressbar=progressbar, sample_kwargs=extra, **settings
         )
-        attempts.append(dict(diag))
-        if diag["clean"]:
-            break
 
-    assert idata is not None
-    final_seed = seed + len(attempts) - 1
+    run = sample_with_retries(
+        sample, draws=draws, tune=tune, chains=chains, target_accept=target_accept, seed=seed,
+        max_retries=max_retries,
+    )  # fmt: skip
+    idata, diag, attempts = run.idata, dict(run.gate), list(run.attempts)
+    final_seed = run.attempt_seeds[-1]
     model_coords = {k: list(v) for k, v in model.coords.items() if v is not None}
     rng_post = np.random.default_rng([final_seed, 1])
     _add_generated(idata, "posterior", generate(idata.posterior, rng_post, True), model_coords)
@@ -813,7 +785,7 @@ def _fit(
     diagnostics = {k: v for k, v in diag.items() if k not in ("clean", "reason")}
     # the seed the caller gave (or the registered default), not that of the last retry
     diagnostics["random_seed"] = seed
-    diagnostics["attempt_seeds"] = [int(a["random_seed"]) for a in attempts]
+    diagnostics["attempt_seeds"] = run.attempt_seeds
     diagnostics["attempts"] = attempts
     diagnostics["prior_groups"] = prior_note
     if not converged:
@@ -835,65 +807,6 @@ def _fit(
         s2_typical=float(s2_typical),
         drug_classes=drug_classes,
     )
-
-
-def retry_settings(
-    diag: Mapping[str, Any], draws: int, tune: int, target_accept: float
-) -> tuple[int, int, float]:
-    """Sampler settings for the next attempt after a run that failed the convergence gate.
-
-    Target acceptance moves up the schedule (0.95, then 0.99), tuning doubles, and draws double
-    when the bulk or tail ESS was short; ``diag`` is the output of :func:`convergence_gate`.
-    """
-    schedule = config.get("target_accept_schedule")
-    target_accept = next((t for t in schedule if t > target_accept), target_accept)
-    tune = 2 * tune if tune > 0 else 1000
-    if diag["ess_bulk_min"] < diag["ess_min"] or diag["ess_tail_min"] < diag["ess_min"]:
-        draws = 2 * draws
-    return draws, tune, target_accept
-
-
-def convergence_gate(
-    idata: az.InferenceData, var_names: Sequence[str] | None = None
-) -> dict[str, Any]:
-    """Convergence diagnostics of the sampled variables, and the gate verdict.
-
-    Clean means no divergent transition, at least 2 chains with max R-hat <= ``config
-    rhat_max`` and min bulk and tail ESS >= ``config ess_min``. ``var_names`` restricts the
-    check to those posterior variables (default: every variable in the posterior group).
-    """
-    rhat_max_allowed = float(config.get("rhat_max"))
-    ess_min = float(config.get("ess_min"))
-    post = idata.posterior if var_names is None else idata.posterior[list(var_names)]
-    divergences = int(idata.sample_stats["diverging"].sum())
-    n_chains = int(post.sizes["chain"])
-    if n_chains >= 2:
-        rhat = _nanmax(az.rhat(post))
-    else:
-        rhat = float("nan")
-    ess_bulk = _nanmin(az.ess(post, method="bulk"))
-    ess_tail = _nanmin(az.ess(post, method="tail"))
-    reasons = []
-    if divergences > 0:
-        reasons.append(f"{divergences} divergent transition(s)")
-    if n_chains < 2:
-        reasons.append("R-hat needs at least 2 chains")
-    elif not rhat <= rhat_max_allowed:
-        reasons.append(f"max R-hat {rhat:.4f} > {rhat_max_allowed}")
-    if not ess_bulk >= ess_min:
-        reasons.append(f"min bulk ESS {ess_bulk:.0f} < {ess_min:.0f}")
-    if not ess_tail >= ess_min:
-        reasons.append(f"min tail ESS {ess_tail:.0f} < {ess_min:.0f}")
-    return {
-        "divergences": divergences,
-        "rhat_max": rhat,
-        "ess_bulk_min": ess_bulk,
-        "ess_tail_min": ess_tail,
-        "rhat_threshold": rhat_max_allowed,
-        "ess_min": ess_min,
-        "clean": not reasons,
-        "reason": "; ".join(reasons) if reasons else None,
-    }
 
 
 def _add_generated(
@@ -931,18 +844,6 @@ def _data_vector(values: np.ndarray, name: str) -> Any:
 
 def _draws(da: xr.DataArray) -> np.ndarray:
     return np.asarray(da.transpose("chain", "draw").values, dtype=float)
-
-
-def _nanmax(ds: xr.Dataset) -> float:
-    vals = [np.asarray(v.values, dtype=float).ravel() for v in ds.data_vars.values()]
-    x = np.concatenate(vals) if vals else np.array([np.nan])
-    return float(np.nanmax(x)) if np.any(np.isfinite(x)) else float("nan")
-
-
-def _nanmin(ds: xr.Dataset) -> float:
-    vals = [np.asarray(v.values, dtype=float).ravel() for v in ds.data_vars.values()]
-    x = np.concatenate(vals) if vals else np.array([np.nan])
-    return float(np.nanmin(x)) if np.any(np.isfinite(x)) else float("nan")
 
 
 def _resolve_priors(

@@ -243,8 +243,11 @@ def _run_jobs(
         checks = [j for j in jobs if j.kind == "check"]
         sampler = None
         if checks:
+            from bayesmtor.bayes.sampling import NormalNormalModel
+
             t0 = time.perf_counter()
-            sampler = _CheckSampler(priors, m.target_accept)
+            sampler = NormalNormalModel(priors.tau, priors.mu)
+            sampler.step(float(m.target_accept))
             send(
                 (
                     "progress",
@@ -271,102 +274,37 @@ def _run_jobs(
                 send(("error", job.id, str(exc)))
 
 
-class _CheckSampler:
-    """The normal-normal model compiled once; data swapped through ``pm.Data`` per check."""
-
-    def __init__(self, priors: Priors, target_accept: float) -> None:
-        import pymc as pm
-        import pytensor.tensor as pt
-
-        self.pm = pm
-        with pm.Model() as model:
-            y = pm.Data("y", np.zeros(2))
-            s = pm.Data("sei", np.ones(2))
-            mu = priors.mu.to_pymc("mu")
-            tau = priors.tau.to_pymc("tau")
-            pm.Normal("y_obs", mu=mu, sigma=pt.sqrt(s**2 + tau**2), observed=y, shape=y.shape)
-        self.model = model
-        self.target_accept = target_accept
-        self._steps: dict[float, Any] = {}
-        self._step(target_accept)
-
-    def _step(self, target_accept: float) -> Any:
-        """One NUTS step per target acceptance, compiled on first use and then reused."""
-        if target_accept not in self._steps:
-            with self.model:
-                self._steps[target_accept] = self.pm.NUTS(target_accept=target_accept)
-        return self._steps[target_accept]
-
-    def sample(
-        self,
-        y: np.ndarray,
-        s: np.ndarray,
-        *,
-        draws: int,
-        tune: int,
-        chains: int,
-        seed: int,
-        target_accept: float | None = None,
-    ) -> Any:
-        pm = self.pm
-        step = self._step(self.target_accept if target_accept is None else target_accept)
-        with self.model:
-            pm.set_data({"y": y, "sei": s})
-            return pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=1,
-                step=step,
-                random_seed=seed,
-                progressbar=False,
-                compute_convergence_checks=False,
-            )
-
-
-def _gate(idata: Any, names: Sequence[str]) -> dict[str, Any]:
-    """The package's convergence gate (pymc_models.convergence_gate) on ``names``, with the
-    verdict under the key used by the runner's tables (``converged``)."""
-    from bayesmtor.bayes.pymc_models import convergence_gate
-
-    diag = convergence_gate(idata, names)
-    return {("converged" if key == "clean" else key): value for key, value in diag.items()}
-
-
 def _sample_check(job: MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:
-    """Sample the normal-normal model for a check, through the same convergence gate as every
-    other fit: a run with divergences, R-hat above the limit or too small an ESS is repeated
-    (up to config ``mcmc_max_retries`` times) with a higher target acceptance (config
-    ``target_accept_schedule``),
-    twice the tuning, and twice the draws when the ESS was short. A check that is still not
-    clean is reported as such, never as clean."""
+    """Sample the normal-normal model of :mod:`bayesmtor.bayes.sampling` (compiled once, this
+    check's data swapped in) through the one retry loop of every fit,
+    :func:`~bayesmtor.bayes.sampling.sample_with_retries`: attempt ``a`` uses seed
+    ``job.seed + a``; a run with divergences, R-hat above the limit or too small an ESS is
+    repeated (up to config ``mcmc_max_retries`` times) with a higher target acceptance, twice
+    the tuning, and twice the draws when the ESS was short. A check that is still not clean is
+    reported as such, never as clean."""
     import xarray as xr
 
-    from bayesmtor.bayes.pymc_models import retry_settings
+    from bayesmtor.bayes.sampling import sample_with_retries
 
     m = plan.mcmc
     y, s = np.asarray(job.arrays["yi"], float), np.asarray(job.arrays["sei"], float)
-    draws, tune, target_accept = m.draws, m.tune, float(m.target_accept)
-    for attempt in range(config.get("mcmc_max_retries") + 1):
-        seed = job.seed + 7919 * attempt
-        idata = sampler.sample(
-            y, s, draws=draws, tune=tune, chains=m.chains, seed=seed, target_accept=target_accept
-        )
-        diag = _gate(idata, ["mu", "tau"])
-        diag.update(
-            draws=draws,
-            tune=tune,
-            chains=m.chains,
-            seed=seed,
-            attempts=attempt + 1,
-            target_accept=target_accept,
-        )
-        if diag["converged"]:
-            break
-        draws, tune, target_accept = retry_settings(diag, draws, tune, target_accept)
-    # the gate's thresholds are config values, not results: keep them out of the check's row
-    for key in ("rhat_threshold", "ess_min"):
-        diag.pop(key, None)
+    sampler.set_data(y, s, job.labels)
+    run = sample_with_retries(
+        sampler.sample, draws=m.draws, tune=m.tune, chains=m.chains,
+        target_accept=float(m.target_accept), seed=job.seed,
+        max_retries=config.get("mcmc_max_retries"), var_names=["mu", "tau"],
+    )  # fmt: skip
+    idata, gate = run.idata, run.gate
+    # the row of the diagnostics table (the gate's thresholds are config values, not results)
+    diag = {
+        **{k: gate[k] for k in ("divergences", "rhat_max", "ess_bulk_min", "ess_tail_min")},
+        "converged": run.converged,
+        "reason": gate["reason"],
+        **{k: gate[k] for k in ("draws", "tune", "chains")},
+        "seed": gate["random_seed"],
+        "attempts": len(run.attempts),
+        "target_accept": gate["target_accept"],
+    }
     post = idata.posterior
     mu, tau = post["mu"].values, post["tau"].values
     rng = np.random.default_rng([job.seed, 1])
