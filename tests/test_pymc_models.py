@@ -409,3 +409,31 @@ def test_check_and_fit_build_the_same_normal_normal_model(monkeypatch):
     assert set(check_idata.posterior.data_vars) >= {"mu", "tau", "theta", "theta_new"}
     assert diag["seed"] == 7 + diag["attempts"] - 1  # seed + attempt, as for every fit
     assert fit.diagnostics["attempt_seeds"] == [7]
+
+
+# -- one result shape: the exact posterior offers .summary() and .idata as an MCMC fit -----------
+
+
+def test_exact_posterior_inference_data_is_labelled_exact(nn_fit):
+    yi, sei = bcg_log_rr()
+    exact = exact_posterior(yi, sei, labels=BCG_LABELS)
+    idata = exact.to_inference_data(draws=100, chains=3, seed=2)
+    post = idata.posterior
+    assert post.attrs["engine"] == "exact" and "no MCMC" in post.attrs["note"]
+    assert post.attrs["tau_prior"] == "half-normal:0.5" and post.attrs["seed"] == 2
+    assert post["mu"].shape == (3, 100) and post["theta"].dims == ("chain", "draw", "trial")
+    assert list(post["trial"].values) == BCG_LABELS
+    # the variables and dims of the MCMC fit's posterior, and the same core summary
+    mcmc_post = nn_fit.idata.posterior
+    for var in ("mu", "tau", "theta", "theta_new"):
+        assert post[var].dims == mcmc_post[var].dims, var
+    core = ["mean", "sd", "median", "q_low", "q_high"]
+    rows = ["mu", "tau", "I2", "theta_new"]
+    assert list(exact.summary().loc[rows, core].columns) == core
+    assert list(nn_fit.summary().loc[rows, core].columns) == core
+    # exact draws: the same seed gives the same draws; the first block is the first n draws
+    again = exact.to_inference_data(draws=100, chains=3, seed=2).posterior
+    np.testing.assert_array_equal(again["tau"].values, post["tau"].values)
+    first = exact.draws(300, np.random.default_rng(2))
+    np.testing.assert_array_equal(post["tau"].values.ravel(), first["tau"].to_numpy())
+    assert exact.idata.posterior["mu"].shape[0] == 1

@@ -13,10 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from bayesmtor import config
 from bayesmtor.errors import InputError
 from bayesmtor.vocabulary import ENGINES, is_ratio
 
@@ -57,19 +55,9 @@ class BayesMetaResult:
     @property
     def idata(self) -> Any:
         """ArviZ InferenceData: the MCMC draws, or independent draws from the exact posterior
-        (``mu``, ``tau``, ``theta_new``; config ``exact_draws`` draws, seed 0)."""
-        if self.engine == "mcmc":
-            return self.posterior.idata
-        import arviz as az
-
-        d = self.posterior.draws(config.get("exact_draws"), 0)
-        return az.from_dict(
-            posterior={c: d[c].to_numpy()[None, :] for c in ("mu", "tau", "theta_new")},
-            observed_data={"y": np.asarray(self.posterior.yi, dtype=float)},
-            constant_data={"sei": np.asarray(self.posterior.sei, dtype=float)},
-            coords={"trial": list(self.posterior.labels)},
-            dims={"y": ["trial"], "sei": ["trial"]},
-        )
+        (:meth:`ExactPosterior.to_inference_data <bayesmtor.bayes.exact.ExactPosterior.to_inference_data>`:
+        config ``exact_draws`` draws, seed 0, ``posterior.attrs["engine"] == "exact"``)."""
+        return self.posterior.idata
 
     def summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
         """Posterior summary, the same for both engines.

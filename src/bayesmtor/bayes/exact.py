@@ -1393,6 +1393,69 @@ class ExactPosterior:
         new = mu + tau * gen.standard_normal(tau.size)
         return pd.DataFrame({"tau": tau, "mu": mu, "theta_new": new})
 
+    def to_inference_data(self, *, draws: int | None = None, chains: int = 1, seed: int = 0) -> Any:
+        """ArviZ InferenceData of independent draws from this exact posterior.
+
+        The draws are exact (quadrature inverse-CDF), not MCMC: ``posterior.attrs["engine"]``
+        is ``"exact"`` and the attribute ``note`` says so. The ``posterior`` group holds ``mu``,
+        ``tau``, ``theta_new`` and the study effects ``theta`` (dims ``chain, draw[, trial]``),
+        as the MCMC fits do; ``observed_data`` holds ``y`` and ``constant_data`` ``sei``.
+
+        Parameters
+        ----------
+        draws : int, optional
+            Draws per chain; default ``config.defaults["exact_draws"]``.
+        chains : int
+            Number of chains (independent blocks of draws, for tools that expect chains).
+        seed : int
+            Seed of the draws (the same seed gives the same draws).
+        """
+        import arviz as az
+
+        n = int(config.get("exact_draws", draws))
+        if n < 1 or int(chains) < 1:
+            raise InputError(f"draws and chains must be positive, got {draws!r}, {chains!r}")
+        m = int(chains)
+        rng = np.random.default_rng(seed)
+        d = self.draws(n * m, rng)
+        tau, mu = d["tau"].to_numpy(), d["mu"].to_numpy()
+        y, s = self.yi, self.sei
+        mean, var = conditional_normal(y[None, :], s[None, :] ** 2, mu[:, None], tau[:, None] ** 2)
+        theta = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
+        idata = az.from_dict(
+            posterior={
+                "mu": mu.reshape(m, n),
+                "tau": tau.reshape(m, n),
+                "theta_new": d["theta_new"].to_numpy().reshape(m, n),
+                "theta": theta.reshape(m, n, len(y)),
+            },
+            observed_data={"y": y},
+            constant_data={"sei": s},
+            coords={"trial": list(self.labels)},
+            dims={"theta": ["trial"], "y": ["trial"], "sei": ["trial"]},
+        )
+        blocks = "one chain" if m == 1 else f"{m} chains"
+        idata.posterior.attrs.update(
+            {
+                "engine": "exact",
+                "note": (
+                    f"{n} independent draws from the exact (quadrature) posterior of the "
+                    f"normal-normal model; {blocks}, no MCMC"
+                ),
+                "tau_prior": self.tau_prior.to_string(),
+                "mu_prior": self.mu_prior.to_string(),
+                "seed": int(seed),
+                "quadrature_error_estimate": float(self.error_estimate),
+            }
+        )
+        return idata
+
+    @property
+    def idata(self) -> Any:
+        """:meth:`to_inference_data` with its defaults (config ``exact_draws`` draws, seed 0),
+        so that an exact posterior offers ``.idata`` and ``.summary()`` as an MCMC fit does."""
+        return self.to_inference_data()
+
 
 def exact_posterior(
     yi: Any,

@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from bayesmtor import __version__, config
-from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.effects import RAW_COUNT_COLUMNS
 from bayesmtor.errors import BayesMTORError
 from bayesmtor.pipeline.results import AnalysisResult, Replication
@@ -248,44 +247,9 @@ def exact_row(post: Any, ci_prob: float) -> dict[str, Any]:
 
 def exact_idata(result: AnalysisResult, plan: Plan, seed: int) -> Any:
     """InferenceData of independent draws from the exact posterior (engine="exact")."""
-    import arviz as az
-
-    post = result.exact
-    rng = np.random.default_rng(seed)
-    n_draws = config.get("exact_draws")
-    d = post.draws(n_draws, rng)
-    tau, mu = d["tau"].to_numpy(), d["mu"].to_numpy()
-    y, s = post.yi, post.sei
-    mean, var = conditional_normal(y[None, :], s[None, :] ** 2, mu[:, None], tau[:, None] ** 2)
-    theta = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
-    labels = list(post.labels)
-    idata = az.from_dict(
-        posterior={
-            "mu": mu[None, :],
-            "tau": tau[None, :],
-            "theta_new": d["theta_new"].to_numpy()[None, :],
-            "theta": theta[None, :, :],
-        },
-        observed_data={"y": y},
-        constant_data={"sei": s},
-        coords={"trial": labels},
-        dims={"theta": ["trial"], "y": ["trial"], "sei": ["trial"]},
-    )
+    idata = result.exact.to_inference_data(draws=config.get("exact_draws"), seed=seed)
     idata.posterior.attrs.update(
-        {
-            "engine": "exact",
-            "note": (
-                f"{n_draws} independent draws from the exact (quadrature) posterior of the "
-                "normal-normal model; one chain, no MCMC"
-            ),
-            "analysis_id": result.id,
-            "measure": result.measure,
-            "tau_prior": plan.priors.tau.to_string(),
-            "mu_prior": plan.priors.mu.to_string(),
-            "seed": int(seed),
-            "quadrature_error_estimate": float(post.error_estimate),
-            "bayesmtor_version": __version__,
-        }
+        {"analysis_id": result.id, "measure": result.measure, "bayesmtor_version": __version__}
     )
     return idata
 
