@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FOREST_KINDS",
+    "figure_bytes",
     "forest_plot",
     "funnel_plot",
     "prior_sensitivity_plot",
@@ -894,10 +895,18 @@ def save_figure(fig: Figure, path_stem: Path) -> list[Path]:
     list of Path
         The PNG and the SVG path.
     """
+    stem = Path(path_stem)
+    return [
+        atomic_write_bytes(stem.parent / f"{stem.name}.{fmt}", data)
+        for fmt, data in figure_bytes(fig).items()
+    ]
+
+
+def figure_bytes(fig: Figure) -> dict[str, bytes]:
+    """``{"png": ..., "svg": ...}``: the bytes :func:`save_figure` writes, for writing elsewhere."""
     import matplotlib as mpl
 
-    stem = Path(path_stem)
-    written: list[Path] = []
+    out: dict[str, bytes] = {}
     for fmt, extra in (
         ("png", {"dpi": 150, "metadata": {"Software": None}}),
         ("svg", {"metadata": {"Date": None, "Creator": None}}),
@@ -905,6 +914,5 @@ def save_figure(fig: Figure, path_stem: Path) -> list[Path]:
         buffer = io.BytesIO()
         with mpl.rc_context({"svg.hashsalt": "bayesmtor", "svg.fonttype": "path"}):
             fig.savefig(buffer, format=fmt, bbox_inches="tight", facecolor="white", **extra)
-        target = stem.parent / f"{stem.name}.{fmt}"
-        written.append(atomic_write_bytes(target, buffer.getvalue()))
-    return written
+        out[fmt] = buffer.getvalue()
+    return out

@@ -509,7 +509,7 @@ def _side_by_side_section(plan: Plan, tables: Mapping[str, pd.DataFrame]) -> Rep
 
 
 def _analysis_text(f: AnalysisResult) -> str:
-    from bayesmtor.reporting.run_figures import FUNNEL_MIN_K, TAU_FIGURE_MIN_K
+    from bayesmtor import config
 
     text = [
         f"{f.task.outcome} in {f.task.comparison}, measure {f.measure}, likelihood "
@@ -518,12 +518,12 @@ def _analysis_text(f: AnalysisResult) -> str:
         + f"; k = {f.k} trial(s): {'; '.join(f.es_table['study'].astype(str))}.",
         f"Status: {f.status}" + (f" ({f.reason})" if f.reason else "") + ".",
     ]
-    if f.k < TAU_FIGURE_MIN_K:
+    if f.k < int(config.get("tau_figure_min_k")):
         text.append(
             "No tau plot: one trial carries no information on the between-trial SD, so its "
             "posterior is the prior."
         )
-    if f.k < FUNNEL_MIN_K:
+    if f.k < int(config.get("funnel_min_k")):
         text.append(f"No funnel plot: {f.k} trial(s) cannot show small-study asymmetry.")
     if f.notes:
         text.append("")

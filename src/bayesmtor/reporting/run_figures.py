@@ -1,40 +1,41 @@
 """The figures of a run, drawn from its frozen results into ``figures/`` (PNG and SVG).
 
 Forest plot of every fitted analysis (observed, shrunken, pooled Bayesian, pooled frequentist
-and predictive rows), tau prior vs posterior (at least :data:`TAU_FIGURE_MIN_K` trials), funnel
-plot (at least :data:`FUNNEL_MIN_K` trials) and prior-sensitivity plots.
+and predictive rows), tau prior vs posterior (at least ``tau_figure_min_k`` trials), funnel
+plot (at least ``funnel_min_k`` trials) and prior-sensitivity plots (:mod:`bayesmtor.config`).
+The figures are drawn by ``figure_processes`` forked processes side by side; each returns the
+PNG and SVG bytes and this process writes them, so every write goes through the output folder.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bayesmtor.pipeline.results import AnalysisResult
+from bayesmtor import config
+from bayesmtor.pipeline.results import AnalysisResult, RunResult
 from bayesmtor.pipeline.stages import Priors
 from bayesmtor.plans import Plan
+from bayesmtor.reporting.outputs import atomic_write_bytes
 
-__all__ = ["FUNNEL_MIN_K", "TAU_FIGURE_MIN_K", "analysis_figures", "sensitivity_figures"]
+__all__ = ["run_figures"]
 
-#: Smallest number of trials for which the tau prior-vs-posterior plot is drawn: with one trial
-#: the data say nothing about tau (the posterior is the prior), so the plot would be empty talk.
-TAU_FIGURE_MIN_K = 2
-
-#: Smallest number of trials for which a funnel plot is drawn.
-FUNNEL_MIN_K = 3
+#: One figure to write: ``(caption, file stem, figure)``.
+Drawing = tuple[str, str, Any]
 
 
-def analysis_figures(
-    figdir: Path, plan: Plan, priors: Priors, f: AnalysisResult, rows: pd.DataFrame
-) -> list[tuple[str, Path]]:
+def _analysis_drawings(
+    plan: Plan, priors: Priors, f: AnalysisResult, rows: pd.DataFrame
+) -> list[Drawing]:
     """Forest plot (of the forest ``rows``), tau prior vs posterior and funnel plot of one
-    analysis; returns ``[(caption, png path)]``."""
+    analysis."""
     from bayesmtor.reporting import figures as plots
 
-    figs: list[tuple[str, Path]] = []
     trials = list(dict.fromkeys(r for r, t in zip(rows["label"], rows["trial"], strict=True) if t))
     ax = plots.forest_plot(
         rows[["label", "kind", "estimate", "low", "high", "weight"]],
@@ -42,22 +43,17 @@ def analysis_figures(
         title=f"{f.task.outcome} | {f.task.comparison} | {f.measure}",
         ci_prob=plan.ci_prob,
     )
-    paths = plots.save_figure(ax.figure, figdir / f"forest_{f.id}")
-    figs.append(
-        (
-            f"Forest plot {f.id}: {f.task.outcome}, {f.task.comparison}, {f.measure}; "
-            f"trials: {'; '.join(trials)}",
-            paths[0],
-        )
+    caption = (
+        f"Forest plot {f.id}: {f.task.outcome}, {f.task.comparison}, {f.measure}; "
+        f"trials: {'; '.join(trials)}"
     )
-    if f.k >= TAU_FIGURE_MIN_K:
+    drawings: list[Drawing] = [(caption, f"forest_{f.id}", ax.figure)]
+    if f.k >= int(config.get("tau_figure_min_k")):
         ax = _tau_figure(f, priors, plots)
         if ax is not None:
-            paths = plots.save_figure(ax.figure, figdir / f"tau_{f.id}")
-            figs.append(
-                (f"Heterogeneity tau {f.id}: prior ({plan.priors.tau}) and posterior", paths[0])
-            )
-    if f.k >= FUNNEL_MIN_K and f.es_table is not None:
+            caption = f"Heterogeneity tau {f.id}: prior ({plan.priors.tau}) and posterior"
+            drawings.append((caption, f"tau_{f.id}", ax.figure))
+    if f.k >= int(config.get("funnel_min_k")) and f.es_table is not None:
         centre = f.freq.estimate if f.freq is not None else f.bayes_row["mu_median"]
         ax = plots.funnel_plot(
             f.es_table["yi"].to_numpy(float),
@@ -67,16 +63,15 @@ def analysis_figures(
             labels=f.es_table["study"].astype(str).tolist(),
             ci_prob=plan.ci_prob,
         )
-        paths = plots.save_figure(ax.figure, figdir / f"funnel_{f.id}")
-        figs.append((f"Funnel plot {f.id} ({f.k} trials)", paths[0]))
-    return figs
+        drawings.append((f"Funnel plot {f.id} ({f.k} trials)", f"funnel_{f.id}", ax.figure))
+    return drawings
 
 
-def sensitivity_figures(figdir: Path, sensitivity: pd.DataFrame) -> list[tuple[str, Path]]:
+def _sensitivity_drawings(sensitivity: pd.DataFrame) -> list[Drawing]:
     """One prior-sensitivity plot per measure (at most 6 analyses per plot)."""
     from bayesmtor.reporting import figures as plots
 
-    figs = []
+    drawings: list[Drawing] = []
     for measure, grp in sensitivity.groupby("measure", sort=False):
         ids = list(dict.fromkeys(grp["analysis"]))
         for start in range(0, len(ids), 6):
@@ -87,9 +82,73 @@ def sensitivity_figures(figdir: Path, sensitivity: pd.DataFrame) -> list[tuple[s
                 measure=str(measure),
             )
             stem = f"prior_sensitivity_{measure}" + (f"_{start // 6 + 1}" if len(ids) > 6 else "")
-            paths = plots.save_figure(ax.figure, figdir / stem)
-            figs.append((f"Prior sensitivity ({measure}): {', '.join(chunk)}", paths[0]))
-    return figs
+            caption = f"Prior sensitivity ({measure}): {', '.join(chunk)}"
+            drawings.append((caption, stem, ax.figure))
+    return drawings
+
+
+#: The drawing jobs of the run being drawn, read by the forked processes (set before the fork).
+_JOBS: list[Callable[[], list[Drawing]]] = []
+
+
+def _quiet_worker() -> None:
+    """Signals in a drawing process: the run that forked it handles Ctrl-C and SIGTERM and
+    ends the pool, which then stops its processes with the default SIGTERM action."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _render(index: int) -> list[tuple[str, str, dict[str, bytes]]]:
+    """Draw job ``index`` of :data:`_JOBS`: ``[(caption, stem, {"png": ..., "svg": ...})]``."""
+    from bayesmtor.reporting.figures import figure_bytes
+
+    return [(caption, stem, figure_bytes(fig)) for caption, stem, fig in _JOBS[index]()]
+
+
+def run_figures(
+    figdir: Path, result: RunResult, tables: Mapping[str, pd.DataFrame]
+) -> dict[str, list[tuple[str, Path]]]:
+    """Draw and write every figure of a run into ``figdir``.
+
+    Returns
+    -------
+    dict
+        ``{analysis id or "sensitivity": [(caption, png path)]}``, in the order of the run.
+    """
+    import multiprocessing as mp
+
+    from bayesmtor.pipeline.stages import plan_priors
+
+    plan = result.plan
+    priors = plan_priors(plan)
+    keys: list[str] = []
+    _JOBS.clear()
+    for f in result.analyses:
+        if f.fitted:
+            keys.append(f.id)
+            rows = tables[f"forest_{f.id}"]
+            _JOBS.append(functools.partial(_analysis_drawings, plan, priors, f, rows))
+    if result.sensitivity is not None:
+        keys.append("sensitivity")
+        _JOBS.append(functools.partial(_sensitivity_drawings, result.sensitivity))
+    try:
+        processes = min(int(config.get("figure_processes")), len(_JOBS))
+        if processes > 1 and "fork" in mp.get_all_start_methods():
+            with mp.get_context("fork").Pool(processes, initializer=_quiet_worker) as pool:
+                rendered = pool.map(_render, range(len(_JOBS)), chunksize=1)
+        else:
+            rendered = [_render(i) for i in range(len(_JOBS))]
+    finally:
+        _JOBS.clear()
+    figures: dict[str, list[tuple[str, Path]]] = {}
+    for key, drawn in zip(keys, rendered, strict=True):
+        figures[key] = []
+        for caption, stem, data in drawn:
+            paths = [atomic_write_bytes(figdir / f"{stem}.{fmt}", b) for fmt, b in data.items()]
+            figures[key].append((caption, paths[0]))
+    return figures
 
 
 def _tau_figure(f: AnalysisResult, priors: Priors, plots: Any) -> Any:

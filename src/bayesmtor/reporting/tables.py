@@ -230,61 +230,8 @@ def side_by_side(done: Sequence[AnalysisResult], plan: Plan) -> pd.DataFrame:
 def forest_rows(f: AnalysisResult, plan: Plan) -> pd.DataFrame:
     """Rows of the forest plot (analysis scale): every trial of the data, then pooled rows."""
     pct = f"{100 * plan.ci_prob:g}%"
-    z = _z(plan.ci_prob)
-    rows: list[dict[str, Any]] = []
-    all_rows = f.dataset_rows
     multi = f.spec.likelihood == "multilevel"
-    inc = f.es_table
-    # frequentist weights (random-effects weights when tau is estimated)
-    weights: dict[str, float] = {}
-    if f.freq is not None:
-        t2 = f.freq.tau2 if math.isfinite(f.freq.tau2) else 0.0
-        w = 1.0 / (inc["vi"].to_numpy(float) + t2)
-        w = 100 * w / w.sum()
-        weights = dict(zip(inc["study"].astype(str), w, strict=True))
-    shr = (
-        {} if f.shrunken is None else {str(r.study): r for r in f.shrunken.itertuples(index=False)}
-    )
-    inc_labels = inc["study"].astype(str).tolist()
-    k = 0
-    for r in all_rows.itertuples(index=False):
-        label = str(r.study)
-        if multi and inc_labels.count(label) == 0 and f"{label} [{r.comparison}]" in inc_labels:
-            label = f"{label} [{r.comparison}]"
-        included = bool(r.included)
-        yi, se = float(r.yi), float(r.sei)
-        est_ok = included and math.isfinite(yi) and math.isfinite(se)
-        rows.append(
-            {
-                "label": label,
-                "kind": "observed",
-                "estimate": yi if est_ok else np.nan,
-                "low": yi - z * se if est_ok else np.nan,
-                "high": yi + z * se if est_ok else np.nan,
-                "weight": weights.get(label, np.nan),
-                "trial": True,
-                "included": included,
-                "comparison": r.comparison,
-                "note": "" if included else str(r.exclusion_reason),
-            }
-        )
-        k += 1
-        s = shr.get(label)
-        if s is not None:
-            rows.append(
-                {
-                    "label": label,
-                    "kind": "shrunken",
-                    "estimate": s.median,
-                    "low": s.q_low,
-                    "high": s.q_high,
-                    "weight": np.nan,
-                    "trial": True,
-                    "included": True,
-                    "comparison": r.comparison,
-                    "note": "posterior median of the trial's effect",
-                }
-            )
+    rows = _trial_rows(f, _z(plan.ci_prob))
     b = f.bayes_row
     if multi and f.bayes is not None:
         summ = f.bayes.summary(plan.ci_prob)
@@ -334,6 +281,63 @@ def forest_rows(f: AnalysisResult, plan: Plan) -> pd.DataFrame:
         )
     )
     return pd.DataFrame(rows)
+
+
+def _trial_rows(f: AnalysisResult, z: float) -> list[dict[str, Any]]:
+    """An ``observed`` row for every study row of the data (excluded ones with the reason),
+    each followed by its ``shrunken`` row when the trial was pooled."""
+    rows: list[dict[str, Any]] = []
+    multi = f.spec.likelihood == "multilevel"
+    inc = f.es_table
+    # frequentist weights (random-effects weights when tau is estimated)
+    weights: dict[str, float] = {}
+    if f.freq is not None:
+        t2 = f.freq.tau2 if math.isfinite(f.freq.tau2) else 0.0
+        w = 1.0 / (inc["vi"].to_numpy(float) + t2)
+        w = 100 * w / w.sum()
+        weights = dict(zip(inc["study"].astype(str), w, strict=True))
+    shr = (
+        {} if f.shrunken is None else {str(r.study): r for r in f.shrunken.itertuples(index=False)}
+    )
+    inc_labels = inc["study"].astype(str).tolist()
+    for r in f.dataset_rows.itertuples(index=False):
+        label = str(r.study)
+        if multi and inc_labels.count(label) == 0 and f"{label} [{r.comparison}]" in inc_labels:
+            label = f"{label} [{r.comparison}]"
+        included = bool(r.included)
+        yi, se = float(r.yi), float(r.sei)
+        est_ok = included and math.isfinite(yi) and math.isfinite(se)
+        rows.append(
+            {
+                "label": label,
+                "kind": "observed",
+                "estimate": yi if est_ok else np.nan,
+                "low": yi - z * se if est_ok else np.nan,
+                "high": yi + z * se if est_ok else np.nan,
+                "weight": weights.get(label, np.nan),
+                "trial": True,
+                "included": included,
+                "comparison": r.comparison,
+                "note": "" if included else str(r.exclusion_reason),
+            }
+        )
+        s = shr.get(label)
+        if s is not None:
+            rows.append(
+                {
+                    "label": label,
+                    "kind": "shrunken",
+                    "estimate": s.median,
+                    "low": s.q_low,
+                    "high": s.q_high,
+                    "weight": np.nan,
+                    "trial": True,
+                    "included": True,
+                    "comparison": r.comparison,
+                    "note": "posterior median of the trial's effect",
+                }
+            )
+    return rows
 
 
 def _pooled_row(label: str, kind: str, est: float, lo: float, hi: float, note: str) -> dict:

@@ -26,14 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from bayesmtor import __version__, config
 from bayesmtor.pipeline.results import RunResult
-from bayesmtor.pipeline.stages import plan_priors
 from bayesmtor.reporting import html
 from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir, writing
-from bayesmtor.reporting.run_figures import analysis_figures, sensitivity_figures
+from bayesmtor.reporting.run_figures import run_figures
 from bayesmtor.reporting.tables import build_tables
 
 __all__ = ["check_output", "write_run"]
@@ -128,7 +126,7 @@ def write_run(
         timings["tables"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        figures = _figures(work / "figures", result, tables)
+        figures = run_figures(work / "figures", result, tables)
         timings["figures"] = time.perf_counter() - t0
         n_fig = sum(len(v) for v in figures.values())
         say(f"figures: {n_fig} written as PNG and SVG ({timings['figures']:.1f} s)")
@@ -160,21 +158,6 @@ def write_run(
             path.write_text(text + "\n", encoding="utf-8")
     say(f"wrote {Path(out)} ({len(files)} files) in {time.perf_counter() - t_start:.1f} s")
     return [folder.requested / f for f in files]
-
-
-def _figures(
-    figdir: Path, result: RunResult, tables: dict[str, pd.DataFrame]
-) -> dict[str, list[tuple[str, Path]]]:
-    """Every figure of the run, ``{analysis id or "sensitivity": [(caption, png path)]}``."""
-    plan = result.plan
-    priors = plan_priors(plan)
-    figures: dict[str, list[tuple[str, Path]]] = {}
-    for f in result.analyses:
-        if f.fitted:
-            figures[f.id] = analysis_figures(figdir, plan, priors, f, tables[f"forest_{f.id}"])
-    if result.sensitivity is not None:
-        figures["sensitivity"] = sensitivity_figures(figdir, result.sensitivity)
-    return figures
 
 
 def _write_idata(folder: Path, result: RunResult) -> None:
