@@ -35,9 +35,10 @@ def _analysis_drawings(
     """Forest plot (of the forest ``rows``), tau prior vs posterior and funnel plot of one
     analysis."""
     from bayesmtor.reporting import figures as plots
+    from bayesmtor.reporting.forest import forest_plot
 
     trials = list(dict.fromkeys(r for r, t in zip(rows["label"], rows["trial"], strict=True) if t))
-    ax = plots.forest_plot(
+    ax = forest_plot(
         rows[["label", "kind", "estimate", "low", "high", "weight"]],
         measure=f.measure,
         title=f"{f.task.outcome} | {f.task.comparison} | {f.measure}",
