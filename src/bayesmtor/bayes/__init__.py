@@ -30,7 +30,7 @@ _API: dict[str, str] = {
     "exact_batch_groups": "bayesmtor.bayes.exact",
     "exact_batch_posterior": "bayesmtor.bayes.exact",
     "exact_posterior": "bayesmtor.bayes.exact",
-    "BayesResult": "bayesmtor.bayes.pymc_models",
+    "BayesResult": "bayesmtor.bayes.results",
     "fit_binomial_normal": "bayesmtor.bayes.pymc_models",
     "fit_multilevel": "bayesmtor.bayes.pymc_models",
     "fit_normal_normal": "bayesmtor.bayes.pymc_models",
