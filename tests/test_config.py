@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +161,13 @@ def test_importing_the_registry_loads_no_heavy_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
+
+def test_every_registered_key_is_read_by_the_package() -> None:
+    src = Path(__file__).resolve().parents[1] / "src" / "bayesmtor"
+    text = "\n".join(
+        p.read_text(encoding="utf-8") for p in src.rglob("*.py") if p.name != "config.py"
+    )
+    recorded_only = {"ci_kind"}  # one kind is computed; the key states which
+    unread = [k for k in config.REGISTRY if f'"{k}"' not in text and f"'{k}'" not in text]
+    unread = [k for k in unread if k not in recorded_only]
+    assert not unread, f"registered but never read: {unread}"
