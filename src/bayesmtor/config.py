@@ -131,12 +131,7 @@ def _schedule(key: str, value: Any) -> tuple[float, ...]:
 
 def _priors_module() -> Any:
     """The module holding TauPrior and MuPrior (imported on first use: it needs scipy)."""
-    for name in ("bayesmtor.bayes.priors", "bayesmtor.priors"):
-        try:
-            return importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-    raise ImportError("no priors module found")  # pragma: no cover
+    return importlib.import_module("bayesmtor.bayes.priors")
 
 
 def _prior(kind: str) -> Callable[[str, Any], Any]:
