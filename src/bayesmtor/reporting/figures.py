@@ -28,7 +28,7 @@ import pandas as pd
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
-from bayesmtor.reporting.outputs import atomic_write_bytes
+from bayesmtor.reporting.atomic import atomic_write_bytes
 from bayesmtor.vocabulary import z_quantile
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from bayesmtor import config
 from bayesmtor.pipeline.results import AnalysisResult, RunResult
 from bayesmtor.pipeline.stages import Priors
 from bayesmtor.plans import Plan
-from bayesmtor.reporting.outputs import atomic_write_bytes
+from bayesmtor.reporting.atomic import atomic_write_bytes
 
 __all__ = ["run_figures"]
 
