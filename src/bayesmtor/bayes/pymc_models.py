@@ -528,48 +528,14 @@ def _fit(
     rng_post = np.random.default_rng([final_seed, 1])
     _add_generated(idata, "posterior", generate(idata.posterior, rng_post, True), model_coords)
 
-    with model:
-        if flat_mu:
-            prior_note = "prior groups omitted: the prior on mu is flat (improper)"
-        else:
-            with warnings.catch_warnings():
-                # the multilevel likelihood is a Potential: ignoring it is what a prior draw is
-                warnings.filterwarnings("ignore", message="The effect of Potentials")
-                prior_idata = pm.sample_prior_predictive(
-                    draws=config.get("prior_draws"), random_seed=final_seed
-                )
-            rng_prior = np.random.default_rng([final_seed, 2])
-            _add_generated(
-                prior_idata, "prior", generate(prior_idata.prior, rng_prior, False), model_coords
-            )
-            idata.extend(prior_idata, join="left")
-            prior_note = f"{config.get('prior_draws')} prior draws"
-        if manual_y is None:
+    prior_note = _add_prior_groups(model, idata, generate, model_coords, final_seed, flat_mu)
+    if manual_y is None:
+        with model:
             pm.sample_posterior_predictive(
                 idata, random_seed=final_seed, progressbar=False, extend_inferencedata=True
             )
-    if manual_y is not None:
-        # The likelihood is a closed-form Potential: build y's groups from theta directly.
-        y_obs, s_obs = manual_y
-        trial = list(model_coords["trial"])
-        groups = {
-            "observed_data": xr.Dataset(
-                {"y": xr.DataArray(y_obs, dims=("trial",), coords={"trial": trial})}
-            )
-        }
-        for grp, src, tag in (
-            ("posterior_predictive", "posterior", 3),
-            ("prior_predictive", "prior", 4),
-        ):
-            if src not in idata.groups():
-                continue
-            th = idata[src]["theta"]
-            noise = np.random.default_rng([final_seed, tag]).standard_normal(th.shape)
-            groups[grp] = xr.Dataset({"y": th + s_obs * noise})
-        for grp in [g for g in groups if g in idata.groups()]:
-            delattr(idata, grp)
-            idata._groups = [g for g in idata._groups if g != grp]
-        idata.add_groups(groups)
+    else:
+        _add_manual_y_groups(idata, manual_y, list(model_coords["trial"]), final_seed)
 
     converged = bool(diag["clean"])
     reason = None if converged else diag["reason"]
@@ -598,6 +564,53 @@ def _fit(
         s2_typical=float(s2_typical),
         drug_classes=drug_classes,
     )
+
+
+def _add_prior_groups(
+    model: pm.Model,
+    idata: az.InferenceData,
+    generate: Any,
+    coords: Mapping[str, Sequence[Any]],
+    seed: int,
+    flat_mu: bool,
+) -> str:
+    """Add the ``prior`` and ``prior_predictive`` groups (none under a flat mu prior); the note
+    for the diagnostics says which."""
+    if flat_mu:
+        return "prior groups omitted: the prior on mu is flat (improper)"
+    with model, warnings.catch_warnings():
+        # the multilevel likelihood is a Potential: ignoring it is what a prior draw is
+        warnings.filterwarnings("ignore", message="The effect of Potentials")
+        prior_idata = pm.sample_prior_predictive(draws=config.get("prior_draws"), random_seed=seed)
+    rng_prior = np.random.default_rng([seed, 2])
+    _add_generated(prior_idata, "prior", generate(prior_idata.prior, rng_prior, False), coords)
+    idata.extend(prior_idata, join="left")
+    return f"{config.get('prior_draws')} prior draws"
+
+
+def _add_manual_y_groups(
+    idata: az.InferenceData, manual_y: tuple[np.ndarray, np.ndarray], trial: list[Any], seed: int
+) -> None:
+    """The likelihood is a closed-form Potential: build y's groups from theta directly."""
+    y_obs, s_obs = manual_y
+    groups = {
+        "observed_data": xr.Dataset(
+            {"y": xr.DataArray(y_obs, dims=("trial",), coords={"trial": trial})}
+        )
+    }
+    for grp, src, tag in (
+        ("posterior_predictive", "posterior", 3),
+        ("prior_predictive", "prior", 4),
+    ):
+        if src not in idata.groups():
+            continue
+        th = idata[src]["theta"]
+        noise = np.random.default_rng([seed, tag]).standard_normal(th.shape)
+        groups[grp] = xr.Dataset({"y": th + s_obs * noise})
+    for grp in [g for g in groups if g in idata.groups()]:
+        delattr(idata, grp)
+        idata._groups = [g for g in idata._groups if g != grp]
+    idata.add_groups(groups)
 
 
 def _add_generated(
