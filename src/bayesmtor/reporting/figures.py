@@ -1,4 +1,7 @@
-"""Figures: forest, funnel, tau prior/posterior and prior-sensitivity plots.
+"""Figures: funnel, tau prior/posterior and prior-sensitivity plots, and what every plot shares.
+
+The forest plot is in :mod:`bayesmtor.reporting.forest`; it uses the measure scales, axis
+styling and colours defined here.
 
 Every plotting function takes ``ax=None`` and returns the :class:`matplotlib.axes.Axes` it
 drew on (like lifelines). Without ``ax`` a new :class:`matplotlib.figure.Figure` is made with
@@ -25,7 +28,7 @@ import pandas as pd
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
-from bayesmtor.reporting.outputs import atomic_write_bytes
+from bayesmtor.reporting.atomic import atomic_write_bytes
 from bayesmtor.vocabulary import z_quantile
 
 if TYPE_CHECKING:
@@ -35,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = [
     "FOREST_KINDS",
     "figure_bytes",
-    "forest_plot",
     "funnel_plot",
     "prior_sensitivity_plot",
     "save_figure",
@@ -222,338 +224,17 @@ def _style_x_axis(ax: Axes, measure: _Measure, values: np.ndarray) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# forest plot
-# --------------------------------------------------------------------------------------------
-def forest_plot(
-    rows: pd.DataFrame,
-    *,
-    measure: str,
-    ax: Axes | None = None,
-    title: str | None = None,
-    ci_prob: float | None = None,
-) -> Axes:
-    """Forest plot of trial estimates, shrunken estimates, pooled rows and a predictive interval.
-
-    Parameters
-    ----------
-    rows : pandas.DataFrame
-        One row per drawn element, columns
-
-        ``label`` (str)
-            y-axis label. An ``observed`` and a ``shrunken`` row with the same label share one
-            line (the shrunken marker is drawn slightly below the observed one).
-        ``kind``
-            One of ``"observed"`` (square, sized by ``weight``), ``"shrunken"`` (Bayesian
-            trial-specific estimate, circle), ``"pooled_bayes"`` and ``"pooled_freq"``
-            (diamonds), ``"predictive"`` (bar).
-        ``estimate``, ``low``, ``high``
-            Point estimate and interval on the analysis scale (log scale for OR/RR/HR). Missing
-            values are allowed and shown as "not estimable"; a predictive row may omit the
-            estimate.
-        ``weight`` (optional)
-            Relative weight of observed rows; square area grows with it.
-
-        The order of rows is kept: trials (observed/shrunken) first, in order of first
-        appearance, then pooled and predictive rows. The frame is not modified.
-    measure : {"OR", "RR", "HR", "RD", "generic"}
-        Effect measure; ratios (``"generic"`` is an unnamed ratio) are drawn on a log axis
-        labelled with ratio values, RD on a linear axis.
-    ax : matplotlib.axes.Axes, optional
-        Axes to draw on; a new figure sized to the number of rows is made if omitted.
-    title : str, optional
-        Axes title; defaults to ``"Forest plot (<measure name>)"``.
-    ci_prob : float, optional
-        Interval probability, used in the header of the text column; defaults to
-        ``config.defaults["ci_prob"]``.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    where = "forest_plot(rows)"
-    meas = _measure(measure, "forest_plot")
-    ci_prob = float(config.get("ci_prob", ci_prob))
-    frame = _require_columns(rows, ["label", "kind", "estimate", "low", "high"], where)
-    if len(frame) == 0:
-        raise InputError("the table has no rows; nothing to plot", source=where)
-    labels = [str(v) for v in frame["label"].tolist()]
-    kinds = [str(v) for v in frame["kind"].tolist()]
-    for i, kind in enumerate(kinds):
-        if kind not in FOREST_KINDS:
-            raise InputError(
-                f"unknown kind {kind!r}; expected one of {', '.join(FOREST_KINDS)}",
-                source=where,
-                row=i + 1,
-                study=labels[i],
-                column="kind",
-            )
-    est = _numeric(frame, "estimate", where, "label")
-    low = _numeric(frame, "low", where, "label")
-    high = _numeric(frame, "high", where, "label")
-    weight = _numeric(frame, "weight", where, "label") if "weight" in frame.columns else None
-    seen: set[tuple[str, str]] = set()
-    for i, key in enumerate(zip(labels, kinds, strict=True)):
-        if key in seen:
-            raise InputError(
-                f"duplicate row for label {key[0]!r} and kind {key[1]!r}; each label may "
-                "appear once per kind",
-                source=where,
-                row=i + 1,
-                study=key[0],
-                column="label",
-            )
-        seen.add(key)
-        if np.isfinite(low[i]) and np.isfinite(high[i]) and low[i] > high[i]:
-            raise InputError(
-                f"interval low {low[i]:g} is above high {high[i]:g}",
-                source=where,
-                row=i + 1,
-                study=key[0],
-                column="low",
-            )
-
-    # ---- layout: one line per trial label, then one per pooled/predictive row ----------------
-    trial_lines: dict[str, int] = {}
-    line_of_row: list[int] = [0] * len(frame)
-    line_labels: list[str] = []
-    for label, kind in zip(labels, kinds, strict=True):
-        if kind in ("observed", "shrunken") and label not in trial_lines:
-            trial_lines[label] = len(line_labels)
-            line_labels.append(label)
-    n_trial = len(line_labels)
-    gap = 0.6 if n_trial else 0.0
-    positions: list[float] = list(map(float, range(n_trial)))
-    for i, kind in enumerate(kinds):
-        if kind in ("observed", "shrunken"):
-            line_of_row[i] = trial_lines[labels[i]]
-        else:
-            line_of_row[i] = len(line_labels)
-            positions.append(len(line_labels) + gap)
-            line_labels.append(labels[i])
-    both = {lab for lab in trial_lines if (lab, "observed") in seen and (lab, "shrunken") in seen}
-    y = np.empty(len(frame))
-    for i, kind in enumerate(kinds):
-        base = positions[line_of_row[i]]
-        if labels[i] in both and kind in ("observed", "shrunken"):
-            base += -0.14 if kind == "observed" else 0.2
-        y[i] = base
-
-    if ax is None:
-        longest = max(len(s) for s in line_labels)
-        width = min(13.0, 7.5 + 0.07 * longest)
-        ax = _new_axes(width, 1.9 + 0.36 * len(line_labels))
-
-    # ---- draw --------------------------------------------------------------------------------
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Polygon
-
-    to_x = meas.to_display
-    x_est, x_lo, x_hi = to_x(est), to_x(low), to_x(high)
-    wmax = None
-    if weight is not None:
-        valid = weight[np.isfinite(weight) & (weight > 0)]
-        wmax = float(valid.max()) if valid.size else None
-    used: list[str] = []
-    for i, kind in enumerate(kinds):
-        yi = y[i]
-        color = _COLORS[kind]
-        has_ci = np.isfinite(x_lo[i]) and np.isfinite(x_hi[i])
-        if kind in ("observed", "shrunken"):
-            if has_ci:
-                ax.plot(
-                    [x_lo[i], x_hi[i]],
-                    [yi, yi],
-                    color=color,
-                    linewidth=1.1 if kind == "observed" else 1.0,
-                    linestyle="-" if kind == "observed" else (0, (3, 1.5)),
-                    zorder=2,
-                )
-            if np.isfinite(x_est[i]):
-                if kind == "observed":
-                    size = 6.0
-                    if wmax is not None and weight is not None and np.isfinite(weight[i]):
-                        size = 4.0 + 8.0 * math.sqrt(max(weight[i], 0.0) / wmax)
-                    ax.plot(x_est[i], yi, marker="s", markersize=size, color=color, zorder=3)
-                else:
-                    ax.plot(
-                        x_est[i],
-                        yi,
-                        marker="o",
-                        markersize=5,
-                        color=color,
-                        markerfacecolor="white",
-                        markeredgewidth=1.4,
-                        zorder=3,
-                    )
-        elif kind in ("pooled_bayes", "pooled_freq") and has_ci:
-            centre = (
-                x_est[i]
-                if np.isfinite(x_est[i])
-                else (math.sqrt(x_lo[i] * x_hi[i]) if meas.is_ratio else 0.5 * (x_lo[i] + x_hi[i]))
-            )
-            h = 0.28
-            diamond = Polygon(
-                [(x_lo[i], yi), (centre, yi - h), (x_hi[i], yi), (centre, yi + h)],
-                closed=True,
-                facecolor=color if kind == "pooled_bayes" else "white",
-                edgecolor=color,
-                linewidth=1.3,
-                zorder=3,
-            )
-            ax.add_patch(diamond)
-        elif kind == "predictive" and has_ci:
-            ax.plot(
-                [x_lo[i], x_hi[i]],
-                [yi, yi],
-                color=color,
-                linewidth=5,
-                alpha=0.35,
-                solid_capstyle="butt",
-                zorder=2,
-            )
-            ax.plot(
-                [x_lo[i], x_hi[i]],
-                [yi, yi],
-                color=color,
-                linewidth=0,
-                marker="|",
-                markersize=10,
-                markeredgewidth=1.5,
-                zorder=3,
-            )
-        if kind not in used and (has_ci or np.isfinite(x_est[i])):
-            used.append(kind)
-
-    # ---- axes furniture ----------------------------------------------------------------------
-    all_x = np.concatenate([x_est, x_lo, x_hi])
-    _style_x_axis(ax, meas, all_x)
-    ax.set_yticks(positions, [_plain(s) for s in line_labels])
-    ax.tick_params(axis="y", length=0)
-    top = -1.0
-    ax.set_ylim(positions[-1] + 0.75, top)
-    if n_trial and len(positions) > n_trial:
-        ax.axhline(n_trial - 1 + (gap + 1) / 2, color="#cccccc", linewidth=0.8, zorder=0)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-
-    from matplotlib.transforms import blended_transform_factory
-
-    text_tf = blended_transform_factory(ax.transAxes, ax.transData)
-    pct = f"{100 * ci_prob:g}%"
-    ax.text(
-        1.02,
-        top + 0.35,
-        f"{meas.code} [{pct} interval]",
-        transform=text_tf,
-        ha="left",
-        va="center",
-        fontsize=9,
-        fontweight="bold",
-        clip_on=False,
-    )
-    for i, kind in enumerate(kinds):
-        if np.isfinite(x_lo[i]) and np.isfinite(x_hi[i]):
-            point = meas.fmt(float(x_est[i])) if np.isfinite(x_est[i]) else "–"
-            txt = f"{point} [{meas.fmt(float(x_lo[i]))}, {meas.fmt(float(x_hi[i]))}]"
-        elif np.isfinite(x_est[i]):
-            txt = f"{meas.fmt(float(x_est[i]))} [not estimable]"
-        else:
-            txt = "not estimable"
-        ax.text(
-            1.02,
-            y[i],
-            txt,
-            transform=text_tf,
-            ha="left",
-            va="center",
-            fontsize=8 if kind == "shrunken" else 9,
-            color=_COLORS[kind] if kind == "shrunken" else "#222222",
-            fontweight="bold" if kind.startswith("pooled") else "normal",
-            clip_on=False,
-        )
-
-    handles = []
-    for kind in FOREST_KINDS:
-        if kind not in used:
-            continue
-        c = _COLORS[kind]
-        if kind == "observed":
-            h = Line2D([], [], color=c, marker="s", markersize=6, linewidth=1.1)
-        elif kind == "shrunken":
-            h = Line2D(
-                [],
-                [],
-                color=c,
-                marker="o",
-                markerfacecolor="white",
-                markersize=5,
-                linewidth=1.0,
-                linestyle=(0, (3, 1.5)),
-            )
-        elif kind == "predictive":
-            h = Line2D([], [], color=c, linewidth=5, alpha=0.35)
-        else:
-            h = Line2D(
-                [],
-                [],
-                color=c,
-                marker="D",
-                linestyle="none",
-                markersize=7,
-                markerfacecolor=c if kind == "pooled_bayes" else "white",
-            )
-        h.set_label(_LEGEND[kind])
-        handles.append(h)
-    if handles:
-        ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, 0.0),
-            bbox_transform=_below_axes(ax),
-            ncol=min(3, len(handles)),
-            fontsize=8,
-            frameon=False,
-        )
-    ax.set_title(_plain(title) if title is not None else f"Forest plot ({meas.name.lower()})")
-    return ax
-
-
-# --------------------------------------------------------------------------------------------
 # funnel plot
 # --------------------------------------------------------------------------------------------
-def funnel_plot(
-    yi: Sequence[float] | np.ndarray | pd.Series,
-    sei: Sequence[float] | np.ndarray | pd.Series,
-    *,
-    estimate: float,
-    measure: str,
-    ax: Axes | None = None,
-    labels: Sequence[str] | None = None,
-    ci_prob: float | None = None,
-) -> Axes:
-    """Funnel plot: effect (x) against standard error (y, inverted, 0 at the top).
-
-    Parameters
-    ----------
-    yi, sei : array-like
-        Trial effects on the analysis scale (log scale for ratios) and their standard errors.
-    estimate : float
-        Pooled effect on the analysis scale; the funnel is centred on it.
-    measure : {"OR", "RR", "HR", "RD", "generic"}
-    ax : matplotlib.axes.Axes, optional
-    labels : sequence of str, optional
-        Trial labels written next to the points.
-    ci_prob : float, optional
-        Probability of the pseudo-confidence limits ``estimate ± z * SE`` (default
-        ``config.defaults["ci_prob"]``, i.e. the usual pseudo-95% funnel).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    where = "funnel_plot"
-    meas = _measure(measure, where)
-    ci_prob = float(config.get("ci_prob", ci_prob))
+def _funnel_inputs(
+    yi: Sequence[float],
+    sei: Sequence[float],
+    labels: Sequence[str] | None,
+    estimate: Any,
+    where: str,
+) -> tuple[np.ndarray, np.ndarray, list[str] | None, float]:
+    """The funnel plot's inputs checked: as many finite ``yi`` as positive ``sei`` (and
+    labels), and a finite pooled estimate."""
     names = None if labels is None else [str(v) for v in labels]
     y = np.asarray(pd.to_numeric(pd.Series(list(yi)), errors="coerce"), dtype=float)
     s = np.asarray(pd.to_numeric(pd.Series(list(sei)), errors="coerce"), dtype=float)
@@ -589,6 +270,43 @@ def funnel_plot(
         ) from None
     if not np.isfinite(estimate):
         raise InputError("the pooled estimate is not finite", source=where, column="estimate")
+    return y, s, names, estimate
+
+
+def funnel_plot(
+    yi: Sequence[float] | np.ndarray | pd.Series,
+    sei: Sequence[float] | np.ndarray | pd.Series,
+    *,
+    estimate: float,
+    measure: str,
+    ax: Axes | None = None,
+    labels: Sequence[str] | None = None,
+    ci_prob: float | None = None,
+) -> Axes:
+    """Funnel plot: effect (x) against standard error (y, inverted, 0 at the top).
+
+    Parameters
+    ----------
+    yi, sei : array-like
+        Trial effects on the analysis scale (log scale for ratios) and their standard errors.
+    estimate : float
+        Pooled effect on the analysis scale; the funnel is centred on it.
+    measure : {"OR", "RR", "HR", "RD", "generic"}
+    ax : matplotlib.axes.Axes, optional
+    labels : sequence of str, optional
+        Trial labels written next to the points.
+    ci_prob : float, optional
+        Probability of the pseudo-confidence limits ``estimate ± z * SE`` (default
+        ``config.defaults["ci_prob"]``, i.e. the usual pseudo-95% funnel).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    where = "funnel_plot"
+    meas = _measure(measure, where)
+    ci_prob = float(config.get("ci_prob", ci_prob))
+    y, s, names, estimate = _funnel_inputs(yi, sei, labels, estimate, where)
 
     if ax is None:
         ax = _new_axes(6.5, 5.0)
@@ -734,42 +452,8 @@ def tau_prior_posterior_plot(
 # --------------------------------------------------------------------------------------------
 # prior sensitivity
 # --------------------------------------------------------------------------------------------
-def prior_sensitivity_plot(
-    table: pd.DataFrame,
-    *,
-    measure: str,
-    ax: Axes | None = None,
-) -> Axes:
-    """Pooled effect under each prior: posterior median and credible interval per row.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Columns ``prior`` (label), ``mu_median``, ``mu_low``, ``mu_high`` (analysis scale: log
-        for ratios), optional ``tau_median`` (shown in the text column) and optional
-        ``analysis``: when present, the analyses are drawn side by side within each prior's
-        line (offset markers, one colour per analysis, with a legend).
-    measure : {"OR", "RR", "HR", "RD", "generic"}
-    ax : matplotlib.axes.Axes, optional
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    where = "prior_sensitivity_plot(table)"
-    meas = _measure(measure, "prior_sensitivity_plot")
-    frame = _require_columns(table, ["prior", "mu_median", "mu_low", "mu_high"], where)
-    if len(frame) == 0:
-        raise InputError("the table has no rows; nothing to plot", source=where)
-    priors = [str(v) for v in frame["prior"].tolist()]
-    med = _numeric(frame, "mu_median", where, "prior")
-    low = _numeric(frame, "mu_low", where, "prior")
-    high = _numeric(frame, "mu_high", where, "prior")
-    tau = _numeric(frame, "tau_median", where, "prior") if "tau_median" in frame.columns else None
-    analyses = [str(v) for v in frame["analysis"].tolist()] if "analysis" in frame.columns else None
-    prior_order = list(dict.fromkeys(priors))
-    groups = list(dict.fromkeys(analyses)) if analyses else [""]
-    n_g = len(groups)
+def _check_unique_priors(priors: list[str], analyses: list[str] | None, where: str) -> None:
+    """Each prior at most once per analysis."""
     seen: set[tuple[str, str]] = set()
     for i, p in enumerate(priors):
         key = (p, analyses[i] if analyses else "")
@@ -783,19 +467,27 @@ def prior_sensitivity_plot(
             )
         seen.add(key)
 
-    if ax is None:
-        longest = max(len(s) for s in prior_order)
-        ax = _new_axes(min(13.0, 7.5 + 0.07 * longest), 1.8 + (0.3 + 0.22 * n_g) * len(prior_order))
+
+def _sensitivity_rows(
+    ax: Axes,
+    meas: _Measure,
+    priors: list[str],
+    analyses: list[str] | None,
+    prior_order: list[str],
+    offsets: np.ndarray,
+    x: tuple[np.ndarray, np.ndarray, np.ndarray],
+    tau: np.ndarray | None,
+    text_tf: Any,
+) -> None:
+    """One interval and median per row, its printed value right of the axes, coloured by
+    analysis when there are several."""
     import matplotlib as mpl
 
     cycle = mpl.rcParams["axes.prop_cycle"].by_key().get("color", ["#1f77b4"])
-    spread = min(0.56, 0.28 * (n_g - 1))
-    offsets = np.linspace(-spread / 2, spread / 2, n_g) if n_g > 1 else np.array([0.0])
-    x_med, x_lo, x_hi = meas.to_display(med), meas.to_display(low), meas.to_display(high)
-    y = np.empty(len(frame))
-    from matplotlib.transforms import blended_transform_factory
-
-    text_tf = blended_transform_factory(ax.transAxes, ax.transData)
+    groups = list(dict.fromkeys(analyses)) if analyses else [""]
+    n_g = len(groups)
+    x_med, x_lo, x_hi = x
+    y = np.empty(len(priors))
     drawn: set[str] = set()
     for i, p in enumerate(priors):
         g = groups.index(analyses[i]) if analyses else 0
@@ -836,6 +528,57 @@ def prior_sensitivity_plot(
             color=color if n_g > 1 else "#222222",
             clip_on=False,
         )
+
+
+def prior_sensitivity_plot(
+    table: pd.DataFrame,
+    *,
+    measure: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Pooled effect under each prior: posterior median and credible interval per row.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``prior`` (label), ``mu_median``, ``mu_low``, ``mu_high`` (analysis scale: log
+        for ratios), optional ``tau_median`` (shown in the text column) and optional
+        ``analysis``: when present, the analyses are drawn side by side within each prior's
+        line (offset markers, one colour per analysis, with a legend).
+    measure : {"OR", "RR", "HR", "RD", "generic"}
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    where = "prior_sensitivity_plot(table)"
+    meas = _measure(measure, "prior_sensitivity_plot")
+    frame = _require_columns(table, ["prior", "mu_median", "mu_low", "mu_high"], where)
+    if len(frame) == 0:
+        raise InputError("the table has no rows; nothing to plot", source=where)
+    priors = [str(v) for v in frame["prior"].tolist()]
+    med = _numeric(frame, "mu_median", where, "prior")
+    low = _numeric(frame, "mu_low", where, "prior")
+    high = _numeric(frame, "mu_high", where, "prior")
+    tau = _numeric(frame, "tau_median", where, "prior") if "tau_median" in frame.columns else None
+    analyses = [str(v) for v in frame["analysis"].tolist()] if "analysis" in frame.columns else None
+    prior_order = list(dict.fromkeys(priors))
+    groups = list(dict.fromkeys(analyses)) if analyses else [""]
+    n_g = len(groups)
+    _check_unique_priors(priors, analyses, where)
+
+    if ax is None:
+        longest = max(len(s) for s in prior_order)
+        ax = _new_axes(min(13.0, 7.5 + 0.07 * longest), 1.8 + (0.3 + 0.22 * n_g) * len(prior_order))
+    spread = min(0.56, 0.28 * (n_g - 1))
+    offsets = np.linspace(-spread / 2, spread / 2, n_g) if n_g > 1 else np.array([0.0])
+    x_med, x_lo, x_hi = meas.to_display(med), meas.to_display(low), meas.to_display(high)
+    from matplotlib.transforms import blended_transform_factory
+
+    text_tf = blended_transform_factory(ax.transAxes, ax.transData)
+    x = (x_med, x_lo, x_hi)
+    _sensitivity_rows(ax, meas, priors, analyses, prior_order, offsets, x, tau, text_tf)
     _style_x_axis(ax, meas, np.concatenate([x_med, x_lo, x_hi]))
     if n_g > 1:  # shaded bands keep each prior's analyses together
         for j in range(0, len(prior_order), 2):
