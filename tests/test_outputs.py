@@ -18,12 +18,11 @@ import pytest
 
 from bayesmtor import __version__
 from bayesmtor.errors import OutputError
+from bayesmtor.reporting.atomic import atomic_write_bytes, atomic_write_text
 from bayesmtor.reporting.outputs import (
     MARKER_NAME,
     OutputFolder,
     atomic_output_dir,
-    atomic_write_bytes,
-    atomic_write_text,
     clean_stale_partials,
     is_bayesmtor_output,
     partial_name_pattern,

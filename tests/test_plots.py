@@ -16,8 +16,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
-from bayesmtor.reporting import figures as plots
 from bayesmtor.errors import InputError
+from bayesmtor.reporting import figures as plots
+from bayesmtor.reporting.forest import forest_plot
 
 # Synthetic values (not data): log hazard ratios of three made-up trials.
 TRIALS = ["Trial A (2010)", "Trial B $5$ & <c>", "Trial C"]
@@ -50,7 +51,7 @@ def _all_texts(ax: Axes) -> str:
 def test_forest_plot_ratio_measure() -> None:
     rows = _forest_rows()
     before = rows.copy()
-    ax = plots.forest_plot(rows, measure="HR", title="PFS")
+    ax = forest_plot(rows, measure="HR", title="PFS")
     pd.testing.assert_frame_equal(rows, before)  # caller's frame untouched
     assert isinstance(ax, Axes)
     assert isinstance(ax.figure, Figure)
@@ -88,7 +89,7 @@ def test_forest_plot_risk_difference_linear_axis_and_given_ax() -> None:
             "high": [0.11, 0.04, 0.05],
         }
     )
-    ax = plots.forest_plot(rows, measure="rd", ax=ax0, ci_prob=0.9)
+    ax = forest_plot(rows, measure="rd", ax=ax0, ci_prob=0.9)
     assert ax is ax0
     assert ax.get_xscale() == "linear"
     assert _ytick_texts(ax) == ["T1", "T2", "Pooled"]
@@ -106,7 +107,7 @@ def test_forest_plot_not_estimable_row() -> None:
             "high": [0.4, np.nan],
         }
     )
-    ax = plots.forest_plot(rows, measure="OR")
+    ax = forest_plot(rows, measure="OR")
     assert "not estimable" in _all_texts(ax)
     assert _ytick_texts(ax) == ["T1", "Prediction"]
 
@@ -123,12 +124,12 @@ def test_forest_plot_not_estimable_row() -> None:
 )
 def test_forest_plot_input_errors(change, match: str) -> None:
     with pytest.raises(InputError, match=match):
-        plots.forest_plot(change(_forest_rows()), measure="OR")
+        forest_plot(change(_forest_rows()), measure="OR")
 
 
 def test_unknown_measure() -> None:
     with pytest.raises(InputError, match="unknown measure"):
-        plots.forest_plot(_forest_rows(), measure="SMD")
+        forest_plot(_forest_rows(), measure="SMD")
 
 
 def test_funnel_plot() -> None:
@@ -216,7 +217,7 @@ def test_ratio_ticks_are_readable() -> None:
 
 
 def test_save_figure_png_and_svg(tmp_path: Path) -> None:
-    ax = plots.forest_plot(_forest_rows(), measure="HR")
+    ax = forest_plot(_forest_rows(), measure="HR")
     stem = tmp_path / "figs" / "forest_pfs.everolimus"
     paths = plots.save_figure(ax.figure, stem)
     assert [p.name for p in paths] == ["forest_pfs.everolimus.png", "forest_pfs.everolimus.svg"]
@@ -226,7 +227,7 @@ def test_save_figure_png_and_svg(tmp_path: Path) -> None:
     assert b"<svg" in svg.read_bytes()[:2_000]
     first_svg = svg.read_bytes()
     # The same figure drawn again from scratch gives the same SVG (no date, fixed id salt).
-    plots.save_figure(plots.forest_plot(_forest_rows(), measure="HR").figure, stem)
+    plots.save_figure(forest_plot(_forest_rows(), measure="HR").figure, stem)
     assert svg.read_bytes() == first_svg
     assert sorted(p.name for p in stem.parent.iterdir()) == [p.name for p in paths]
 
@@ -235,6 +236,6 @@ def test_generic_measure_is_a_ratio_on_log_scale() -> None:
     rows = pd.DataFrame(
         {"label": ["T1"], "kind": ["observed"], "estimate": [0.1], "low": [-0.1], "high": [0.3]}
     )
-    ax = plots.forest_plot(rows, measure="generic")
+    ax = forest_plot(rows, measure="generic")
     assert ax.get_xscale() == "log"
     assert ax.get_xlabel() == "Ratio (log scale)"

@@ -80,6 +80,7 @@ def test_every_promised_file_exists(small_run):
         "report.html",
         "plan.toml",
         "run.json",
+        "tables/pooled.csv",
         "tables/pooled_bayes.csv",
         "tables/pooled_frequentist.csv",
         "tables/side_by_side.csv",
@@ -325,3 +326,27 @@ def test_check_output_refuses_before_the_run(tmp_path):
         check_output(mine, plan=plan, force=True)
     check_output(tmp_path / "new", plan=plan)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_pooled_table_uses_the_one_schema(small_run):
+    from bayesmtor.schema import POOLED_COLUMNS
+
+    _, _, out, _ = small_run
+    pooled = pd.read_csv(out / "tables" / "pooled.csv")
+    assert pooled.columns.tolist()[-len(POOLED_COLUMNS) :] == list(POOLED_COLUMNS)
+    assert set(zip(pooled["analysis"], pooled["engine"], strict=True)) == {
+        (a, e) for a in FITTED for e in ("frequentist", "exact")
+    }
+    # the same quantities as the engine-specific tables (posterior median of mu and the
+    # frequentist estimate), reached through the schema: equal up to rounding
+    bayes = pd.read_csv(out / "tables" / "pooled_bayes.csv").set_index("analysis")
+    freq = pd.read_csv(out / "tables" / "pooled_frequentist.csv").set_index("analysis")
+    rows = pooled.set_index(["analysis", "engine"])
+    for aid in FITTED:
+        assert rows.loc[(aid, "exact"), "estimate"] == pytest.approx(
+            bayes.loc[aid, "mu_median"], rel=1e-9
+        )
+        assert rows.loc[(aid, "frequentist"), "estimate"] == pytest.approx(
+            freq.loc[aid, "estimate"], rel=1e-12
+        )
+        assert rows.loc[(aid, "exact"), "excluded"] == rows.loc[(aid, "frequentist"), "excluded"]

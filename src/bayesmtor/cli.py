@@ -726,7 +726,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_replicate(args: argparse.Namespace) -> int:
     """``bayesmtor replicate``."""
     from bayesmtor import replication
-    from bayesmtor.reporting.outputs import atomic_write_text
+    from bayesmtor.reporting.atomic import atomic_write_text
 
     path = _replication_path(args.out) if args.out is not None else None  # refuse early
     result = replication.replicate()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bayesmtor.errors import InputError
-from bayesmtor.reporting.outputs import atomic_write_text
+from bayesmtor.reporting.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from bayesmtor.pipeline.results import AnalysisResult, RunResult

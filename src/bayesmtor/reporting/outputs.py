@@ -9,8 +9,8 @@ bayesmtor itself wrote.
   exception, *including* ``KeyboardInterrupt`` (Ctrl-C, and SIGTERM in the command line), the
   partial folder is removed, the previous output is left untouched and the exception
   propagates.
-* :func:`atomic_write_bytes` / :func:`atomic_write_text` do the same for one file (temporary
-  file in the same folder, then :func:`os.replace`).
+* :func:`bayesmtor.reporting.atomic.atomic_write_bytes` does the same for one file
+  (temporary file in the same folder, then :func:`os.replace`).
 * :func:`recover_output` repairs what a run killed so hard that it could not clean up
   (``SIGKILL``, power loss) left behind. It runs automatically when a new output folder is
   opened; :func:`clean_stale_partials` is the same, returning the folders it removed.
@@ -80,11 +80,9 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import stat
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -94,6 +92,13 @@ from typing import Any
 
 from bayesmtor import __version__
 from bayesmtor.errors import OutputError
+from bayesmtor.reporting.atomic import (
+    WRITE_ERRNOS,
+    atomic_write_text,
+    failure,
+    fsync_dir,
+    signals_held,
+)
 
 __all__ = [
     "MARKER_FORMAT",
@@ -101,13 +106,10 @@ __all__ = [
     "OutputFolder",
     "Recovery",
     "atomic_output_dir",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "clean_stale_partials",
     "is_bayesmtor_output",
     "partial_name_pattern",
     "recover_output",
-    "writing",
 ]
 
 #: Name of the marker file every committed output folder holds.
@@ -120,13 +122,6 @@ _PACKAGE = "bayesmtor"
 
 #: Files that file browsers drop into folders they show; they do not count as a user's files.
 _CLUTTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-
-#: Write errors that carry no file name but are certainly about the output being written.
-_WRITE_ERRNOS = frozenset(
-    getattr(errno, name)
-    for name in ("ENOSPC", "EDQUOT", "EROFS", "EFBIG", "EIO")
-    if hasattr(errno, name)
-)
 
 #: At most this many paths are named in one message.
 _MAX_NAMED = 3
@@ -437,90 +432,6 @@ def _discard(path: Path, target: Path) -> tuple[Path, list[str]]:
     return junk, _delete_tree(junk)
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Ask the operating system to write a folder's entries to disk (best effort, POSIX)."""
-    if os.name != "posix":  # pragma: no cover
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold back SIGINT and SIGTERM for the duration of the block, then deliver them."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous: dict[int, Any] = {}
-    for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
-        if sig is None:  # pragma: no cover
-            continue
-        handler = signal.getsignal(sig)
-        if handler in (signal.SIG_IGN, None):
-            continue
-        previous[sig] = handler
-        signal.signal(sig, lambda signum, _frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for sig in dict.fromkeys(caught):
-            signal.raise_signal(sig)
-
-
-def _failure(path: Path | str, exc: BaseException) -> str:
-    """``cannot write 'path': reason``, with a hint when the disk is (nearly) full."""
-    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    message = f"cannot write '{path}': {reason}"
-    if getattr(exc, "errno", None) in _WRITE_ERRNOS:
-        return message
-    folder = Path(path).parent
-    while not folder.exists() and folder.parent != folder:
-        folder = folder.parent
-    with contextlib.suppress(OSError):
-        free = shutil.disk_usage(folder).free
-        if free < 1 << 20:
-            message += f" (only {free} bytes free on that disk)"
-    return message
-
-
-@contextlib.contextmanager
-def writing(path: Path) -> Iterator[Path]:
-    """Turn a failed write of ``path`` into one :class:`~bayesmtor.errors.OutputError`.
-
-    ``with writing(path): frame.to_csv(path)`` reports a full disk, an exceeded quota, a
-    read-only filesystem or a refused permission as ``cannot write 'path': reason``. netCDF
-    libraries report such failures as ``RuntimeError("NetCDF: HDF error")``; those are
-    converted too.
-
-    Parameters
-    ----------
-    path : Path
-        The file the block writes.
-
-    Yields
-    ------
-    Path
-        ``path``.
-    """
-    try:
-        yield path
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise OutputError(_failure(path, exc)) from exc
-    except RuntimeError as exc:
-        if not str(exc).startswith(("NetCDF:", "HDF", "Unable to")):
-            raise
-        raise OutputError(_failure(path, exc)) from exc
-
-
 # --------------------------------------------------------------------------------------------
 # recovery after a kill
 # --------------------------------------------------------------------------------------------
@@ -653,7 +564,7 @@ def recover_output(target: Path, *, max_age_seconds: float | None = None) -> Rec
     kept: list[Path] = []
     restored: Path | None = None
     kind: str | None = None
-    with _signals_held():
+    with signals_held():
         for junk in dead["junk"]:
             _delete_tree(junk)
             removed.append(junk)
@@ -670,7 +581,7 @@ def recover_output(target: Path, *, max_age_seconds: float | None = None) -> Rec
                     continue
                 restored, kind = folder, what
                 (trash if what == "previous" else partials).remove(folder)
-                _fsync_dir(parent)
+                fsync_dir(parent)
                 break
         replaceable = target.is_dir() and _read_record(target)[0] is not None
         for folder in trash:
@@ -883,15 +794,15 @@ class OutputFolder:
             return OutputError(text.replace(inside, str(self.target))) if inside in text else None
         name = exc.filename
         if name is not None and str(name).startswith(inside):
-            return OutputError(_failure(str(name).replace(inside, str(self.target), 1), exc))
-        if name is None and exc.errno in _WRITE_ERRNOS:
-            return OutputError(_failure(self.target, exc))
+            return OutputError(failure(str(name).replace(inside, str(self.target), 1), exc))
+        if name is None and exc.errno in WRITE_ERRNOS:
+            return OutputError(failure(self.target, exc))
         return None
 
     def _commit(self, work: Path) -> None:
         target = self.target
         atomic_write_text(work / MARKER_NAME, json.dumps(_manifest(work), indent=1) + "\n")
-        with _signals_held():
+        with signals_held():
             # Re-check: another process or the user may have changed the target meanwhile.
             self._check_path()
             self._check_target()
@@ -912,7 +823,7 @@ class OutputFolder:
                 f"cannot move the new output into '{target}': {exc.strerror or exc}"
             ) from exc
         self.committed = True
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def _replace(self, work: Path) -> None:
         """Old output aside to ``trash``, new output into place, then delete the old one."""
@@ -936,7 +847,7 @@ class OutputFolder:
                 ) from exc
             raise
         self.committed = True
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         junk, errors = _discard(trash, target)
         if errors:
             raise OutputError(
@@ -980,54 +891,3 @@ def atomic_output_dir(
     ['.bayesmtor-output', 'table.csv']
     """
     return OutputFolder(target, force=force, protect=protect)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then replace).
-
-    The parent folder is created if needed. Readers see either the old file or the new one.
-
-    Returns
-    -------
-    Path
-        ``path``.
-
-    Raises
-    ------
-    bayesmtor.errors.OutputError
-        The file cannot be written (names the file and the reason).
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create the folder of '{path}': {exc.strerror or exc}") from exc
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as exc:
-        raise OutputError(_failure(path, exc)) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(bytes(data))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise OutputError(_failure(path, exc)) from exc
-        raise
-    return path
-
-
-def atomic_write_text(path: Path, text: str, *, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically; newlines are written exactly as given.
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    return atomic_write_bytes(path, str(text).encode(encoding))

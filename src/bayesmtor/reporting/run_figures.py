@@ -21,7 +21,7 @@ from bayesmtor import config
 from bayesmtor.pipeline.results import AnalysisResult, RunResult
 from bayesmtor.pipeline.stages import Priors
 from bayesmtor.plans import Plan
-from bayesmtor.reporting.outputs import atomic_write_bytes
+from bayesmtor.reporting.atomic import atomic_write_bytes
 
 __all__ = ["run_figures"]
 
@@ -35,9 +35,10 @@ def _analysis_drawings(
     """Forest plot (of the forest ``rows``), tau prior vs posterior and funnel plot of one
     analysis."""
     from bayesmtor.reporting import figures as plots
+    from bayesmtor.reporting.forest import forest_plot
 
     trials = list(dict.fromkeys(r for r, t in zip(rows["label"], rows["trial"], strict=True) if t))
-    ax = plots.forest_plot(
+    ax = forest_plot(
         rows[["label", "kind", "estimate", "low", "high", "weight"]],
         measure=f.measure,
         title=f"{f.task.outcome} | {f.task.comparison} | {f.measure}",

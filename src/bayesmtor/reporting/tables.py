@@ -1,7 +1,8 @@
 """The CSV tables of a run, built from its frozen results (nothing here fits or writes).
 
-``pooled_bayes``, ``pooled_frequentist``, ``side_by_side``, ``excluded_studies``,
-``single_arm_cohort``, ``analyses`` (status of every expanded analysis), ``forest_<id>`` (the
+``pooled`` (every pooled result, frequentist and Bayesian, in the one pooled-result schema of
+:mod:`bayesmtor.schema`), ``pooled_bayes``, ``pooled_frequentist``, ``side_by_side``,
+``excluded_studies``, ``single_arm_cohort``, ``analyses`` (status of every expanded analysis), ``forest_<id>`` (the
 rows of each forest plot: observed and shrunken trial effects, pooled and predictive rows),
 ``mcmc_check`` and ``mcmc_diagnostics`` (when MCMC ran), ``prior_sensitivity`` (with
 ``[sensitivity]``), ``multilevel_<id>``, and ``replication`` / ``unit_comparison`` when
@@ -22,7 +23,7 @@ from bayesmtor.pipeline.stages import add_ratio_columns
 from bayesmtor.plans import Plan
 from bayesmtor.vocabulary import RATIO_MEASURES, z_quantile
 
-__all__ = ["build_tables", "forest_rows", "side_by_side"]
+__all__ = ["build_tables", "forest_rows", "pooled", "side_by_side"]
 
 
 def _base(f: AnalysisResult) -> dict[str, Any]:
@@ -75,6 +76,7 @@ def build_tables(result: RunResult) -> dict[str, pd.DataFrame]:
         "pooled_bayes": _pooled_bayes(done, plan),
         "pooled_frequentist": _pooled_frequentist(fits),
         "side_by_side": side_by_side(done, plan),
+        "pooled": pooled(fits, plan),
     }
     tables.update(_excluded(fits))
     tables["analyses"] = pd.DataFrame([f.record().to_dict() for f in fits])
@@ -90,6 +92,29 @@ def build_tables(result: RunResult) -> dict[str, pd.DataFrame]:
         if f.bayes is not None and f.spec.likelihood == "multilevel":
             tables[f"multilevel_{f.id}"] = f.bayes.summary(plan.ci_prob).reset_index()
     return tables
+
+
+def pooled(fits: Sequence[AnalysisResult], plan: Plan) -> pd.DataFrame:
+    """Every pooled result of the run in the one pooled-result schema
+    (:data:`bayesmtor.schema.POOLED_COLUMNS`): per analysis a ``frequentist`` row and an
+    ``exact`` or ``mcmc`` row, the same columns for each; ``excluded`` as ``study: reason``
+    entries joined by ``"; "``."""
+    from bayesmtor import schema
+
+    rows = []
+    for f in fits:
+        excluded: list[tuple[str, str]] = []
+        if f.excluded is not None:
+            study, reason = f.excluded["study"].astype(str), f.excluded["reason"].astype(str)
+            excluded = list(zip(study, reason, strict=True))
+        for res in (f.freq, f.exact, f.bayes):
+            if res is None:
+                continue
+            row = schema.pooled_row(res, ci_prob=plan.ci_prob, measure=f.measure, excluded=excluded)
+            row["excluded"] = "; ".join(f"{s}: {r}" for s, r in row["excluded"])
+            rows.append({**_base(f), **row})  # the schema's measure column stands for both
+    ids = [c for c in _base_cols() if c not in schema.POOLED_COLUMNS]
+    return pd.DataFrame(rows, columns=[*ids, *schema.POOLED_COLUMNS])
 
 
 def _pooled_bayes(done: Sequence[AnalysisResult], plan: Plan) -> pd.DataFrame:

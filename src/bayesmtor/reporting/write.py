@@ -30,7 +30,8 @@ import numpy as np
 from bayesmtor import __version__, config
 from bayesmtor.pipeline.results import RunResult
 from bayesmtor.reporting import html
-from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir, writing
+from bayesmtor.reporting.atomic import writing
+from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir
 from bayesmtor.reporting.run_figures import run_figures
 from bayesmtor.reporting.tables import build_tables
 
