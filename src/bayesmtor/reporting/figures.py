@@ -226,39 +226,15 @@ def _style_x_axis(ax: Axes, measure: _Measure, values: np.ndarray) -> None:
 # --------------------------------------------------------------------------------------------
 # funnel plot
 # --------------------------------------------------------------------------------------------
-def funnel_plot(
-    yi: Sequence[float] | np.ndarray | pd.Series,
-    sei: Sequence[float] | np.ndarray | pd.Series,
-    *,
-    estimate: float,
-    measure: str,
-    ax: Axes | None = None,
-    labels: Sequence[str] | None = None,
-    ci_prob: float | None = None,
-) -> Axes:
-    """Funnel plot: effect (x) against standard error (y, inverted, 0 at the top).
-
-    Parameters
-    ----------
-    yi, sei : array-like
-        Trial effects on the analysis scale (log scale for ratios) and their standard errors.
-    estimate : float
-        Pooled effect on the analysis scale; the funnel is centred on it.
-    measure : {"OR", "RR", "HR", "RD", "generic"}
-    ax : matplotlib.axes.Axes, optional
-    labels : sequence of str, optional
-        Trial labels written next to the points.
-    ci_prob : float, optional
-        Probability of the pseudo-confidence limits ``estimate ± z * SE`` (default
-        ``config.defaults["ci_prob"]``, i.e. the usual pseudo-95% funnel).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    where = "funnel_plot"
-    meas = _measure(measure, where)
-    ci_prob = float(config.get("ci_prob", ci_prob))
+def _funnel_inputs(
+    yi: Sequence[float],
+    sei: Sequence[float],
+    labels: Sequence[str] | None,
+    estimate: Any,
+    where: str,
+) -> tuple[np.ndarray, np.ndarray, list[str] | None, float]:
+    """The funnel plot's inputs checked: as many finite ``yi`` as positive ``sei`` (and
+    labels), and a finite pooled estimate."""
     names = None if labels is None else [str(v) for v in labels]
     y = np.asarray(pd.to_numeric(pd.Series(list(yi)), errors="coerce"), dtype=float)
     s = np.asarray(pd.to_numeric(pd.Series(list(sei)), errors="coerce"), dtype=float)
@@ -294,6 +270,43 @@ def funnel_plot(
         ) from None
     if not np.isfinite(estimate):
         raise InputError("the pooled estimate is not finite", source=where, column="estimate")
+    return y, s, names, estimate
+
+
+def funnel_plot(
+    yi: Sequence[float] | np.ndarray | pd.Series,
+    sei: Sequence[float] | np.ndarray | pd.Series,
+    *,
+    estimate: float,
+    measure: str,
+    ax: Axes | None = None,
+    labels: Sequence[str] | None = None,
+    ci_prob: float | None = None,
+) -> Axes:
+    """Funnel plot: effect (x) against standard error (y, inverted, 0 at the top).
+
+    Parameters
+    ----------
+    yi, sei : array-like
+        Trial effects on the analysis scale (log scale for ratios) and their standard errors.
+    estimate : float
+        Pooled effect on the analysis scale; the funnel is centred on it.
+    measure : {"OR", "RR", "HR", "RD", "generic"}
+    ax : matplotlib.axes.Axes, optional
+    labels : sequence of str, optional
+        Trial labels written next to the points.
+    ci_prob : float, optional
+        Probability of the pseudo-confidence limits ``estimate ± z * SE`` (default
+        ``config.defaults["ci_prob"]``, i.e. the usual pseudo-95% funnel).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    where = "funnel_plot"
+    meas = _measure(measure, where)
+    ci_prob = float(config.get("ci_prob", ci_prob))
+    y, s, names, estimate = _funnel_inputs(yi, sei, labels, estimate, where)
 
     if ax is None:
         ax = _new_axes(6.5, 5.0)
@@ -439,42 +452,8 @@ def tau_prior_posterior_plot(
 # --------------------------------------------------------------------------------------------
 # prior sensitivity
 # --------------------------------------------------------------------------------------------
-def prior_sensitivity_plot(
-    table: pd.DataFrame,
-    *,
-    measure: str,
-    ax: Axes | None = None,
-) -> Axes:
-    """Pooled effect under each prior: posterior median and credible interval per row.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Columns ``prior`` (label), ``mu_median``, ``mu_low``, ``mu_high`` (analysis scale: log
-        for ratios), optional ``tau_median`` (shown in the text column) and optional
-        ``analysis``: when present, the analyses are drawn side by side within each prior's
-        line (offset markers, one colour per analysis, with a legend).
-    measure : {"OR", "RR", "HR", "RD", "generic"}
-    ax : matplotlib.axes.Axes, optional
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    where = "prior_sensitivity_plot(table)"
-    meas = _measure(measure, "prior_sensitivity_plot")
-    frame = _require_columns(table, ["prior", "mu_median", "mu_low", "mu_high"], where)
-    if len(frame) == 0:
-        raise InputError("the table has no rows; nothing to plot", source=where)
-    priors = [str(v) for v in frame["prior"].tolist()]
-    med = _numeric(frame, "mu_median", where, "prior")
-    low = _numeric(frame, "mu_low", where, "prior")
-    high = _numeric(frame, "mu_high", where, "prior")
-    tau = _numeric(frame, "tau_median", where, "prior") if "tau_median" in frame.columns else None
-    analyses = [str(v) for v in frame["analysis"].tolist()] if "analysis" in frame.columns else None
-    prior_order = list(dict.fromkeys(priors))
-    groups = list(dict.fromkeys(analyses)) if analyses else [""]
-    n_g = len(groups)
+def _check_unique_priors(priors: list[str], analyses: list[str] | None, where: str) -> None:
+    """Each prior at most once per analysis."""
     seen: set[tuple[str, str]] = set()
     for i, p in enumerate(priors):
         key = (p, analyses[i] if analyses else "")
@@ -488,19 +467,27 @@ def prior_sensitivity_plot(
             )
         seen.add(key)
 
-    if ax is None:
-        longest = max(len(s) for s in prior_order)
-        ax = _new_axes(min(13.0, 7.5 + 0.07 * longest), 1.8 + (0.3 + 0.22 * n_g) * len(prior_order))
+
+def _sensitivity_rows(
+    ax: Axes,
+    meas: _Measure,
+    priors: list[str],
+    analyses: list[str] | None,
+    prior_order: list[str],
+    offsets: np.ndarray,
+    x: tuple[np.ndarray, np.ndarray, np.ndarray],
+    tau: np.ndarray | None,
+    text_tf: Any,
+) -> None:
+    """One interval and median per row, its printed value right of the axes, coloured by
+    analysis when there are several."""
     import matplotlib as mpl
 
     cycle = mpl.rcParams["axes.prop_cycle"].by_key().get("color", ["#1f77b4"])
-    spread = min(0.56, 0.28 * (n_g - 1))
-    offsets = np.linspace(-spread / 2, spread / 2, n_g) if n_g > 1 else np.array([0.0])
-    x_med, x_lo, x_hi = meas.to_display(med), meas.to_display(low), meas.to_display(high)
-    y = np.empty(len(frame))
-    from matplotlib.transforms import blended_transform_factory
-
-    text_tf = blended_transform_factory(ax.transAxes, ax.transData)
+    groups = list(dict.fromkeys(analyses)) if analyses else [""]
+    n_g = len(groups)
+    x_med, x_lo, x_hi = x
+    y = np.empty(len(priors))
     drawn: set[str] = set()
     for i, p in enumerate(priors):
         g = groups.index(analyses[i]) if analyses else 0
@@ -541,6 +528,57 @@ def prior_sensitivity_plot(
             color=color if n_g > 1 else "#222222",
             clip_on=False,
         )
+
+
+def prior_sensitivity_plot(
+    table: pd.DataFrame,
+    *,
+    measure: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Pooled effect under each prior: posterior median and credible interval per row.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``prior`` (label), ``mu_median``, ``mu_low``, ``mu_high`` (analysis scale: log
+        for ratios), optional ``tau_median`` (shown in the text column) and optional
+        ``analysis``: when present, the analyses are drawn side by side within each prior's
+        line (offset markers, one colour per analysis, with a legend).
+    measure : {"OR", "RR", "HR", "RD", "generic"}
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    where = "prior_sensitivity_plot(table)"
+    meas = _measure(measure, "prior_sensitivity_plot")
+    frame = _require_columns(table, ["prior", "mu_median", "mu_low", "mu_high"], where)
+    if len(frame) == 0:
+        raise InputError("the table has no rows; nothing to plot", source=where)
+    priors = [str(v) for v in frame["prior"].tolist()]
+    med = _numeric(frame, "mu_median", where, "prior")
+    low = _numeric(frame, "mu_low", where, "prior")
+    high = _numeric(frame, "mu_high", where, "prior")
+    tau = _numeric(frame, "tau_median", where, "prior") if "tau_median" in frame.columns else None
+    analyses = [str(v) for v in frame["analysis"].tolist()] if "analysis" in frame.columns else None
+    prior_order = list(dict.fromkeys(priors))
+    groups = list(dict.fromkeys(analyses)) if analyses else [""]
+    n_g = len(groups)
+    _check_unique_priors(priors, analyses, where)
+
+    if ax is None:
+        longest = max(len(s) for s in prior_order)
+        ax = _new_axes(min(13.0, 7.5 + 0.07 * longest), 1.8 + (0.3 + 0.22 * n_g) * len(prior_order))
+    spread = min(0.56, 0.28 * (n_g - 1))
+    offsets = np.linspace(-spread / 2, spread / 2, n_g) if n_g > 1 else np.array([0.0])
+    x_med, x_lo, x_hi = meas.to_display(med), meas.to_display(low), meas.to_display(high)
+    from matplotlib.transforms import blended_transform_factory
+
+    text_tf = blended_transform_factory(ax.transAxes, ax.transData)
+    x = (x_med, x_lo, x_hi)
+    _sensitivity_rows(ax, meas, priors, analyses, prior_order, offsets, x, tau, text_tf)
     _style_x_axis(ax, meas, np.concatenate([x_med, x_lo, x_hi]))
     if n_g > 1:  # shaded bands keep each prior's analyses together
         for j in range(0, len(prior_order), 2):
