@@ -362,23 +362,7 @@ def test_cli_frequentist_numbers_inside_the_range(name, capsys):
     assert "not estimable (no events" not in err
 
 
-#: Cases where the exact engine still misses the reference: its quadrature grid does not yet
-#: follow a posterior whose scale is far from 1 (sei = 2.5e-14; estimates at 1e50), and it says
-#: so with a warning that its error estimate exceeds the tolerance.
-_EXACT_FAR_FROM_UNIT_SCALE = pytest.mark.xfail(
-    reason="exact quadrature grid at posterior scales far from 1", strict=False
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=_EXACT_FAR_FROM_UNIT_SCALE)
-        if n in ("ci_width_1e-13.csv", "yi_at_limit.csv")
-        else n
-        for n in POOLED
-    ],
-)
+@pytest.mark.parametrize("name", POOLED)
 def test_cli_bayes_exact_medians_inside_the_range(name, capsys):
     """Exact engine, flat mu prior: medians against :func:`flat_prior_medians`."""
     case = CATALOGUE[name]
