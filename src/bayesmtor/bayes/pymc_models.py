@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import arviz as az
@@ -145,14 +146,9 @@ def fit_normal_normal(
         generate=generate,
         s2_typical=s2_typ,
         drug_classes=(),
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        target_accept=target_accept,
-        random_seed=random_seed,
-        max_retries=max_retries,
-        progressbar=progressbar,
-        sample_kwargs=sample_kwargs,
+        nuts=_Nuts(
+            draws, tune, chains, target_accept, random_seed, max_retries, progressbar, sample_kwargs
+        ),
     )
 
 
@@ -224,42 +220,11 @@ def fit_binomial_normal(
     measure = _check_measure(measure, allowed=("OR", "RR"))
     et, nt, ec, nc, labs = _check_counts(events_trt, n_trt, events_ctl, n_ctl, labels)
     tau_prior, mu_prior = _resolve_priors(tau_prior, mu_prior)
-    if parametrization not in ("noncentred", "centred"):
-        raise InputError(
-            f"parametrization {parametrization!r} is not known; use 'noncentred' or 'centred'",
-            column="parametrization",
-        )
     bsd = float(config.get("baseline_sd", baseline_sd))
-    if not np.isfinite(bsd) or bsd <= 0:
-        raise PriorError(f"baseline_sd must be a positive number, got {baseline_sd!r}")
+    model = _binomial_model(
+        (et, nt, ec, nc), labs, measure, bsd, parametrization, tau_prior, mu_prior
+    )
     s2_typ = typical_within_variance(_count_variances(et, nt, ec, nc, measure))
-
-    with pm.Model(coords={"trial": list(labs)}) as model:
-        mu = mu_prior.to_pymc("mu")
-        tau = tau_prior.to_pymc("tau")
-        if parametrization == "noncentred":
-            z = pm.Normal("z", 0.0, 1.0, dims="trial")
-            theta = pm.Deterministic("theta", mu + tau * z, dims="trial")
-        else:
-            theta = pm.Normal("theta", mu, tau, dims="trial")
-        if measure == "OR":
-            alpha = pm.Normal("alpha", 0.0, bsd, dims="trial")
-            pm.Binomial("events_ctl", n=nc, logit_p=alpha, observed=ec, dims="trial")
-            pm.Binomial("events_trt", n=nt, logit_p=alpha + theta, observed=et, dims="trial")
-        else:
-            eta = pm.Normal("eta", 0.0, bsd, dims="trial")  # logit of the larger probability
-            log_pmax = -pt.softplus(-eta)
-            alpha = pm.Deterministic("alpha", log_pmax - pt.maximum(theta, 0.0), dims="trial")
-            pm.Binomial("events_ctl", n=nc, p=pt.exp(alpha), observed=ec, dims="trial")
-            pm.Binomial("events_trt", n=nt, p=pt.exp(alpha + theta), observed=et, dims="trial")
-
-    def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
-        mu_d, tau_d = _draws(ds["mu"]), _draws(ds["tau"])
-        return {
-            "theta_new": (("chain", "draw"), mu_d + tau_d * rng.standard_normal(mu_d.shape)),
-            "I2": (("chain", "draw"), tau_d**2 / (tau_d**2 + s2_typ)),
-        }
-
     return _fit(
         model,
         name="binomial_normal",
@@ -276,17 +241,12 @@ def fit_binomial_normal(
             ),
         },
         flat_mu=_is_flat(mu_prior),
-        generate=generate,
+        generate=_binomial_generate(s2_typ),
         s2_typical=s2_typ,
         drug_classes=(),
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        target_accept=target_accept,
-        random_seed=random_seed,
-        max_retries=max_retries,
-        progressbar=progressbar,
-        sample_kwargs=sample_kwargs,
+        nuts=_Nuts(
+            draws, tune, chains, target_accept, random_seed, max_retries, progressbar, sample_kwargs
+        ),
     )
 
 
@@ -347,26 +307,99 @@ def fit_multilevel(
     measure = _check_measure(measure, allowed=(*RATIO_MEASURES, None))
     tau_prior, mu_prior = _resolve_priors(tau_prior, mu_prior)
     class_sd_prior = TauPrior.coerce(class_sd_prior)
-    classes_raw = list(drug_class)
-    if len(classes_raw) != len(y):
-        raise InputError(
-            f"drug_class has {len(classes_raw)} entries but there are {len(y)} trials; give one "
-            "drug class per trial",
-            column="drug_class",
-        )
-    for i, c in enumerate(classes_raw):
-        if not isinstance(c, str) or not c.strip():
-            raise InputError(
-                f"drug class {c!r} is not a non-empty string",
-                row=i + 1,
-                study=labs[i],
-                column="drug_class",
-            )
-    classes = tuple(dict.fromkeys(classes_raw))  # order of first appearance
-    idx = np.array([classes.index(c) for c in classes_raw])
+    classes, idx = _drug_classes(drug_class, labs)
     onehot = (idx[:, None] == np.arange(len(classes))[None, :]).astype(float)
     s2_typ = typical_within_variance(s**2)
 
+    model = _multilevel_model(y, s, labs, classes, onehot, (mu_prior, tau_prior, class_sd_prior))
+    generate = _multilevel_generate(y, s, idx, onehot, classes, s2_typ)
+
+    return _fit(
+        model,
+        name="multilevel",
+        measure=measure,
+        labels=labs,
+        priors={
+            "mu": _describe(mu_prior),
+            "tau": _describe(tau_prior),
+            "sigma_class": _describe(class_sd_prior),
+        },
+        flat_mu=_is_flat(mu_prior),
+        generate=generate,
+        s2_typical=s2_typ,
+        drug_classes=classes,
+        manual_y=(y, s),
+        nuts=_Nuts(
+            draws, tune, chains, target_accept, random_seed, max_retries, progressbar, sample_kwargs
+        ),
+    )
+
+
+def _binomial_model(
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    labs: tuple[str, ...],
+    measure: str,
+    bsd: float,
+    parametrization: str,
+    tau_prior: TauPrior,
+    mu_prior: MuPrior,
+) -> pm.Model:
+    """The binomial--normal model of :func:`fit_binomial_normal` (counts: events and sizes of
+    the treatment and control arms)."""
+    if parametrization not in ("noncentred", "centred"):
+        raise InputError(
+            f"parametrization {parametrization!r} is not known; use 'noncentred' or 'centred'",
+            column="parametrization",
+        )
+    if not np.isfinite(bsd) or bsd <= 0:
+        raise PriorError(f"baseline_sd must be a positive number, got {bsd!r}")
+
+    et, nt, ec, nc = counts
+    with pm.Model(coords={"trial": list(labs)}) as model:
+        mu = mu_prior.to_pymc("mu")
+        tau = tau_prior.to_pymc("tau")
+        if parametrization == "noncentred":
+            z = pm.Normal("z", 0.0, 1.0, dims="trial")
+            theta = pm.Deterministic("theta", mu + tau * z, dims="trial")
+        else:
+            theta = pm.Normal("theta", mu, tau, dims="trial")
+        if measure == "OR":
+            alpha = pm.Normal("alpha", 0.0, bsd, dims="trial")
+            pm.Binomial("events_ctl", n=nc, logit_p=alpha, observed=ec, dims="trial")
+            pm.Binomial("events_trt", n=nt, logit_p=alpha + theta, observed=et, dims="trial")
+        else:
+            eta = pm.Normal("eta", 0.0, bsd, dims="trial")  # logit of the larger probability
+            log_pmax = -pt.softplus(-eta)
+            alpha = pm.Deterministic("alpha", log_pmax - pt.maximum(theta, 0.0), dims="trial")
+            pm.Binomial("events_ctl", n=nc, p=pt.exp(alpha), observed=ec, dims="trial")
+            pm.Binomial("events_trt", n=nt, p=pt.exp(alpha + theta), observed=et, dims="trial")
+    return model
+
+
+def _binomial_generate(s2_typ: float) -> Any:
+    """Draws of ``theta_new`` and ``I2`` given each draw of ``(mu, tau)`` (binomial--normal)."""
+
+    def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
+        mu_d, tau_d = _draws(ds["mu"]), _draws(ds["tau"])
+        return {
+            "theta_new": (("chain", "draw"), mu_d + tau_d * rng.standard_normal(mu_d.shape)),
+            "I2": (("chain", "draw"), tau_d**2 / (tau_d**2 + s2_typ)),
+        }
+
+    return generate
+
+
+def _multilevel_model(
+    y: np.ndarray,
+    s: np.ndarray,
+    labs: tuple[str, ...],
+    classes: tuple[str, ...],
+    onehot: np.ndarray,
+    priors: tuple[MuPrior, TauPrior, TauPrior],
+) -> pm.Model:
+    """The multilevel model of :func:`fit_multilevel`, ``theta`` and ``mu_class`` integrated out
+    (``priors``: mu, tau, sigma_class)."""
+    mu_prior, tau_prior, class_sd_prior = priors
     with pm.Model(coords={"trial": list(labs), "drug_class": list(classes)}) as model:
         mu = mu_prior.to_pymc("mu")
         tau = tau_prior.to_pymc("tau")
@@ -390,6 +423,19 @@ def fit_multilevel(
             - pt.sum(g2 * wr_c**2 / (1.0 + g2 * w_c))
         )
         pm.Potential("loglik_y", loglik)
+    return model
+
+
+def _multilevel_generate(
+    y: np.ndarray,
+    s: np.ndarray,
+    idx: np.ndarray,
+    onehot: np.ndarray,
+    classes: tuple[str, ...],
+    s2_typ: float,
+) -> Any:
+    """Draws of ``mu_class``, ``theta``, ``theta_new``, ``theta_new_class`` and ``I2`` given
+    each draw of ``(mu, tau, sigma_class)``, from their exact conditional normals."""
 
     def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
         mu_d, tau_d, sig_d = _draws(ds["mu"]), _draws(ds["tau"]), _draws(ds["sigma_class"])
@@ -426,30 +472,30 @@ def fit_multilevel(
             "I2": (("chain", "draw"), between / (between + s2_typ)),
         }
 
-    return _fit(
-        model,
-        name="multilevel",
-        measure=measure,
-        labels=labs,
-        priors={
-            "mu": _describe(mu_prior),
-            "tau": _describe(tau_prior),
-            "sigma_class": _describe(class_sd_prior),
-        },
-        flat_mu=_is_flat(mu_prior),
-        generate=generate,
-        s2_typical=s2_typ,
-        drug_classes=classes,
-        manual_y=(y, s),
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        target_accept=target_accept,
-        random_seed=random_seed,
-        max_retries=max_retries,
-        progressbar=progressbar,
-        sample_kwargs=sample_kwargs,
-    )
+    return generate
+
+
+def _drug_classes(
+    drug_class: Sequence[str], labs: tuple[str, ...]
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """The distinct drug classes (order of first appearance) and each trial's class index."""
+    classes_raw = list(drug_class)
+    if len(classes_raw) != len(labs):
+        raise InputError(
+            f"drug_class has {len(classes_raw)} entries but there are {len(labs)} trials; give "
+            "one drug class per trial",
+            column="drug_class",
+        )
+    for i, c in enumerate(classes_raw):
+        if not isinstance(c, str) or not c.strip():
+            raise InputError(
+                f"drug class {c!r} is not a non-empty string",
+                row=i + 1,
+                study=labs[i],
+                column="drug_class",
+            )
+    classes = tuple(dict.fromkeys(classes_raw))  # order of first appearance
+    return classes, np.array([classes.index(c) for c in classes_raw])
 
 
 def typical_within_variance(vi: Sequence[float] | np.ndarray) -> float:
@@ -474,6 +520,20 @@ def typical_within_variance(vi: Sequence[float] | np.ndarray) -> float:
 _EXPLICIT = ("draws", "tune", "chains", "cores", "target_accept", "random_seed", "progressbar")
 
 
+@dataclass(frozen=True)
+class _Nuts:
+    """The NUTS options of a fit function as given (``None``: the config default)."""
+
+    draws: int | None
+    tune: int | None
+    chains: int | None
+    target_accept: float | None
+    random_seed: int | None
+    max_retries: int | None
+    progressbar: bool
+    sample_kwargs: dict[str, Any] | None
+
+
 def _fit(
     model: pm.Model,
     *,
@@ -485,27 +545,21 @@ def _fit(
     generate: Any,
     s2_typical: float,
     drug_classes: tuple[str, ...],
-    draws: int | None,
     manual_y: tuple[np.ndarray, np.ndarray] | None = None,
-    tune: int | None,
-    chains: int | None,
-    target_accept: float | None,
-    random_seed: int | None,
-    max_retries: int | None,
-    progressbar: bool,
-    sample_kwargs: dict[str, Any] | None,
+    nuts: _Nuts,
 ) -> BayesResult:
-    draws = _check_positive_int("draws", config.get("draws", draws))
-    tune = _check_positive_int("tune", config.get("tune", tune), allow_zero=True)
-    chains = _check_positive_int("chains", config.get("chains", chains))
-    target_accept = float(config.get("target_accept", target_accept))
+    draws = _check_positive_int("draws", config.get("draws", nuts.draws))
+    tune = _check_positive_int("tune", config.get("tune", nuts.tune), allow_zero=True)
+    chains = _check_positive_int("chains", config.get("chains", nuts.chains))
+    target_accept = float(config.get("target_accept", nuts.target_accept))
     if not 0.0 < target_accept < 1.0:
         raise EstimationError(f"target_accept must lie in (0, 1), got {target_accept}")
-    seed = int(config.get("random_seed", random_seed))
-    max_retries = config.get("mcmc_max_retries", max_retries)
+    seed = int(config.get("random_seed", nuts.random_seed))
+    max_retries = config.get("mcmc_max_retries", nuts.max_retries)
     if max_retries < 0:
         raise EstimationError(f"max_retries must be >= 0, got {max_retries}")
-    extra = dict(sample_kwargs or {})
+    progressbar = nuts.progressbar
+    extra = dict(nuts.sample_kwargs or {})
     clash = sorted(set(extra) & set(_EXPLICIT))
     if clash:
         raise EstimationError(
