@@ -360,3 +360,8 @@ def test_plan_rejects_bad_priors_naming_line_and_key(
     message = str(info.value)
     line = _with_priors(f"{kind} = {value}").splitlines().index(f"{kind} = {value}") + 1
     assert f"line {line}: priors.{kind}: " in message and fragment in message, message
+
+
+def test_plan_from_dict_is_the_inverse_of_to_dict() -> None:
+    plan = load_plan("prior_sensitivity")
+    assert Plan.from_dict(plan.to_dict()) == plan

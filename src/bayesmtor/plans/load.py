@@ -5,19 +5,10 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
 
 from bayesmtor._resources import models_path
 from bayesmtor.errors import PlanError
-from bayesmtor.plans.schema import (
-    AnalysisSpec,
-    EngineSpec,
-    FrequentistSpec,
-    MCMCSpec,
-    Plan,
-    PriorSpec,
-    SensitivitySpec,
-)
+from bayesmtor.plans.schema import Plan
 from bayesmtor.plans.validate import _did_you_mean, _Validator
 
 # --------------------------------------------------------------------------------------------
@@ -89,27 +80,8 @@ def parse_plan(text: str, source: str | Path = "<string>") -> Plan:
             "'key = value' pairs on that line (https://toml.io)."
         ) from None
     norm = _Validator(origin, text=text).validate(raw)
-    return _build(norm, source=Path(source) if isinstance(source, Path) else None)
+    return Plan.from_dict(norm, source=Path(source) if isinstance(source, Path) else None)
 
 
 def _is_bare_name(value: str) -> bool:
     return "/" not in value and "\\" not in value and not value.endswith(".toml") and value != ""
-
-
-def _build(d: dict[str, Any], source: Path | None) -> Plan:
-    p = d["plan"]
-    sens = d.get("sensitivity")
-    return Plan(
-        name=p["name"],
-        description=p["description"],
-        unit=p["unit"],
-        bolero2=p.get("bolero2"),
-        ci_prob=p["ci_prob"],
-        analyses=tuple(AnalysisSpec(**a) for a in d["analysis"]),
-        priors=PriorSpec(**d["priors"]),
-        engine=EngineSpec(**d["engine"]),
-        mcmc=MCMCSpec(**d["mcmc"]),
-        frequentist=FrequentistSpec(**d["frequentist"]),
-        sensitivity=SensitivitySpec(tuple(sens["tau_priors"])) if sens is not None else None,
-        source=source,
-    )

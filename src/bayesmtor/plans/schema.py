@@ -6,6 +6,7 @@ Construction validates (the same checks and messages as for a file, see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,6 +235,27 @@ class Plan:
         if self.sensitivity is not None:
             sens = SensitivitySpec(tuple(norm["sensitivity"]["tau_priors"]))
             object.__setattr__(self, "sensitivity", sens)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: Path | None = None) -> Plan:
+        """Build a plan from the nested layout of :meth:`to_dict` (prior strings or objects);
+        validated like a file."""
+        p = data["plan"]
+        sens = data.get("sensitivity")
+        return cls(
+            name=p["name"],
+            description=p["description"],
+            unit=p["unit"],
+            bolero2=p.get("bolero2"),
+            ci_prob=p["ci_prob"],
+            analyses=tuple(AnalysisSpec(**a) for a in data["analysis"]),
+            priors=PriorSpec(**data["priors"]),
+            engine=EngineSpec(**data["engine"]),
+            mcmc=MCMCSpec(**data["mcmc"]),
+            frequentist=FrequentistSpec(**data["frequentist"]),
+            sensitivity=SensitivitySpec(tuple(sens["tau_priors"])) if sens is not None else None,
+            source=source,
+        )
 
     @property
     def uses_mcmc(self) -> bool:
