@@ -350,3 +350,19 @@ def test_pooled_table_uses_the_one_schema(small_run):
             freq.loc[aid, "estimate"], rel=1e-12
         )
         assert rows.loc[(aid, "exact"), "excluded"] == rows.loc[(aid, "frequentist"), "excluded"]
+
+
+def test_write_run_fits_nothing(tmp_path, monkeypatch):
+    from bayesmtor.bayes import exact
+    from bayesmtor.pipeline import stages
+
+    result = run_plan(parse_plan(TINY_PLAN))
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("write_run must not fit")
+
+    for module, name in ((exact, "exact_posterior"), (exact, "exact_batch"), (stages, "prepare")):
+        monkeypatch.setattr(module, name, no_fit)
+    files = write_run(result, tmp_path / "out")
+    assert tmp_path / "out" / "report.html" in files
+    assert tmp_path / "out" / "tables" / "pooled.csv" in files
