@@ -26,6 +26,7 @@ from scipy import special, stats
 
 from bayesmtor import config
 from bayesmtor.bayes import exact as ex
+from bayesmtor.bayes import quadrature
 from bayesmtor.bayes.exact import (
     exact_batch,
     exact_batch_groups,
@@ -110,7 +111,7 @@ def test_study_blocks_sum_like_one_block(monkeypatch) -> None:
     """Studies summed in blocks of 3 (the 8 schools in 3 blocks) agree with one block to
     rounding, and the blocked sums too are identical whatever the tile size."""
     one_block = _everything(*_ragged_batch())
-    monkeypatch.setattr(ex, "_STUDY_BLOCK", 3)
+    monkeypatch.setattr(quadrature, "_STUDY_BLOCK", 3)
     blocked = _everything(*_ragged_batch())
     for key in one_block:
         np.testing.assert_allclose(blocked[key], one_block[key], rtol=1e-11, atol=1e-13)
