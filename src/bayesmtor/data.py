@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bayesmtor._resources import data_path
@@ -280,6 +281,11 @@ def load_table(filename: str, path: str | Path | None = None) -> pd.DataFrame:
     return _load_table_cached(filename, str(src), stamp).copy(deep=True)
 
 
+def _cell_error(message: str, filename: str, lines: np.ndarray, i: int, col: str) -> InputError:
+    """The error for the value of ``col`` in data row ``i`` (0-based) of ``filename``."""
+    return InputError(message, source=filename, row=i + 1, line=int(lines[i]), column=col)
+
+
 @lru_cache(maxsize=32)
 def _load_table_cached(filename: str, src_text: str, stamp: int) -> pd.DataFrame:
     """Parse and validate once per file version (``stamp`` = modification time)."""
@@ -308,24 +314,20 @@ def _load_table_cached(filename: str, src_text: str, stamp: int) -> pd.DataFrame
         bad = numeric.isna() & (values != "")
         if bad.any():
             i = int(bad.idxmax())
-            raise InputError(
+            raise _cell_error(
                 f"value '{values[i]}' is not a number; write a plain number or leave the cell "
                 "empty when the source prints nothing",
-                source=filename,
-                row=i + 1,
-                line=int(lines[i]),
-                column=col,
+                filename,
+                lines,
+                i,
+                col,
             )
         if dtype == _I:
             frac = numeric.notna() & (numeric != numeric.round())
             if frac.any():
                 i = int(frac.idxmax())
-                raise InputError(
-                    f"value '{values[i]}' must be a whole number (a count)",
-                    source=filename,
-                    row=i + 1,
-                    line=int(lines[i]),
-                    column=col,
+                raise _cell_error(
+                    f"value '{values[i]}' must be a whole number (a count)", filename, lines, i, col
                 )
             out[col] = numeric.round().astype("Int64")
         else:
@@ -338,23 +340,17 @@ def _load_table_cached(filename: str, src_text: str, stamp: int) -> pd.DataFrame
         empty = frame[col].isna() | (frame[col].astype("string") == "")
         if empty.any():
             i = int(empty.idxmax())
-            raise InputError(
-                "required value is empty",
-                source=filename,
-                row=i + 1,
-                line=int(lines[i]),
-                column=col,
-            )
+            raise _cell_error("required value is empty", filename, lines, i, col)
     for col, allowed in _ALLOWED.get(filename, {}).items():
         bad = ~frame[col].isin(allowed)
         if bad.any():
             i = int(bad.idxmax())
-            raise InputError(
+            raise _cell_error(
                 f"value '{frame[col][i]}' not allowed; expected one of {sorted(allowed)}",
-                source=filename,
-                row=i + 1,
-                line=int(lines[i]),
-                column=col,
+                filename,
+                lines,
+                i,
+                col,
             )
     return frame
 
