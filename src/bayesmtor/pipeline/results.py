@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pandas as pd
@@ -59,20 +59,10 @@ class AnalysisRecord:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-ready)."""
-        return {
-            "id": self.id,
-            "outcome": self.outcome,
-            "comparison": self.comparison,
-            "measure": self.measure,
-            "likelihood": self.likelihood,
-            "engine": self.engine,
-            "check_with_mcmc": self.check_with_mcmc,
-            "k": self.k,
-            "status": self.status,
-            "reason": self.reason,
-            "seconds": round(self.seconds, 4),
-        }
+        """Plain dict (JSON-ready): the fields in order, ``seconds`` rounded to 4 places."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["seconds"] = round(self.seconds, 4)
+        return out
 
 
 @dataclass(frozen=True)

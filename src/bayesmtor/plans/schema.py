@@ -7,7 +7,7 @@ Construction validates (the same checks and messages as for a file, see
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,14 +69,7 @@ class AnalysisSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in TOML key order."""
-        return {
-            "outcome": self.outcome,
-            "comparison": self.comparison,
-            "measure": self.measure,
-            "likelihood": self.likelihood,
-            "bayes": self.bayes,
-            "check_with_mcmc": self.check_with_mcmc,
-        }
+        return _field_dict(self)
 
     def __repr__(self) -> str:
         check = ", check_with_mcmc" if self.check_with_mcmc else ""
@@ -121,7 +114,7 @@ class EngineSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in TOML key order."""
-        return {"bayes": self.bayes, "check_with_mcmc": self.check_with_mcmc}
+        return _field_dict(self)
 
 
 @dataclass(frozen=True)
@@ -136,13 +129,7 @@ class MCMCSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in TOML key order."""
-        return {
-            "draws": self.draws,
-            "tune": self.tune,
-            "chains": self.chains,
-            "target_accept": self.target_accept,
-            "seed": self.seed,
-        }
+        return _field_dict(self)
 
 
 @dataclass(frozen=True)
@@ -159,7 +146,7 @@ class FrequentistSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in TOML key order."""
-        return {"method": self.method, "hksj": self.hksj}
+        return _field_dict(self)
 
 
 @dataclass(frozen=True)
@@ -362,6 +349,11 @@ class Plan:
             f"Plan(name={self.name!r}, unit={self.unit!r}, analyses={len(self.analyses)}, "
             f"engine={self.engine.bayes!r}, frequentist={self.frequentist.method!r}{sens})"
         )
+
+
+def _field_dict(obj: Any) -> dict[str, Any]:
+    """The fields of a dataclass in declaration order (the TOML key order), values as they are."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _to_dict(obj: Any) -> dict[str, Any]:
