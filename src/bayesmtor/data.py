@@ -180,6 +180,9 @@ SCHEMAS: dict[str, dict[str, str]] = {
     },
 }
 
+#: Columns that place a row of an arm-level or hazard-ratio table (all required).
+_RESULT_KEY: tuple[str, ...] = ("report_id", "trial_id", "partition", "level", "comparison")
+
 #: Columns that may not be empty, per table.
 _NOT_EMPTY: dict[str, tuple[str, ...]] = {
     "studies.csv": (
@@ -192,11 +195,7 @@ _NOT_EMPTY: dict[str, tuple[str, ...]] = {
         "source_text",
     ),
     "efficacy_arms.csv": (
-        "report_id",
-        "trial_id",
-        "partition",
-        "level",
-        "comparison",
+        *_RESULT_KEY,
         "arm",
         "outcome",
         "value_printed",
@@ -204,22 +203,9 @@ _NOT_EMPTY: dict[str, tuple[str, ...]] = {
         "source_text",
         "n_source_text",
     ),
-    "hazard_ratios.csv": (
-        "report_id",
-        "trial_id",
-        "partition",
-        "level",
-        "comparison",
-        "outcome",
-        "hr",
-        "source_text",
-    ),
+    "hazard_ratios.csv": (*_RESULT_KEY, "outcome", "hr", "source_text"),
     "adverse_events.csv": (
-        "report_id",
-        "trial_id",
-        "partition",
-        "level",
-        "comparison",
+        *_RESULT_KEY,
         "arm",
         "grade",
         "event_printed",
