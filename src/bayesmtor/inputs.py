@@ -205,6 +205,15 @@ def _suggest(name: str, candidates: list[str]) -> str | None:
     return match[0] if match else None
 
 
+def _not_found(what: str, hint: str, normalised: list[str], label: str, column: str) -> InputError:
+    """The error for a column ``what`` missing from the header ``normalised``."""
+    return InputError(
+        f"{what} not found{hint or '.'} Found: {', '.join(normalised)}.",
+        source=label,
+        column=column,
+    )
+
+
 def _cell_text(text: str) -> str:
     """A cell's text for a message: quoted, on one line."""
     return repr(text) if any(ch in text for ch in "\n\r'") else f"'{text}'"
@@ -627,23 +636,15 @@ def read_meta_data(
     if STUDY not in normalised:
         guess = _suggest(STUDY, normalised)
         hint = f"; column '{guess}' looks like it — did you mean 'study'?" if guess else ""
-        raise InputError(
-            f"required column 'study' (one label per study) not found{hint or '.'} "
-            f"Found: {', '.join(normalised)}.",
-            source=label,
-            column=guess or STUDY,
+        raise _not_found(
+            "required column 'study' (one label per study)", hint, normalised, label, guess or STUDY
         )
     shape = _detect_shape(normalised, label)
     for b in by_cols:
         if b not in normalised:
             guess = _suggest(b, normalised)
             hint = f"; did you mean '{guess}'?" if guess else ""
-            raise InputError(
-                f"grouping column '{b}' given in by= not found{hint or '.'} "
-                f"Found: {', '.join(normalised)}.",
-                source=label,
-                column=b,
-            )
+            raise _not_found(f"grouping column '{b}' given in by=", hint, normalised, label, b)
 
     if len(raw) == 0:
         raise InputError("no data rows (only a header); add one row per study.", source=label)
