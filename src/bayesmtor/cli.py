@@ -22,6 +22,7 @@ from typing import Any
 
 from bayesmtor import __version__
 from bayesmtor.errors import BayesMTORError
+from bayesmtor.pipeline import POSTERIOR_COLUMNS
 from bayesmtor.vocabulary import ENGINES, MEASURES, METHODS
 
 PROG = "bayesmtor"
@@ -103,19 +104,7 @@ examples:
   bayesmtor run prior_sensitivity
 """
 
-BAYES_KEYS = (
-    "k",
-    "mu_mean",
-    "mu_median",
-    "mu_low",
-    "mu_high",
-    "tau_median",
-    "tau_low",
-    "tau_high",
-    "pred_low",
-    "pred_high",
-    "p_mu_below_0",
-)
+BAYES_KEYS = ("k", "mu_mean", *POSTERIOR_COLUMNS)
 MCMC_KEYS = ("divergences", "rhat_max", "ess_bulk_min", "converged")
 
 
@@ -140,18 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     pool.add_argument("file", metavar="FILE.csv", help="input data (CSV)")
-    pool.add_argument(
-        "--measure",
-        required=True,
-        type=_choice(MEASURE_CHOICES),
-        metavar="{" + ",".join(MEASURE_CHOICES) + "}",
-        help="effect measure",
-    )
-    pool.add_argument(
+    _add_choice(pool, "--measure", MEASURE_CHOICES, required=True, help="effect measure")
+    _add_choice(
+        pool,
         "--method",
+        METHOD_CHOICES,
         default="REML",
-        type=_choice(METHOD_CHOICES),
-        metavar="{" + ",".join(METHOD_CHOICES) + "}",
         help="fixed effect (FE, MH, PETO) or tau^2 estimator (default: REML)",
     )
     pool.add_argument(
@@ -263,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plans.set_defaults(handler=_cmd_plans)
     return parser
+
+
+def _add_choice(
+    parser: argparse.ArgumentParser, flag: str, choices: Sequence[str], **options: Any
+) -> None:
+    """Add an option taking one of ``choices`` (any case), listed as ``{A,B,...}`` in the help."""
+    parser.add_argument(
+        flag, type=_choice(choices), metavar="{" + ",".join(choices) + "}", **options
+    )
 
 
 def _choice(choices: Sequence[str]):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesmtor.pipeline import POSTERIOR_COLUMNS
 from bayesmtor.pipeline.results import AnalysisResult, RunResult
 from bayesmtor.pipeline.stages import add_ratio_columns
 from bayesmtor.plans import Plan
@@ -36,20 +37,7 @@ def _base(f: AnalysisResult) -> dict[str, Any]:
     }
 
 
-_BAYES_COLS = [
-    "mu_mean",
-    "mu_sd",
-    "mu_median",
-    "mu_low",
-    "mu_high",
-    "tau_median",
-    "tau_low",
-    "tau_high",
-    "pred_low",
-    "pred_high",
-    "p_mu_below_0",
-    "quad_error",
-]
+_BAYES_COLS = ["mu_mean", "mu_sd", *POSTERIOR_COLUMNS, "quad_error"]
 _FREQ_COLS = [
     "estimate",
     "se",
