@@ -452,18 +452,16 @@ def _units(pub: pd.Series) -> dict[str, float]:
     return out
 
 
+def _pool_values(pool: _Pool, prefix: str = "") -> dict[str, float]:
+    """The compared numbers of ``pool`` (:data:`COMPARED_FIELDS`), keyed ``prefix + name``."""
+    return {prefix + name: getattr(pool, name) for name in COMPARED_FIELDS}
+
+
 def _deviations(
     pub: pd.Series, pool: _Pool, units: dict[str, float], compare_ci: bool
 ) -> dict[str, float]:
     """|ours - printed| / unit for every compared printed number."""
-    ours = {
-        "estimate": pool.estimate,
-        "ci_low": pool.ci_low,
-        "ci_high": pool.ci_high,
-        "het_p": pool.het_p,
-        "I2": pool.I2,
-        "Z": pool.Z,
-    }
+    ours = _pool_values(pool)
     dev = {}
     for name, unit in units.items():
         if name.startswith("ci_") and not compare_ci:
@@ -681,12 +679,7 @@ def _one_result(pub: pd.Series, ci_prob: float) -> tuple[dict, list[dict]]:
                 k_reports=pool.k,
                 reports_used=used,
                 dropped=dropped,
-                estimate=pool.estimate,
-                ci_low=pool.ci_low,
-                ci_high=pool.ci_high,
-                het_p=pool.het_p,
-                I2=pool.I2,
-                Z=pool.Z,
+                **_pool_values(pool),
                 max_deviation_units=max(dev.values()) if dev else np.nan,
                 outside=", ".join(k for k, d in dev.items() if d > 1 + _TOL),
             )
@@ -695,12 +688,7 @@ def _one_result(pub: pd.Series, ci_prob: float) -> tuple[dict, list[dict]]:
     first = interps.iloc[0]
     primary = pools[first["interpretation"]]
     row.update(
-        ours_estimate=primary.estimate,
-        ours_ci_low=primary.ci_low,
-        ours_ci_high=primary.ci_high,
-        ours_het_p=primary.het_p,
-        ours_I2=primary.I2,
-        ours_Z=primary.Z,
+        **_pool_values(primary, prefix="ours_"),
         k_reports=primary.k,
         reports_used=first["reports_used"],
     )
