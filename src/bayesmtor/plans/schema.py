@@ -25,8 +25,16 @@ if TYPE_CHECKING:  # pragma: no cover
 # --------------------------------------------------------------------------------------------
 
 
+class _FieldTable:
+    """A spec whose TOML table is its dataclass fields, in declaration order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in TOML key order."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 @dataclass(frozen=True)
-class AnalysisSpec:
+class AnalysisSpec(_FieldTable):
     """One ``[[analysis]]`` table, with the engine choices resolved.
 
     Attributes
@@ -67,10 +75,6 @@ class AnalysisSpec:
         """Whether a concrete ``(outcome, comparison)`` of the data falls under this analysis."""
         return _outcome_overlaps(self.outcome, outcome) and self.comparison in ("*", comparison)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict in TOML key order."""
-        return _field_dict(self)
-
     def __repr__(self) -> str:
         check = ", check_with_mcmc" if self.check_with_mcmc else ""
         return (
@@ -106,19 +110,15 @@ class PriorSpec:
 
 
 @dataclass(frozen=True)
-class EngineSpec:
+class EngineSpec(_FieldTable):
     """Plan-wide Bayesian engine (``[engine]``); ``[[analysis]]`` tables may override it."""
 
     bayes: str = "exact"
     check_with_mcmc: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict in TOML key order."""
-        return _field_dict(self)
-
 
 @dataclass(frozen=True)
-class MCMCSpec:
+class MCMCSpec(_FieldTable):
     """NUTS settings (``[mcmc]``), used by ``bayes = "mcmc"`` and by ``check_with_mcmc``."""
 
     draws: int
@@ -127,13 +127,9 @@ class MCMCSpec:
     target_accept: float
     seed: int
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict in TOML key order."""
-        return _field_dict(self)
-
 
 @dataclass(frozen=True)
-class FrequentistSpec:
+class FrequentistSpec(_FieldTable):
     """Frequentist cross-check (``[frequentist]``).
 
     ``method`` is a metafor ``rma`` method (``FE DL REML PM ML SJ HE``) or a RevMan/metafor
@@ -143,10 +139,6 @@ class FrequentistSpec:
 
     method: str = "REML"
     hksj: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict in TOML key order."""
-        return _field_dict(self)
 
 
 @dataclass(frozen=True)
@@ -349,11 +341,6 @@ class Plan:
             f"Plan(name={self.name!r}, unit={self.unit!r}, analyses={len(self.analyses)}, "
             f"engine={self.engine.bayes!r}, frequentist={self.frequentist.method!r}{sens})"
         )
-
-
-def _field_dict(obj: Any) -> dict[str, Any]:
-    """The fields of a dataclass in declaration order (the TOML key order), values as they are."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _to_dict(obj: Any) -> dict[str, Any]:
