@@ -122,6 +122,12 @@ def _below_axes(ax: Axes) -> Any:
     return ax.transAxes + ScaledTranslation(0.0, -0.62, ax.figure.dpi_scale_trans)
 
 
+def _margin_text(ax: Axes, y: float, text: str, transform: Any, **style: Any) -> None:
+    """Write ``text`` in the right margin at height ``y``: left-aligned just past the axes, never
+    clipped; ``transform`` takes x in axes and y in data units."""
+    ax.text(1.02, y, text, transform=transform, ha="left", va="center", clip_on=False, **style)
+
+
 def _plain(text: object) -> str:
     """Text shown literally by matplotlib (a '$' would otherwise start mathtext)."""
     return str(text).replace("$", r"\$")
@@ -517,17 +523,7 @@ def _sensitivity_rows(
             txt = "not estimable"
         if tau is not None:
             txt += f"   τ {tau[i]:.2f}" if np.isfinite(tau[i]) else "   τ NA"
-        ax.text(
-            1.02,
-            y[i],
-            txt,
-            transform=text_tf,
-            ha="left",
-            va="center",
-            fontsize=8,
-            color=color if n_g > 1 else "#222222",
-            clip_on=False,
-        )
+        _margin_text(ax, y[i], txt, text_tf, fontsize=8, color=color if n_g > 1 else "#222222")
 
 
 def prior_sensitivity_plot(
@@ -589,17 +585,7 @@ def prior_sensitivity_plot(
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     header = f"{meas.code} median [interval]" + ("   τ median" if tau is not None else "")
-    ax.text(
-        1.02,
-        -0.8,
-        header,
-        transform=text_tf,
-        ha="left",
-        va="center",
-        fontsize=8,
-        fontweight="bold",
-        clip_on=False,
-    )
+    _margin_text(ax, -0.8, header, text_tf, fontsize=8, fontweight="bold")
     ax.set_ylabel("Prior")
     ax.set_title(f"Prior sensitivity of the pooled {meas.name.lower()}")
     if n_g > 1:

@@ -21,6 +21,7 @@ from bayesmtor.reporting.figures import (
     _LEGEND,
     FOREST_KINDS,
     _below_axes,
+    _margin_text,
     _Measure,
     _measure,
     _new_axes,
@@ -298,16 +299,8 @@ def _forest_text(
     x_est, x_lo, x_hi = x
     text_tf = blended_transform_factory(ax.transAxes, ax.transData)
     pct = f"{100 * ci_prob:g}%"
-    ax.text(
-        1.02,
-        top + 0.35,
-        f"{meas.code} [{pct} interval]",
-        transform=text_tf,
-        ha="left",
-        va="center",
-        fontsize=9,
-        fontweight="bold",
-        clip_on=False,
+    _margin_text(
+        ax, top + 0.35, f"{meas.code} [{pct} interval]", text_tf, fontsize=9, fontweight="bold"
     )
     for i, kind in enumerate(kinds):
         if np.isfinite(x_lo[i]) and np.isfinite(x_hi[i]):
@@ -317,17 +310,14 @@ def _forest_text(
             txt = f"{meas.fmt(float(x_est[i]))} [not estimable]"
         else:
             txt = "not estimable"
-        ax.text(
-            1.02,
+        _margin_text(
+            ax,
             y[i],
             txt,
-            transform=text_tf,
-            ha="left",
-            va="center",
+            text_tf,
             fontsize=8 if kind == "shrunken" else 9,
             color=_COLORS[kind] if kind == "shrunken" else "#222222",
             fontweight="bold" if kind.startswith("pooled") else "normal",
-            clip_on=False,
         )
 
 
