@@ -158,6 +158,21 @@ def _result_from_row(out, i, *, measure, method, test, ci_prob, studies=(), excl
     )
 
 
+def _single_result(out, keep, labels, excluded, *, measure, method, test, ci_prob) -> PoolResult:
+    """The one fit in ``out`` as a result; its studies are the ``labels`` where ``keep``."""
+    kept = [labels[i] for i in np.flatnonzero(keep)]
+    return _result_from_row(
+        out,
+        0,
+        measure=measure,
+        method=method,
+        test=test,
+        ci_prob=ci_prob,
+        studies=kept,
+        excluded=excluded,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # public API: single analyses
 # --------------------------------------------------------------------------------------------
@@ -247,16 +262,8 @@ def rma(
         y[keep][None, :], v[keep][None, :], np.ones((1, keep.sum()), bool), method, test, p
     )
     _warn_undefined(out, method)
-    kept = [labels[i] for i in np.flatnonzero(keep)]
-    return _result_from_row(
-        out,
-        0,
-        measure=measure,
-        method=method,
-        test=test,
-        ci_prob=p,
-        studies=kept,
-        excluded=excluded,
+    return _single_result(
+        out, keep, labels, excluded, measure=measure, method=method, test=test, ci_prob=p
     )
 
 
@@ -409,9 +416,8 @@ def rma_mh(
     sel = [x[keep][None, :] for x in (a, b, c, d)]
     out = _core_mh(*sel, np.ones_like(sel[0], bool), measure, mh_correction, p)
     _warn_undefined(out, "MH")
-    kept = [labels[i] for i in np.flatnonzero(keep)]
-    res = _result_from_row(
-        out, 0, measure=measure, method="MH", test="z", ci_prob=p, studies=kept, excluded=excluded
+    res = _single_result(
+        out, keep, labels, excluded, measure=measure, method="MH", test="z", ci_prob=p
     )
     return res if es is None else _with_reasons(res, dict(es.dropped))
 
@@ -451,9 +457,8 @@ def rma_peto(
     sel = [x[keep][None, :] for x in (a, b, c, d)]
     out = _core_peto(*sel, np.ones_like(sel[0], bool), p)
     _warn_undefined(out, "PETO")
-    kept = [labels[i] for i in np.flatnonzero(keep)]
-    res = _result_from_row(
-        out, 0, measure="OR", method="PETO", test="z", ci_prob=p, studies=kept, excluded=excluded
+    res = _single_result(
+        out, keep, labels, excluded, measure="OR", method="PETO", test="z", ci_prob=p
     )
     return res if es is None else _with_reasons(res, dict(es.dropped))
 
