@@ -22,20 +22,22 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
     __version__ = "0.0.0+unknown"
 
+#: Module -> the public names it provides (each under its own name there).
+_FROM: dict[str, tuple[str, ...]] = {
+    "bayesmtor.inputs": ("read_meta_data",),
+    "bayesmtor.effects": ("escalc",),
+    "bayesmtor.frequentist": ("rma", "rma_mh", "rma_peto"),
+    "bayesmtor.api": ("bayesmeta",),
+    "bayesmtor.schema": ("compare",),
+    "bayesmtor.bayes.priors": ("TauPrior", "MuPrior"),
+    "bayesmtor.plans": ("load_plan",),
+    "bayesmtor.pipeline.run": ("run_plan",),
+    "bayesmtor.reporting.write": ("write_run",),
+}
+
 #: Public name -> (module, attribute); ``None`` as attribute means the module itself.
 _API: dict[str, tuple[str, str | None]] = {
-    "read_meta_data": ("bayesmtor.inputs", "read_meta_data"),
-    "escalc": ("bayesmtor.effects", "escalc"),
-    "rma": ("bayesmtor.frequentist", "rma"),
-    "rma_mh": ("bayesmtor.frequentist", "rma_mh"),
-    "rma_peto": ("bayesmtor.frequentist", "rma_peto"),
-    "bayesmeta": ("bayesmtor.api", "bayesmeta"),
-    "compare": ("bayesmtor.schema", "compare"),
-    "TauPrior": ("bayesmtor.bayes.priors", "TauPrior"),
-    "MuPrior": ("bayesmtor.bayes.priors", "MuPrior"),
-    "load_plan": ("bayesmtor.plans", "load_plan"),
-    "run_plan": ("bayesmtor.pipeline.run", "run_plan"),
-    "write_run": ("bayesmtor.reporting.write", "write_run"),
+    **{name: (module, name) for module, names in _FROM.items() for name in names},
     "datasets": ("bayesmtor.datasets", None),
 }
 
