@@ -63,6 +63,7 @@ import difflib
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -431,15 +432,27 @@ def _validate_counts(frame: pd.DataFrame, where: _Where, studies: list[str]) -> 
         )
 
 
+def _finite_positive(
+    frame: pd.DataFrame,
+    column: str,
+    where: _Where,
+    studies: list[str],
+    message: Callable[[float], str],
+) -> np.ndarray:
+    """``column`` as floats, refused unless finite and > 0; ``message(value)`` says why not."""
+    _check_finite(frame[column], column, where, studies)
+    values = frame[column].to_numpy(dtype=float)
+    _fail_first(values <= 0, where, studies, column, lambda p: message(values[p]))
+    return values
+
+
 def _validate_ratio_ci(frame: pd.DataFrame, where: _Where, studies: list[str]) -> None:
-    _check_finite(frame["estimate"], "estimate", where, studies)
-    est = frame["estimate"].to_numpy(dtype=float)
-    _fail_first(
-        est <= 0,
+    est = _finite_positive(
+        frame,
+        "estimate",
         where,
         studies,
-        "estimate",
-        lambda p: f"ratio {est[p]:g} is not positive; a ratio (HR, RR, OR) must be > 0",
+        lambda x: f"ratio {x:g} is not positive; a ratio (HR, RR, OR) must be > 0",
     )
     lo = frame["ci_low"].to_numpy(dtype=float)
     hi = frame["ci_high"].to_numpy(dtype=float)
@@ -459,20 +472,14 @@ def _validate_ratio_ci(frame: pd.DataFrame, where: _Where, studies: list[str]) -
             column=col,
         )
     both = ~np.isnan(lo)
-    _fail_first(
-        both & (lo <= 0),
-        where,
-        studies,
-        "ci_low",
-        lambda p: f"CI bound {lo[p]:g} is not positive; the CI of a ratio must be > 0",
-    )
-    _fail_first(
-        both & (hi <= 0),
-        where,
-        studies,
-        "ci_high",
-        lambda p: f"CI bound {hi[p]:g} is not positive; the CI of a ratio must be > 0",
-    )
+    for col, bound in (("ci_low", lo), ("ci_high", hi)):
+        _fail_first(
+            both & (bound <= 0),
+            where,
+            studies,
+            col,
+            lambda p, b=bound: f"CI bound {b[p]:g} is not positive; the CI of a ratio must be > 0",
+        )
     _fail_first(
         both & (lo >= hi),
         where,
@@ -496,14 +503,12 @@ def _validate_ratio_ci(frame: pd.DataFrame, where: _Where, studies: list[str]) -
 
 def _validate_log_se(frame: pd.DataFrame, where: _Where, studies: list[str]) -> None:
     _check_finite(frame["yi"], "yi", where, studies)
-    _check_finite(frame["sei"], "sei", where, studies)
-    se = frame["sei"].to_numpy(dtype=float)
-    _fail_first(
-        se <= 0,
+    _finite_positive(
+        frame,
+        "sei",
         where,
         studies,
-        "sei",
-        lambda p: f"standard error {se[p]:g} is not positive; 'sei' must be > 0",
+        lambda x: f"standard error {x:g} is not positive; 'sei' must be > 0",
     )
 
 
