@@ -158,19 +158,13 @@ def _result_from_row(out, i, *, measure, method, test, ci_prob, studies=(), excl
     )
 
 
-def _single_result(out, keep, labels, excluded, *, measure, method, test, ci_prob) -> PoolResult:
-    """The one fit in ``out`` as a result; its studies are the ``labels`` where ``keep``."""
+def _single_result(out, keep, labels, excluded, **fit: Any) -> PoolResult:
+    """The one fit in ``out`` as a result; its studies are the ``labels`` where ``keep``.
+
+    ``fit``: the ``measure``, ``method``, ``test`` and ``ci_prob`` of :func:`_result_from_row`.
+    """
     kept = [labels[i] for i in np.flatnonzero(keep)]
-    return _result_from_row(
-        out,
-        0,
-        measure=measure,
-        method=method,
-        test=test,
-        ci_prob=ci_prob,
-        studies=kept,
-        excluded=excluded,
-    )
+    return _result_from_row(out, 0, studies=kept, excluded=excluded, **fit)
 
 
 # --------------------------------------------------------------------------------------------
