@@ -28,10 +28,10 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import special, stats
@@ -145,6 +145,8 @@ _TAU_FORMS = (
     "'log-normal:MEANLOG,SDLOG' or 'turner:OUTCOME,COMPARISON'"
 )
 _MU_FORMS = "'normal:MEAN,SD' or 'flat'"
+
+_P = TypeVar("_P", "TauPrior", "MuPrior")
 
 _TAU_FAMILY_ALIASES = {
     "half-normal": "half-normal",
@@ -344,39 +346,27 @@ class TauPrior:
     @classmethod
     def half_normal(cls, scale: float) -> TauPrior:
         """Half-normal prior, tau = |X| with X ~ N(0, scale^2)."""
-        return cls("half-normal", (("scale", scale),), f"half-normal(scale={_fmt(float(scale))})")
+        return cls("half-normal", *_labelled("half-normal", scale=scale))
 
     @classmethod
     def half_cauchy(cls, scale: float) -> TauPrior:
         """Half-Cauchy prior with the given scale (median = scale)."""
-        return cls("half-cauchy", (("scale", scale),), f"half-Cauchy(scale={_fmt(float(scale))})")
+        return cls("half-cauchy", *_labelled("half-Cauchy", scale=scale))
 
     @classmethod
     def half_student_t(cls, scale: float, nu: float) -> TauPrior:
         """Half-Student-t prior: tau = scale * |T|, T ~ t with ``nu`` degrees of freedom."""
-        return cls(
-            "half-student-t",
-            (("scale", scale), ("nu", nu)),
-            f"half-Student-t(scale={_fmt(float(scale))}, nu={_fmt(float(nu))})",
-        )
+        return cls("half-student-t", *_labelled("half-Student-t", scale=scale, nu=nu))
 
     @classmethod
     def uniform(cls, lower: float, upper: float) -> TauPrior:
         """Uniform prior on tau over [lower, upper], 0 <= lower < upper."""
-        return cls(
-            "uniform",
-            (("lower", lower), ("upper", upper)),
-            f"uniform({_fmt(float(lower))}, {_fmt(float(upper))})",
-        )
+        return cls("uniform", *_labelled("uniform", named=False, lower=lower, upper=upper))
 
     @classmethod
     def log_normal(cls, meanlog: float, sdlog: float) -> TauPrior:
         """Log-normal prior on tau itself: log(tau) ~ N(meanlog, sdlog^2)."""
-        return cls(
-            "log-normal",
-            (("meanlog", meanlog), ("sdlog", sdlog)),
-            f"log-normal(meanlog={_fmt(float(meanlog))}, sdlog={_fmt(float(sdlog))})",
-        )
+        return cls("log-normal", *_labelled("log-normal", meanlog=meanlog, sdlog=sdlog))
 
     @classmethod
     def turner(cls, outcome_type: str, comparison_type: str) -> TauPrior:
@@ -476,15 +466,7 @@ class TauPrior:
     @classmethod
     def coerce(cls, value: TauPrior | str | None) -> TauPrior:
         """Return ``value`` as a :class:`TauPrior`: ``None`` gives the default, text is parsed."""
-        if value is None:
-            return default_tau_prior()
-        if isinstance(value, TauPrior):
-            return value
-        if isinstance(value, str):
-            return cls.from_string(value)
-        raise PriorError(
-            f"tau prior must be a TauPrior, a string ({_TAU_FORMS}) or None, got {type(value).__name__}"
-        )
+        return _coerce(value, TauPrior, default_tau_prior, "tau", _TAU_FORMS)
 
     def to_string(self) -> str:
         """The prior in the grammar of :meth:`from_string`, which reads it back to an equal prior.
@@ -676,11 +658,7 @@ class MuPrior:
     @classmethod
     def normal(cls, mean: float, sd: float) -> MuPrior:
         """Normal prior N(mean, sd^2) on mu."""
-        return cls(
-            "normal",
-            (("mean", mean), ("sd", sd)),
-            f"normal(mean={_fmt(float(mean))}, sd={_fmt(float(sd))})",
-        )
+        return cls("normal", *_labelled("normal", mean=mean, sd=sd))
 
     @classmethod
     def flat(cls) -> MuPrior:
@@ -728,15 +706,7 @@ class MuPrior:
     @classmethod
     def coerce(cls, value: MuPrior | str | None) -> MuPrior:
         """Return ``value`` as a :class:`MuPrior`: ``None`` gives the default, text is parsed."""
-        if value is None:
-            return default_mu_prior()
-        if isinstance(value, MuPrior):
-            return value
-        if isinstance(value, str):
-            return cls.from_string(value)
-        raise PriorError(
-            f"mu prior must be a MuPrior, a string ({_MU_FORMS}) or None, got {type(value).__name__}"
-        )
+        return _coerce(value, MuPrior, default_mu_prior, "mu", _MU_FORMS)
 
     def to_string(self) -> str:
         """The prior in the grammar of :meth:`from_string` (``"normal:M,S"`` or ``"flat"``)."""
@@ -798,21 +768,45 @@ class MuPrior:
 
 def default_tau_prior() -> TauPrior:
     """The tau prior registered in :data:`bayesmtor.config.defaults` (``"tau_prior"``)."""
-    spec = config.get("tau_prior")
-    if isinstance(spec, TauPrior):
-        return spec
-    if isinstance(spec, str):
-        return TauPrior.from_string(spec)
-    family, params = spec
-    return TauPrior.from_spec(family, params)
+    return _registered(TauPrior, "tau_prior")
 
 
 def default_mu_prior() -> MuPrior:
     """The mu prior registered in :data:`bayesmtor.config.defaults` (``"mu_prior"``)."""
-    spec = config.get("mu_prior")
-    if isinstance(spec, MuPrior):
+    return _registered(MuPrior, "mu_prior")
+
+
+def _registered(kind: type[_P], key: str) -> _P:
+    """The prior of the defaults registry under ``key``: a prior, its text, or
+    ``(family, params)``."""
+    spec = config.get(key)
+    if isinstance(spec, kind):
         return spec
     if isinstance(spec, str):
-        return MuPrior.from_string(spec)
+        return kind.from_string(spec)
     family, params = spec
-    return MuPrior.from_spec(family, params)
+    return kind.from_spec(family, params)
+
+
+def _coerce(
+    value: _P | str | None, kind: type[_P], default: Callable[[], _P], what: str, forms: str
+) -> _P:
+    """``value`` as a prior of ``kind``: ``None`` gives ``default()``, text is parsed
+    (``what``: "tau" or "mu"; ``forms``: the accepted forms, for the message)."""
+    if value is None:
+        return default()
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        return kind.from_string(value)
+    raise PriorError(
+        f"{what} prior must be a {kind.__name__}, a string ({forms}) or None, got "
+        f"{type(value).__name__}"
+    )
+
+
+def _labelled(name: str, *, named: bool = True, **params: float) -> tuple[Any, str]:
+    """The ``params`` of a prior constructor, in order, and its label ``name(p1, p2)``, each
+    value written as ``key=value`` when ``named``."""
+    shown = (f"{k}={_fmt(float(v))}" if named else _fmt(float(v)) for k, v in params.items())
+    return tuple(params.items()), f"{name}({', '.join(shown)})"
