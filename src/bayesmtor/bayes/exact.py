@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -482,6 +483,11 @@ def _group_codes(group: Any, n: int, n_groups: int | None) -> tuple[np.ndarray, 
     return codes, top if n_groups is None else int(n_groups)
 
 
+def _scalar(r: np.ndarray) -> np.ndarray | float:
+    """A 0-d result as a float, any other as it is."""
+    return float(r) if r.ndim == 0 else r
+
+
 def _check_ci(ci_prob: float | None) -> float:
     return check_prob(config.get("ci_prob", ci_prob), "ci_prob")
 
@@ -551,6 +557,11 @@ class ExactPosterior:
         a = np.asarray(x, dtype=float)
         return a.reshape(1, -1), a.shape
 
+    def _at(self, fn: Callable[[np.ndarray], np.ndarray], x: Any) -> np.ndarray:
+        """A function of the one-analysis batch (``fn``) at the points ``x``, shaped as ``x``."""
+        xx, shape = self._vec(x)
+        return fn(xx).reshape(shape)
+
     # --- tau
     def tau_pdf(self, tau: Any) -> np.ndarray:
         """Posterior density of tau (exact evaluation, not interpolated)."""
@@ -563,14 +574,11 @@ class ExactPosterior:
 
     def tau_cdf(self, tau: Any) -> np.ndarray:
         """Posterior CDF of tau."""
-        t, shape = self._vec(tau)
-        return self._batch.tau_cdf(t).reshape(shape)
+        return self._at(self._batch.tau_cdf, tau)
 
     def tau_quantile(self, q: Any) -> np.ndarray | float:
         """Posterior quantiles of tau."""
-        qq, shape = self._vec(q)
-        r = self._batch.tau_quantile(qq).reshape(shape)
-        return float(r) if r.ndim == 0 else r
+        return _scalar(self._at(self._batch.tau_quantile, q))
 
     def tau_mean(self) -> float:
         """Posterior mean of tau."""
@@ -584,14 +592,11 @@ class ExactPosterior:
     # --- mu
     def mu_cdf(self, x: Any) -> np.ndarray:
         """Posterior CDF of mu."""
-        xx, shape = self._vec(x)
-        return self._batch.mu_cdf(xx).reshape(shape)
+        return self._at(self._batch.mu_cdf, x)
 
     def mu_quantile(self, q: Any) -> np.ndarray | float:
         """Posterior quantiles of mu."""
-        qq, shape = self._vec(q)
-        r = self._batch.mu_quantile(qq).reshape(shape)
-        return float(r) if r.ndim == 0 else r
+        return _scalar(self._at(self._batch.mu_quantile, q))
 
     def mu_mean(self) -> float:
         """Posterior mean of mu."""
@@ -613,9 +618,7 @@ class ExactPosterior:
 
     def theta_new_quantile(self, q: Any) -> np.ndarray | float:
         """Quantiles of a new trial's effect theta_new (prediction interval end points)."""
-        qq, shape = self._vec(q)
-        r = self._batch.theta_new_quantile(qq).reshape(shape)
-        return float(r) if r.ndim == 0 else r
+        return _scalar(self._at(self._batch.theta_new_quantile, q))
 
     def theta_new_sd(self) -> float:
         """Standard deviation of theta_new."""
@@ -630,8 +633,7 @@ class ExactPosterior:
     def i2_quantile(self, q: Any) -> np.ndarray | float:
         """Posterior quantiles of I^2 = tau^2 / (tau^2 + s^2) (monotone in tau)."""
         t = np.asarray(self.tau_quantile(q), dtype=float)
-        r = t**2 / (t**2 + self.s2_typical)
-        return float(r) if r.ndim == 0 else r
+        return _scalar(t**2 / (t**2 + self.s2_typical))
 
     def _i2_moments(self) -> tuple[float, float]:
         t2 = self._g.tau**2
