@@ -141,11 +141,10 @@ def fit_normal_normal(
         name="normal_normal",
         measure=measure,
         labels=labs,
-        priors={"mu": _describe(mu_prior), "tau": _describe(tau_prior)},
+        priors=_priors(mu_prior, tau_prior),
         flat_mu=_is_flat(mu_prior),
         generate=generate,
         s2_typical=s2_typ,
-        drug_classes=(),
         nuts=_Nuts(
             draws, tune, chains, target_accept, random_seed, max_retries, progressbar, sample_kwargs
         ),
@@ -230,20 +229,19 @@ def fit_binomial_normal(
         name="binomial_normal",
         measure=measure,
         labels=labs,
-        priors={
-            "mu": _describe(mu_prior),
-            "tau": _describe(tau_prior),
-            "parametrization": parametrization,
-            "baseline": (
+        priors=_priors(
+            mu_prior,
+            tau_prior,
+            parametrization=parametrization,
+            baseline=(
                 f"logit p_ctl ~ Normal(0, {bsd:g})"
                 if measure == "OR"
                 else f"logit max(p_ctl, p_trt) ~ Normal(0, {bsd:g})"
             ),
-        },
+        ),
         flat_mu=_is_flat(mu_prior),
         generate=_binomial_generate(s2_typ),
         s2_typical=s2_typ,
-        drug_classes=(),
         nuts=_Nuts(
             draws, tune, chains, target_accept, random_seed, max_retries, progressbar, sample_kwargs
         ),
@@ -319,11 +317,7 @@ def fit_multilevel(
         name="multilevel",
         measure=measure,
         labels=labs,
-        priors={
-            "mu": _describe(mu_prior),
-            "tau": _describe(tau_prior),
-            "sigma_class": _describe(class_sd_prior),
-        },
+        priors=_priors(mu_prior, tau_prior, sigma_class=_describe(class_sd_prior)),
         flat_mu=_is_flat(mu_prior),
         generate=generate,
         s2_typical=s2_typ,
@@ -538,16 +532,15 @@ def _fit(
     model: pm.Model,
     *,
     name: str,
-    measure: str | None,
-    labels: tuple[str, ...],
-    priors: dict[str, str],
     flat_mu: bool,
     generate: Any,
-    s2_typical: float,
-    drug_classes: tuple[str, ...],
     manual_y: tuple[np.ndarray, np.ndarray] | None = None,
     nuts: _Nuts,
+    **fields: Any,
 ) -> BayesResult:
+    """Sample ``model`` through the convergence gate and add the generated, prior and
+    predictive groups. ``fields`` are the fields of the :class:`BayesResult` that describe the
+    fit (``measure``, ``labels``, ``priors``, ``s2_typical`` and ``drug_classes``)."""
     draws = _check_positive_int("draws", config.get("draws", nuts.draws))
     tune = _check_positive_int("tune", config.get("tune", nuts.tune), allow_zero=True)
     chains = _check_positive_int("chains", config.get("chains", nuts.chains))
@@ -609,14 +602,10 @@ def _fit(
     return BayesResult(
         model=name,
         idata=idata,
-        measure=measure,
-        labels=labels,
-        priors=priors,
         diagnostics=diagnostics,
         converged=converged,
         reason=reason,
-        s2_typical=float(s2_typical),
-        drug_classes=drug_classes,
+        **fields,
     )
 
 
@@ -708,6 +697,11 @@ def _resolve_priors(
     tau_prior: TauPrior | str | None, mu_prior: MuPrior | str | None
 ) -> tuple[TauPrior, MuPrior]:
     return TauPrior.coerce(tau_prior), MuPrior.coerce(mu_prior)
+
+
+def _priors(mu_prior: MuPrior, tau_prior: TauPrior, **more: str) -> dict[str, str]:
+    """The ``priors`` of a result: ``mu``, ``tau``, then ``more``."""
+    return {"mu": _describe(mu_prior), "tau": _describe(tau_prior), **more}
 
 
 def _describe(prior: Any) -> str:
