@@ -119,14 +119,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_pool_parser(sub)
+    _add_run_parser(sub)
+    _add_replicate_parser(sub)
+    _add_plans_parser(sub)
+    return parser
 
-    pool = sub.add_parser(
+
+def _subcommand(
+    sub: Any, name: str, *, help: str, description: str, epilog: str, handler: Any
+) -> argparse.ArgumentParser:
+    """A sub-parser ``name`` whose epilog keeps its layout, running ``handler``."""
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _add_pool_parser(sub: Any) -> None:
+    """``bayesmtor pool FILE.csv``: frequentist or Bayesian pooling of one data file."""
+    pool = _subcommand(
+        sub,
         "pool",
         help="pool one data file (frequentist: FE, MH, Peto, DL, REML, ...)",
         description="Pool the studies of a CSV file on the log scale (ratio measures) and "
         "report the pooled effect, its interval, heterogeneity and tau^2.",
         epilog=POOL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        handler=_cmd_pool,
     )
     pool.add_argument("file", metavar="FILE.csv", help="input data (CSV)")
     _add_choice(pool, "--measure", MEASURE_CHOICES, required=True, help="effect measure")
@@ -166,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         "counts as metafor's rma.mh default",
     )
     pool.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_bayes_options(pool)
+
+
+def _add_bayes_options(pool: argparse.ArgumentParser) -> None:
+    """The ``Bayesian pooling`` option group of ``pool``."""
     bayes = pool.add_argument_group("Bayesian pooling")
     bayes.add_argument(
         "--bayes",
@@ -194,15 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
     bayes.add_argument(
         "--seed", type=int, default=None, metavar="N", help="random seed of the MCMC engine"
     )
-    pool.set_defaults(handler=_cmd_pool)
 
-    run = sub.add_parser(
+
+def _add_run_parser(sub: Any) -> None:
+    """``bayesmtor run [PLAN]``: run an analysis plan into one output folder."""
+    run = _subcommand(
+        sub,
         "run",
         help="run an analysis plan and write tables, figures, .nc files and an HTML report",
         description="Run every analysis of a plan (data, effect sizes, frequentist and "
         "Bayesian pooling, MCMC checks, prior sensitivity) and write one output folder.",
         epilog=RUN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        handler=_cmd_run,
     )
     run.add_argument(
         "plan",
@@ -223,29 +255,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace DIR if it is an earlier, unchanged bayesmtor output",
     )
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    run.set_defaults(handler=_cmd_run)
 
-    rep = sub.add_parser(
+
+def _add_replicate_parser(sub: Any) -> None:
+    """``bayesmtor replicate``: recompute the 2014 paper's pooled results."""
+    rep = _subcommand(
+        sub,
         "replicate",
         help="recompute the pooled results of the 2014 paper and compare",
         description="Recompute every pooled result of the 2014 meta-analysis and compare it "
         "with the printed one.",
         epilog=REPLICATE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        handler=_cmd_replicate,
     )
     rep.add_argument("--out", default=None, metavar="DIR", help="also write DIR/replication.csv")
     rep.add_argument("--json", action="store_true", help="print JSON records instead of text")
-    rep.set_defaults(handler=_cmd_replicate)
 
-    plans = sub.add_parser(
+
+def _add_plans_parser(sub: Any) -> None:
+    """``bayesmtor plans``: list the bundled analysis plans."""
+    _subcommand(
+        sub,
         "plans",
         help="list the bundled analysis plans",
         description="List the analysis plans shipped in models/ (bayesmtor run PLAN).",
         epilog=PLANS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        handler=_cmd_plans,
     )
-    plans.set_defaults(handler=_cmd_plans)
-    return parser
 
 
 def _add_choice(
