@@ -107,16 +107,11 @@ def check_safe_range(
             source=source,
             column=columns[1],
         )
-    y_max, s_min, s_max = safe_range()
-    with np.errstate(invalid="ignore"):
-        bad_y = ~np.isnan(y) & ~(np.abs(y) <= y_max)
-        bad_s = ~np.isnan(s) & ~((s >= s_min) & (s <= s_max))
-    bad = bad_y | bad_s
-    if mask is not None:
-        bad &= np.broadcast_to(np.asarray(mask, dtype=bool), y.shape)
-    if not bad.any():
+    limits = safe_range()
+    found = _first_outside(y, s, limits, mask)
+    if found is None:
         return
-    flat = int(np.flatnonzero(bad)[0])
+    flat, in_yi = found
     idx = np.unravel_index(flat, y.shape)
     where = (
         f" (meta-analysis {idx[0] + 1}, study {idx[1] + 1} of it; 1-based)" if y.ndim == 2 else ""
@@ -127,40 +122,68 @@ def check_safe_range(
         row = flat + 1 if y.ndim == 1 else None
     line = None if lines is None else _pick(lines, y.shape, idx)
     study = None if studies is None else str(_pick(studies, y.shape, idx))
-    if bad_y[idx]:
-        val = float(y[idx])
-        message = (
-            f"{quantities[0]} = {val:.6g} is outside the safe range |yi| <= {y_max:g} "
-            f"(bayesmtor.config key 'yi_abs_max'){where}: beyond it the estimators' float64 "
-            "arithmetic can overflow. Real log ratios lie within +-40 (a ratio of 1e17); "
-            "check the value (a number in the wrong column, unit or scale?)"
-        )
+    if in_yi:
+        message = _yi_message(quantities[0], float(y[idx]), limits, where)
         column = columns[0]
     else:
-        val = float(s[idx])
+        message = _sei_message(quantities[1], float(s[idx]), limits, where)
         column = columns[1]
-        if val > s_max:
-            message = (
-                f"{quantities[1]} = {val:.6g} is above the safe maximum {s_max:g} "
-                f"(bayesmtor.config key 'sei_max'){where}: beyond it the estimators' float64 "
-                "arithmetic can overflow. Real standard errors of log ratios are below 10; "
-                "check the value (a missing-value code or a unit error?)"
-            )
-        elif val > 0:
-            message = (
-                f"{quantities[1]} = {val:.6g} is below the safe minimum {s_min:g} "
-                f"(bayesmtor.config key 'sei_min'){where}: beyond it the estimators' float64 "
-                "arithmetic can overflow. Real standard errors of log ratios are above 1e-8; "
-                "check the value (a unit or typing error?)"
-            )
-        else:
-            message = (
-                f"{quantities[1]} = {val:.6g} is not positive; a standard error must lie in "
-                f"the safe range {s_min:g} <= sei <= {s_max:g} (bayesmtor.config keys "
-                f"'sei_min', 'sei_max'){where}. Check the value (a standard error of 0, or an "
-                "interval without width?)"
-            )
     raise InputError(message, source=source, row=row, line=line, study=study, column=column)
+
+
+def _first_outside(
+    y: np.ndarray, s: np.ndarray, limits: tuple[float, float, float], mask: Any
+) -> tuple[int, bool] | None:
+    """The flat position of the first entry outside ``limits`` and whether its ``yi`` is.
+
+    ``None`` when every entry (of ``mask``) is inside or missing.
+    """
+    y_max, s_min, s_max = limits
+    with np.errstate(invalid="ignore"):
+        bad_y = ~np.isnan(y) & ~(np.abs(y) <= y_max)
+        bad_s = ~np.isnan(s) & ~((s >= s_min) & (s <= s_max))
+    bad = bad_y | bad_s
+    if mask is not None:
+        bad &= np.broadcast_to(np.asarray(mask, dtype=bool), y.shape)
+    if not bad.any():
+        return None
+    flat = int(np.flatnonzero(bad)[0])
+    return flat, bool(bad_y.flat[flat])
+
+
+def _yi_message(quantity: str, val: float, limits: tuple[float, float, float], where: str) -> str:
+    """Why ``quantity = val`` (a log-scale effect) is refused."""
+    return (
+        f"{quantity} = {val:.6g} is outside the safe range |yi| <= {limits[0]:g} "
+        f"(bayesmtor.config key 'yi_abs_max'){where}: beyond it the estimators' float64 "
+        "arithmetic can overflow. Real log ratios lie within +-40 (a ratio of 1e17); "
+        "check the value (a number in the wrong column, unit or scale?)"
+    )
+
+
+def _sei_message(quantity: str, val: float, limits: tuple[float, float, float], where: str) -> str:
+    """Why ``quantity = val`` (a standard error) is refused: too large, too small or not > 0."""
+    _, s_min, s_max = limits
+    if val > s_max:
+        return (
+            f"{quantity} = {val:.6g} is above the safe maximum {s_max:g} "
+            f"(bayesmtor.config key 'sei_max'){where}: beyond it the estimators' float64 "
+            "arithmetic can overflow. Real standard errors of log ratios are below 10; "
+            "check the value (a missing-value code or a unit error?)"
+        )
+    if val > 0:
+        return (
+            f"{quantity} = {val:.6g} is below the safe minimum {s_min:g} "
+            f"(bayesmtor.config key 'sei_min'){where}: beyond it the estimators' float64 "
+            "arithmetic can overflow. Real standard errors of log ratios are above 1e-8; "
+            "check the value (a unit or typing error?)"
+        )
+    return (
+        f"{quantity} = {val:.6g} is not positive; a standard error must lie in "
+        f"the safe range {s_min:g} <= sei <= {s_max:g} (bayesmtor.config keys "
+        f"'sei_min', 'sei_max'){where}. Check the value (a standard error of 0, or an "
+        "interval without width?)"
+    )
 
 
 def _pick(values: Any, shape: tuple[int, ...], idx: tuple[Any, ...]) -> Any:
