@@ -452,6 +452,161 @@ def _check_args(comparison: str, unit: str, bolero2: str | None) -> str | None:
     return rule
 
 
+def _outcome_rows(
+    kind: str, outcome: str, event: str | None, comparison: str
+) -> tuple[str, list[dict], list[dict]]:
+    """Selection: the measure, the usable rows and the unusable ones (each with its reason)."""
+    if kind == "pfs":
+        return "HR", *_hr_rows(comparison)
+    return "RR", *_count_rows(_arm_rows(kind, outcome, event, comparison))
+
+
+def _row_label(labels: dict[str, str], rec: dict) -> str:
+    """The study label of one row (trial, report, partition and level)."""
+    return _study_label(labels, rec["trial_id"], rec["report_id"], rec["partition"], rec["level"])
+
+
+def _exclusion(labels: dict[str, str], rec: dict, reason: str) -> dict:
+    """One row of ``Dataset.excluded`` for the study row ``rec``."""
+    return dict(
+        study=_row_label(labels, rec),
+        report_id=rec["report_id"],
+        reason=reason,
+    )
+
+
+def _bolero2_by_report(
+    bolero: list[dict], rule: str, outcome: str, labels: dict[str, str]
+) -> tuple[dict | None, list[dict]]:
+    """BOLERO-2 once by one full-population report: the latest, or the one ``rule`` names."""
+    full = [r for r in bolero if r["partition"] == "none"]
+    chosen: dict | None = None
+    if rule.startswith("report:"):
+        want = rule.split(":", 1)[1]
+        pick = [r for r in full if r["report_id"] == want]
+        if not pick:
+            raise InputError(
+                f"bolero2 rule '{rule}': {want} is not a full-population BOLERO-2 report "
+                f"with a usable '{outcome}'; usable: {[r['report_id'] for r in full]}",
+                column="bolero2",
+            )
+        chosen = pick[0]
+    elif full:
+        chosen = max(full, key=lambda r: BOLERO2_RECENCY.index(r["report_id"]))
+    if chosen is None:
+        return None, [
+            _exclusion(
+                labels,
+                r,
+                "subgroup of BOLERO-2; no full-population BOLERO-2 report prints "
+                f"a usable '{outcome}' (try bolero2='partition:...')",
+            )
+            for r in bolero
+        ]
+    why = f"BOLERO-2 counted once (rule '{rule}')"
+    why += f": {_study_label(labels, BOLERO2, chosen['report_id'], 'none', 'all')} used"
+    excluded = []
+    for r in bolero:
+        if r is chosen:
+            continue
+        kind_txt = (
+            "second report of BOLERO-2" if r["partition"] == "none" else "subgroup of BOLERO-2"
+        )
+        excluded.append(_exclusion(labels, r, f"{kind_txt}; {why}"))
+    return chosen, excluded
+
+
+def _bolero2_once(
+    bolero: list[dict],
+    rule: str,
+    outcome: str,
+    comparison: str,
+    measure: str,
+    studies: pd.DataFrame,
+    labels: dict[str, str],
+) -> tuple[dict | None, list[dict]]:
+    """Unit-of-analysis rule: the one BOLERO-2 row under ``rule`` and the rows it leaves out."""
+    if rule == "latest_full_report" or rule.startswith("report:"):
+        return _bolero2_by_report(bolero, rule, outcome, labels)
+    if not (studies["trial_id"].eq(BOLERO2) & studies["comparison"].eq(comparison)).any():
+        return None, []
+    partition = rule.split(":", 1)[1]
+    chosen = _combine_partition(bolero, partition, measure, studies, outcome)
+    excluded = []
+    for r in bolero:
+        if r["partition"] == partition:
+            continue
+        kind_txt = (
+            "second report of BOLERO-2"
+            if r["partition"] == "none"
+            else "subgroup of BOLERO-2 from another partition"
+        )
+        excluded.append(
+            _exclusion(labels, r, f"{kind_txt}; BOLERO-2 counted once via rule '{rule}'")
+        )
+    return chosen, excluded
+
+
+def _silent_reports(
+    studies: pd.DataFrame,
+    labels: dict[str, str],
+    comparison: str,
+    outcome: str,
+    present: set[str],
+) -> list[dict]:
+    """Reports of this comparison that contribute nothing, and reports without a comparison."""
+    excluded = []
+    for s in studies.to_dict("records"):
+        label = _study_label(labels, s["trial_id"], s["report_id"], "none", "all")
+        if s["comparison"] == comparison and s["report_id"] not in present:
+            excluded.append(
+                dict(
+                    study=label,
+                    report_id=s["report_id"],
+                    reason=f"'{outcome}' not printed for this report",
+                )
+            )
+        elif s["comparison"] == "":
+            reason = (
+                "single-arm cohort: no comparator"
+                if s["design"] == "single-arm cohort"
+                else "no outcome data printed and no comparison group (Table 5 only)"
+            )
+            excluded.append(dict(study=label, report_id=s["report_id"], reason=reason))
+    return excluded
+
+
+def _assemble(
+    rows: list[dict], measure: str, studies: pd.DataFrame, labels: dict[str, str]
+) -> pd.DataFrame:
+    """Assembly: ``Dataset.data``, ordered as the studies table, subgroups after their report."""
+    order = {r: i for i, r in enumerate(studies["report_id"])}
+    rows = sorted(
+        rows,
+        key=lambda r: (order.get(r["report_id"], len(order)), _LEVEL_ORDER.get(r["level"], 9)),
+    )
+    value_cols = _COUNT_COLS if measure == "RR" else [*_RATIO_COLS, "ci_level"]
+    drug = dict(zip(studies["report_id"], studies["drug_class"], strict=True))
+    records = []
+    for r in rows:
+        records.append(
+            dict(
+                study=_row_label(labels, r),
+                trial_id=r["trial_id"],
+                report_id=r["report_id"],
+                partition=r["partition"],
+                level=r["level"],
+                drug_class=drug[r["report_id"]],
+                comparison=r["comparison"],
+                **{c: r[c] for c in value_cols},
+                notes=r["notes"],
+            )
+        )
+    dtypes = {c: "string" for c in [*_ID_COLS, "notes"]}
+    dtypes.update({c: ("Int64" if measure == "RR" else "float64") for c in value_cols})
+    return pd.DataFrame(records, columns=[*_ID_COLS, *value_cols, "notes"]).astype(dtypes)
+
+
 # --------------------------------------------------------------------------------------------
 # public API
 
@@ -502,133 +657,24 @@ def comparative_dataset(
     kind, event = _parse_outcome(outcome)
     studies = load_studies()
     labels = _labels(studies)
-    if kind == "pfs":
-        measure = "HR"
-        rows, unusable = _hr_rows(comparison)
-    else:
-        measure = "RR"
-        rows, unusable = _count_rows(_arm_rows(kind, outcome, event, comparison))
-
-    excluded: list[dict] = []
-
-    def exclude(rec: dict, reason: str) -> None:
-        excluded.append(
-            dict(
-                study=_study_label(
-                    labels, rec["trial_id"], rec["report_id"], rec["partition"], rec["level"]
-                ),
-                report_id=rec["report_id"],
-                reason=reason,
-            )
-        )
-
-    for rec in unusable:
-        exclude(rec, rec["reason"])
-
+    measure, rows, unusable = _outcome_rows(kind, outcome, event, comparison)
+    excluded = [_exclusion(labels, rec, rec["reason"]) for rec in unusable]
     if unit == "trial":
         bolero = [r for r in rows if r["trial_id"] == BOLERO2]
         rows = [r for r in rows if r["trial_id"] != BOLERO2]
-        chosen: dict | None = None
-        if rule == "latest_full_report" or rule.startswith("report:"):
-            full = [r for r in bolero if r["partition"] == "none"]
-            if rule.startswith("report:"):
-                want = rule.split(":", 1)[1]
-                pick = [r for r in full if r["report_id"] == want]
-                if not pick:
-                    raise InputError(
-                        f"bolero2 rule '{rule}': {want} is not a full-population BOLERO-2 report "
-                        f"with a usable '{outcome}'; usable: {[r['report_id'] for r in full]}",
-                        column="bolero2",
-                    )
-                chosen = pick[0]
-            elif full:
-                chosen = max(full, key=lambda r: BOLERO2_RECENCY.index(r["report_id"]))
-            why = f"BOLERO-2 counted once (rule '{rule}')"
-            if chosen is not None:
-                why += f": {_study_label(labels, BOLERO2, chosen['report_id'], 'none', 'all')} used"
-                for r in bolero:
-                    if r is chosen:
-                        continue
-                    kind_txt = (
-                        "second report of BOLERO-2"
-                        if r["partition"] == "none"
-                        else "subgroup of BOLERO-2"
-                    )
-                    exclude(r, f"{kind_txt}; {why}")
-            else:
-                for r in bolero:
-                    exclude(
-                        r,
-                        "subgroup of BOLERO-2; no full-population BOLERO-2 report prints "
-                        f"a usable '{outcome}' (try bolero2='partition:...')",
-                    )
-        elif (studies["trial_id"].eq(BOLERO2) & studies["comparison"].eq(comparison)).any():
-            partition = rule.split(":", 1)[1]
-            chosen = _combine_partition(bolero, partition, measure, studies, outcome)
-            for r in bolero:
-                if r["partition"] == partition:
-                    continue
-                kind_txt = (
-                    "second report of BOLERO-2"
-                    if r["partition"] == "none"
-                    else "subgroup of BOLERO-2 from another partition"
-                )
-                exclude(r, f"{kind_txt}; BOLERO-2 counted once via rule '{rule}'")
+        chosen, left_out = _bolero2_once(
+            bolero, rule, outcome, comparison, measure, studies, labels
+        )
+        excluded += left_out
         if chosen is not None:
             rows.append(chosen)
-
-    # reports of this comparison that contribute nothing at all
     present = {r["report_id"] for r in rows} | {e["report_id"] for e in excluded}
     if unit == "trial" and rule.startswith("partition:"):
         present |= {r["report_id"] for r in bolero}
-    for s in studies.to_dict("records"):
-        label = _study_label(labels, s["trial_id"], s["report_id"], "none", "all")
-        if s["comparison"] == comparison and s["report_id"] not in present:
-            excluded.append(
-                dict(
-                    study=label,
-                    report_id=s["report_id"],
-                    reason=f"'{outcome}' not printed for this report",
-                )
-            )
-        elif s["comparison"] == "":
-            reason = (
-                "single-arm cohort: no comparator"
-                if s["design"] == "single-arm cohort"
-                else "no outcome data printed and no comparison group (Table 5 only)"
-            )
-            excluded.append(dict(study=label, report_id=s["report_id"], reason=reason))
-
-    # order rows as the studies table, subgroups after their report
-    order = {r: i for i, r in enumerate(studies["report_id"])}
-    rows.sort(
-        key=lambda r: (order.get(r["report_id"], len(order)), _LEVEL_ORDER.get(r["level"], 9))
-    )
-    value_cols = _COUNT_COLS if measure == "RR" else [*_RATIO_COLS, "ci_level"]
-    drug = dict(zip(studies["report_id"], studies["drug_class"], strict=True))
-    records = []
-    for r in rows:
-        records.append(
-            dict(
-                study=_study_label(
-                    labels, r["trial_id"], r["report_id"], r["partition"], r["level"]
-                ),
-                trial_id=r["trial_id"],
-                report_id=r["report_id"],
-                partition=r["partition"],
-                level=r["level"],
-                drug_class=drug[r["report_id"]],
-                comparison=r["comparison"],
-                **{c: r[c] for c in value_cols},
-                notes=r["notes"],
-            )
-        )
-    dtypes = {c: "string" for c in [*_ID_COLS, "notes"]}
-    dtypes.update({c: ("Int64" if measure == "RR" else "float64") for c in value_cols})
-    data = pd.DataFrame(records, columns=[*_ID_COLS, *value_cols, "notes"]).astype(dtypes)
+    excluded += _silent_reports(studies, labels, comparison, outcome, present)
     excl = pd.DataFrame(excluded, columns=["study", "report_id", "reason"]).astype("string")
     return Dataset(
-        data=data,
+        data=_assemble(rows, measure, studies, labels),
         excluded=excl.reset_index(drop=True),
         outcome=outcome,
         comparison=comparison,
