@@ -584,48 +584,85 @@ def read_meta_data(
         duplicate study labels. A file error names the line of the file (``error.line``); a
         DataFrame error the 1-based row (``error.row``, also set for files).
     """
-    by_cols: tuple[str, ...]
-    if by is None:
-        by_cols = ()
-    elif isinstance(by, str):
-        by_cols = (_normalise_name(by),)
-    else:
-        by_cols = tuple(_normalise_name(b) for b in by)
+    by_cols = _by_columns(by)
+    raw, original, label, lines = _load(source, name)
+    raw, normalised = _normalised_columns(raw, original, label)
+    shape = _check_columns(normalised, by_cols, label)
+    if len(raw) == 0:
+        raise InputError("no data rows (only a header); add one row per study.", source=label)
 
-    lines: np.ndarray | None
+    where = _Where(label, lines)
+    studies = _study_labels(raw[STUDY], where)
+    out = _value_columns(raw, shape, where, studies)
+    extra = tuple(c for c in normalised if c != STUDY and c not in SHAPES[shape])
+    _add_extra_columns(out, raw, extra, from_file=lines is not None)
+    del raw
+    _check_groups(out, by_cols, where, studies, from_file=lines is not None)
+    _validate_values(out, shape, where, studies)
+    _check_duplicates(out, by_cols, where, studies)
+
+    return MetaInput(
+        frame=out, shape=shape, source=label, extra_columns=extra, by=by_cols, lines=lines
+    )
+
+
+def _by_columns(by: tuple[str, ...] | list[str] | str | None) -> tuple[str, ...]:
+    """The grouping columns given as ``by=``, as normalised names."""
+    if by is None:
+        return ()
+    if isinstance(by, str):
+        return (_normalise_name(by),)
+    return tuple(_normalise_name(b) for b in by)
+
+
+def _load(
+    source: object, name: str | None
+) -> tuple[pd.DataFrame, list[str], str, np.ndarray | None]:
+    """The raw table of ``source``, its header as given, its label and (for a file) its lines.
+
+    A DataFrame is copied; a file is read by the strict CSV reader, and a header starting
+    with ``#`` (a comment line taken for the header) is refused.
+    """
     if isinstance(source, pd.DataFrame):
         label = name or _DATAFRAME_SOURCE
         original = [str(c) for c in source.columns]
         check_header(original, source=label, line=None, normalise=_normalise_name)
-        raw = source.copy(deep=True)
-        lines = None
-    elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        label = name or path.name
-        table = read_csv_file(path, source=label, normalise=_normalise_name)
-        raw, lines, header_line = table.frame, table.lines, table.header_line
-        del table  # so that a value column's text is freed once converted
-        original = [str(c) for c in raw.columns]
-        if (
-            original
-            and original[0].lstrip().startswith("#")
-            and STUDY not in map(_normalise_name, original)
-        ):
-            raise InputError(
-                "the header starts with '#', but there is no comment syntax: the first line "
-                "that is not blank is the header. Remove the lines above the real header.",
-                source=label,
-                line=header_line,
-                column=STUDY,
-            )
-    else:
+        return source.copy(deep=True), original, label, None
+    if not isinstance(source, (str, os.PathLike)):
         raise InputError(
             f"'source' must be a path to a CSV file or a pandas DataFrame, not "
             f"{type(source).__name__}.",
             source=name,
         )
+    path = Path(source)
+    label = name or path.name
+    table = read_csv_file(path, source=label, normalise=_normalise_name)
+    raw, lines, header_line = table.frame, table.lines, table.header_line
+    del table  # so that a value column's text is freed once converted
+    original = [str(c) for c in raw.columns]
+    if (
+        original
+        and original[0].lstrip().startswith("#")
+        and STUDY not in map(_normalise_name, original)
+    ):
+        raise InputError(
+            "the header starts with '#', but there is no comment syntax: the first line "
+            "that is not blank is the header. Remove the lines above the real header.",
+            source=label,
+            line=header_line,
+            column=STUDY,
+        )
+    return raw, original, label, lines
 
-    # Normalise column names (empty and duplicate names were refused above).
+
+def _normalised_columns(
+    raw: pd.DataFrame, original: list[str], label: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """``raw`` with normalised column names and a 0-based index, and those names.
+
+    Empty and duplicate names were refused by the header check; a column pandas had to name
+    (``Unnamed: 3``) is refused here.
+    """
     normalised = [_normalise_name(c) for c in original]
     for orig, norm in zip(original, normalised, strict=True):
         if norm.startswith("unnamed:"):
@@ -636,8 +673,11 @@ def read_meta_data(
                 column=orig,
             )
     raw.columns = normalised
-    raw = raw.reset_index(drop=True)
+    return raw.reset_index(drop=True), normalised
 
+
+def _check_columns(normalised: list[str], by_cols: tuple[str, ...], label: str) -> str:
+    """The input shape of the header ``normalised``, which must hold ``study`` and ``by_cols``."""
     if STUDY not in normalised:
         guess = _suggest(STUDY, normalised)
         hint = f"; column '{guess}' looks like it — did you mean 'study'?" if guess else ""
@@ -650,53 +690,70 @@ def read_meta_data(
             guess = _suggest(b, normalised)
             hint = f"; did you mean '{guess}'?" if guess else ""
             raise _not_found(f"grouping column '{b}' given in by=", hint, normalised, label, b)
+    return shape
 
-    if len(raw) == 0:
-        raise InputError("no data rows (only a header); add one row per study.", source=label)
 
-    where = _Where(label, lines)
-    studies = _study_labels(raw[STUDY], where)
-    values = SHAPES[shape]
+def _value_columns(
+    raw: pd.DataFrame, shape: str, where: _Where, studies: list[str]
+) -> pd.DataFrame:
+    """A new frame of the study labels and the shape's value columns, as floats.
+
+    Each value column is removed from ``raw`` once converted, so that its text is freed.
+    """
     out = pd.DataFrame({STUDY: pd.Series(studies, dtype=object)})
-    for col in values:
+    for col in SHAPES[shape]:
         out[col] = _numeric_column(raw[col], col, where, studies, shape)
         del raw[col]  # free the text of a value column as soon as it is converted
-    extra = tuple(c for c in normalised if c != STUDY and c not in values)
+    return out
+
+
+def _add_extra_columns(
+    out: pd.DataFrame, raw: pd.DataFrame, extra: tuple[str, ...], *, from_file: bool
+) -> None:
+    """Copy the ``extra`` columns of ``raw`` to ``out``: a file's text stripped, else as given."""
     for col in extra:
-        if lines is not None:  # text from a file: kept as text, surrounding whitespace removed
+        if from_file:  # text from a file: kept as text, surrounding whitespace removed
             stripped = np.empty(len(raw), dtype=object)
             stripped[:] = [cell.strip() for cell in raw[col].to_numpy(dtype=object)]
             out[col] = stripped
         else:
             out[col] = raw[col].to_numpy(copy=True)
-    del raw
+
+
+def _check_groups(
+    out: pd.DataFrame,
+    by_cols: tuple[str, ...],
+    where: _Where,
+    studies: list[str],
+    *,
+    from_file: bool,
+) -> None:
+    """Refuse an empty grouping cell (``""`` from a file, a missing value in a DataFrame)."""
     for b in by_cols:
         column = out[b]
-        missing = column.isna().to_numpy() if lines is None else (column == "").to_numpy()
+        missing = (column == "").to_numpy() if from_file else column.isna().to_numpy()
         hits = np.flatnonzero(missing)
         if hits.size:
             pos = int(hits[0])
             raise InputError(
                 f"empty grouping cell; every row needs a value in '{b}'.",
-                source=label,
+                source=where.source,
                 **where.at(pos),
                 study=studies[pos],
                 column=b,
             )
 
+
+def _validate_values(out: pd.DataFrame, shape: str, where: _Where, studies: list[str]) -> None:
+    """Check the value columns of ``out`` by the rules of ``shape``; counts become int64."""
     if shape == "counts":
         _validate_counts(out, where, studies)
-        for col in values:
+        for col in SHAPES[shape]:
             out[col] = out[col].astype("int64")
     elif shape == "ratio_ci":
         _validate_ratio_ci(out, where, studies)
     else:
         _validate_log_se(out, where, studies)
-    _check_duplicates(out, by_cols, where, studies)
-
-    return MetaInput(
-        frame=out, shape=shape, source=label, extra_columns=extra, by=by_cols, lines=lines
-    )
 
 
 def _study_labels(raw: pd.Series, where: _Where) -> list[str]:
