@@ -315,3 +315,38 @@ def test_killed_run_leaves_no_mcmc_worker(tmp_path: Path) -> None:
         for w in workers:
             if running(w):
                 os.kill(w, signal.SIGKILL)
+
+
+_FIGURE_POOL_SCRIPT = """
+import multiprocessing as mp, os, sys, time
+from bayesmtor.reporting.run_figures import _quiet_worker
+pool = mp.get_context("fork").Pool(2, initializer=_quiet_worker, initargs=(os.getpid(),))
+pool.map(abs, range(4))
+print(" ".join(str(p.pid) for p in pool._pool), flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_figure_processes_die_with_a_killed_run() -> None:
+    """SIGKILL of the run ends its idle drawing processes and frees its stdout and stderr.
+
+    Without this, each idle pool process waits for work forever (every one of them holds the
+    write end of the task queue) and keeps the run's output pipes open, so anything reading
+    the run's output -- a shell pipeline, a CI log, ``communicate()`` -- hangs.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FIGURE_POOL_SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    workers = [int(p) for p in proc.stdout.readline().split()]
+    assert len(workers) == 2 and all(running(p) for p in workers)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=20)  # hangs here if a worker keeps the pipes open
+    assert proc.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while any(running(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(running(p) for p in workers), "drawing processes outlived the run"

@@ -9,7 +9,9 @@ PNG and SVG bytes and this process writes them, so every write goes through the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -92,13 +94,41 @@ def _sensitivity_drawings(sensitivity: pd.DataFrame) -> list[Drawing]:
 _JOBS: list[Callable[[], list[Drawing]]] = []
 
 
-def _quiet_worker() -> None:
-    """Signals in a drawing process: the run that forked it handles Ctrl-C and SIGTERM and
-    ends the pool, which then stops its processes with the default SIGTERM action."""
+def _quiet_worker(parent: int) -> None:
+    """Set up a drawing process: signals, output and the lifetime of its parent.
+
+    The run that forked it handles Ctrl-C and SIGTERM and ends the pool, which then stops its
+    processes with the default SIGTERM action. A drawing process must not outlive its parent:
+    after a SIGKILL of the run, idle pool processes would otherwise wait for work forever (each
+    holds the write end of the task queue, so none sees end-of-file) and keep the run's stdout
+    and stderr open. On Linux the kernel sends SIGTERM when the parent dies; everywhere the
+    standard streams are pointed at the null device, so nothing waiting on them is held up.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to send SIGTERM to this process when ``parent`` dies (no-op elsewhere)."""
+    import ctypes
+    import ctypes.util
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _render(index: int) -> list[tuple[str, str, dict[str, bytes]]]:
@@ -137,7 +167,9 @@ def run_figures(
     try:
         processes = min(int(config.get("figure_processes")), len(_JOBS))
         if processes > 1 and "fork" in mp.get_all_start_methods():
-            with mp.get_context("fork").Pool(processes, initializer=_quiet_worker) as pool:
+            with mp.get_context("fork").Pool(
+                processes, initializer=_quiet_worker, initargs=(os.getpid(),)
+            ) as pool:
                 rendered = pool.map(_render, range(len(_JOBS)), chunksize=1)
         else:
             rendered = [_render(i) for i in range(len(_JOBS))]
