@@ -30,7 +30,7 @@ import numpy as np
 from bayesmtor import __version__, config
 from bayesmtor.pipeline.results import RunResult
 from bayesmtor.reporting import html
-from bayesmtor.reporting.atomic import writing
+from bayesmtor.reporting.atomic import signals_held, writing
 from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir
 from bayesmtor.reporting.run_figures import run_figures
 from bayesmtor.reporting.tables import build_tables
@@ -162,11 +162,17 @@ def write_run(
 
 
 def _write_idata(folder: Path, result: RunResult) -> None:
-    """``<id>.nc`` and ``<id>.mcmc_check.nc`` of every analysis that has them."""
+    """``<id>.nc`` and ``<id>.mcmc_check.nc`` of every analysis that has them.
+
+    Each file is written with Ctrl-C and SIGTERM held back until it is closed: an interrupt
+    raised inside the netCDF/HDF5 writer can leave the library's file lock taken, and closing
+    the half-written file during the clean-up then waits for that lock forever. Held, the
+    signal arrives a fraction of a second later, between two files, and the run stops cleanly.
+    """
     for f in result.analyses:
         for idata, name in ((f.idata, f"{f.id}.nc"), (f.check_idata, f"{f.id}.mcmc_check.nc")):
             if idata is not None:
-                with writing(folder / name) as path:
+                with signals_held(), writing(folder / name) as path:
                     idata.to_netcdf(str(path), engine=config.get("netcdf_engine"))
 
 
