@@ -413,6 +413,34 @@ def test_quota_or_netcdf_error_writing_an_idata_file(
     assert _snapshot(target) == before and _siblings(target) == []
 
 
+def test_ctrl_c_inside_the_netcdf_writer_waits_until_the_file_is_closed(
+    tmp_path: Path, real_output: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGINT that arrives while a .nc file is being written is delivered after it is closed.
+
+    Raised inside xarray's netCDF writer, the KeyboardInterrupt leaves the library's file lock
+    taken and closing the file then waits for it forever (seen as a hung ``bayesmtor run``).
+    """
+    import arviz as az
+
+    target, before = _copy(real_output, tmp_path)
+    original = az.InferenceData.to_netcdf
+    written: list[str] = []
+
+    def interrupted(self, filename, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the interrupt lands in the middle of the write
+        out = original(self, filename, *args, **kwargs)
+        written.append(Path(filename).name)  # reached only if the signal was held back
+        return out
+
+    result = run_plan(parse_plan(TINY_PLAN))
+    monkeypatch.setattr(az.InferenceData, "to_netcdf", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_run(result, target, force=True)
+    assert len(written) == 1  # the first file was finished, then the run stopped
+    assert _snapshot(target) == before and _siblings(target) == []
+
+
 def test_rerun_after_a_kill_mid_swap_restores_then_replaces(
     tmp_path: Path, tiny_plan: Path, real_output: Path, capsys
 ) -> None:
