@@ -14,13 +14,7 @@ imports PyMC.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("bayesmtor")
-except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
-    __version__ = "0.0.0+unknown"
 
 #: Module -> the public names it provides (each under its own name there).
 _FROM: dict[str, tuple[str, ...]] = {
@@ -44,7 +38,20 @@ _API: dict[str, tuple[str, str | None]] = {
 __all__ = [*_API, "__version__"]
 
 
+def _version() -> str:
+    """The installed version; read on first use (importlib.metadata costs ~30 ms to import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bayesmtor")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     try:
         module, attr = _API[name]
     except KeyError:
@@ -56,4 +63,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+    return sorted({*globals(), *_API, "__version__"})

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bayesmtor import __version__
 from bayesmtor.errors import BayesMTORError
 from bayesmtor.pipeline import POSTERIOR_COLUMNS
 from bayesmtor.vocabulary import ENGINES, MEASURES, METHODS
@@ -108,6 +107,16 @@ BAYES_KEYS = ("k", "mu_mean", *POSTERIOR_COLUMNS)
 MCMC_KEYS = ("divergences", "rhat_max", "ess_bulk_min", "converged")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version is looked up only when asked for (a quick start-up)."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        import bayesmtor
+
+        sys.stdout.write(f"{PROG} {bayesmtor.__version__}\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-parser per command."""
     parser = argparse.ArgumentParser(
@@ -117,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=MAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_pool_parser(sub)
     _add_run_parser(sub)
