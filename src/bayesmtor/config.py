@@ -363,6 +363,26 @@ _SETTINGS: dict[str, Setting] = {
         _positive_int,
         "Fewest trials for a funnel plot: fewer points show no asymmetry.",
     ),
+    # RevMan re-analysis ----------------------------------------------------------------------
+    "revman_rtol": Setting(
+        1e-6,
+        _positive,
+        "Relative tolerance of agreement with the results a RevMan file stores (effects, "
+        "intervals, Q, I2, tau2, z, on the scale RevMan stores them): RevMan 5 writes 16 "
+        "significant digits, so a correct recomputation agrees far inside it.",
+    ),
+    "revman_p_atol": Setting(
+        1e-6,
+        _positive,
+        "Absolute tolerance of agreement with RevMan's stored p-values, which RevMan rounds "
+        "(about 1e-7 absolute in .rm5 files, six decimals in data packages).",
+    ),
+    "revman_package_atol": Setting(
+        5e-7,
+        _positive,
+        "Absolute tolerance added for RevMan Web data packages, which print results with six "
+        "decimals: half a unit of the last printed digit.",
+    ),
     "figure_processes": Setting(
         2,
         _positive_int,

@@ -25,6 +25,7 @@ __all__ = [
     "COUNT_MEASURES",
     "COUNT_METHODS",
     "COUNT_OUTCOMES",
+    "CONTINUOUS_MEASURES",
     "ENGINES",
     "FE_METHODS",
     "INTERVAL_KINDS",
@@ -33,6 +34,7 @@ __all__ = [
     "METHODS",
     "RATIO_MEASURES",
     "RE_METHODS",
+    "REVMAN_DATA_TYPES",
     "SHAPES",
     "SHAPE_MEASURES",
     "TAU2_ESTIMATORS",
@@ -41,6 +43,7 @@ __all__ = [
     "UNITS",
     "ZERO_CELL_TO",
     "Comparison",
+    "ContinuousMeasure",
     "Engine",
     "IntervalKind",
     "Measure",
@@ -65,6 +68,14 @@ MEASURES: tuple[Measure, ...] = ("RR", "OR", "RD", "HR", "generic")
 RATIO_MEASURES: tuple[Measure, ...] = ("RR", "OR", "HR")
 #: Measures computed from 2x2 event counts.
 COUNT_MEASURES: tuple[Measure, ...] = ("RR", "OR", "RD")
+
+ContinuousMeasure = Literal["MD", "SMD"]
+#: Measures of continuous outcomes, from means, SDs and sizes: the mean difference and the
+#: standardised mean difference (Hedges' g). Read from RevMan files; pooled on their own scale.
+CONTINUOUS_MEASURES: tuple[ContinuousMeasure, ...] = ("MD", "SMD")
+#: Data types of RevMan analyses: 2x2 counts, means and SDs, generic inverse variance (an
+#: estimate with its SE), and O-E with variance (individual patient data).
+REVMAN_DATA_TYPES: tuple[str, ...] = ("dichotomous", "continuous", "generic", "o_e")
 
 Shape = Literal["counts", "ratio_ci", "log_se"]
 #: Input shapes: 2x2 counts, a ratio with its confidence interval, a log effect with its SE.
