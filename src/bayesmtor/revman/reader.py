@@ -484,7 +484,7 @@ class _Rm5:
         ratio = log_scale
         self.analyses.append(
             {**base, "subgroup_no": None, "subgroup": None, "has_subgroups": bool(subgroups),
-             "line": self.lines.get(id(el)), **self._stored(el, ratio, overall=True)}
+             "line": self.lines.get(id(el)), **self._stored(el, ratio, model, overall=True)}
         )  # fmt: skip
         groups = [(None, None, el)] if not subgroups else []
         for sg in subgroups:
@@ -493,7 +493,7 @@ class _Rm5:
             groups.append((s_no, s_name, sg))
             self.analyses.append(
                 {**base, "subgroup_no": s_no, "subgroup": s_name, "has_subgroups": False,
-                 "line": self.lines.get(id(sg)), **self._stored(sg, ratio, overall=False)}
+                 "line": self.lines.get(id(sg)), **self._stored(sg, ratio, model, overall=False)}
             )  # fmt: skip
         for s_no, s_name, holder in groups:
             for row in holder:
@@ -517,7 +517,7 @@ class _Rm5:
                              "EFFECT_MEASURE")  # fmt: skip
         return label.upper(), measure, is_ratio(measure)
 
-    def _stored(self, el: ET.Element, ratio: bool, *, overall: bool) -> dict[str, Any]:
+    def _stored(self, el: ET.Element, ratio: bool, model: str, *, overall: bool) -> dict[str, Any]:
         g = self.number
         est, lo, hi = g(el, "EFFECT_SIZE"), g(el, "CI_START"), g(el, "CI_END")
         if ratio:
@@ -528,7 +528,7 @@ class _Rm5:
             "tau2": g(el, "TAU2"), "z": g(el, "Z"), "pval": g(el, "P_Z"),
             "Q_between": None, "Q_between_df": None, "Q_between_pval": None, "I2_between": None,
         }  # fmt: skip
-        if (el.get("RANDOM") or "NO").upper() != "YES" and el.get("RANDOM") is not None:
+        if model == "fixed":
             out["tau2"] = None  # RevMan writes TAU2="0.0" for fixed-effect analyses: no estimate
         if overall and (el.get("SUBGROUPS") or "NO").upper() == "YES":
             out["Q_between"] = g(el, "Q")

@@ -283,7 +283,7 @@ def _compare(row: dict[str, Any], ratio: bool, package: bool) -> tuple[Any, str]
     stored = {k: float(v) for k, v in stored.items() if v is not None and math.isfinite(float(v))}
     if row.get("model") == "fixed":
         stored.pop("tau2", None)
-    if row.get("reason"):
+    if isinstance(row.get("reason"), str):
         return (None if not stored else False), ",".join(sorted(stored))
     if not stored:
         return None, ""
