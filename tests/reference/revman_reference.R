@@ -71,7 +71,7 @@ for (nm in c("fleiss1993cont", "normand1999")) {
                       yi = rg$yi, vi = rg$vi))
 }
 esc$versions <- list(R = R.version.string, metafor = as.character(packageVersion("metafor")))
-writeLines(toJSON(esc, digits = NA, auto_unbox = TRUE, pretty = TRUE),
+writeLines(toJSON(esc, digits = NA, auto_unbox = TRUE, pretty = TRUE, dataframe = "columns"),
            file.path(here, "revman_escalc.json"))
 
 # ---- the synthetic RevMan 5 file ------------------------------------------------------------

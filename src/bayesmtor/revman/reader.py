@@ -358,13 +358,12 @@ def _parse_xml(data: bytes, source: str) -> tuple[ET.Element, dict[int, int], li
         parser.Parse(raw, True)
         root = builder.close()
     except expat.ExpatError as exc:
-        line, col = exc.lineno, exc.offset  # column: 0-based, in bytes of the repaired text
+        # expat counts lines from 1 and columns from 0, in characters of the repaired text
+        line, col = exc.lineno, exc.offset
         start_of_line = 0
         for _ in range(line - 1):
-            start_of_line = raw.index(b"\n", start_of_line) + 1
-        char_off = len(raw[:start_of_line].decode("utf-8")) + len(
-            raw[start_of_line : start_of_line + col].decode("utf-8", errors="ignore")
-        )
+            start_of_line = repaired.index("\n", start_of_line) + 1
+        char_off = start_of_line + col
         orig = _original_offset(char_off, inserted)
         oline, ocol = _line_col(text, orig)
         reason = expat.errors.messages[exc.code]

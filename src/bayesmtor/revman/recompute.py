@@ -374,6 +374,8 @@ def revman_reanalysis(
                 bayes_inputs.append((len(rows_out), yi[keep], np.sqrt(vi[keep])))
         rows_out.append(row)
     table = pd.DataFrame(rows_out)
+    for col in ("subgroup", "reason", "comparison", "outcome"):  # missing text is None, not NaN
+        table[col] = table[col].astype(object).where(table[col].notna(), None)
     # the test for subgroup differences, on each overall row whose outcome has subgroups
     for i, row in table.iterrows():
         if row["subgroup_no"] is not None and not pd.isna(row["subgroup_no"]):
