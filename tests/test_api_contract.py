@@ -30,6 +30,9 @@ DATA_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "load_plan": ("name_or_path",),
     "run_plan": ("plan",),
     "write_run": ("result", "out"),
+    "read_revman": ("path",),
+    "read_revman_review": ("path",),
+    "revman_reanalysis": ("source",),
 }
 
 

@@ -43,7 +43,12 @@ PAGES: dict[str, tuple[pytest.MarkDecorator, ...]] = {
     "bayes-vs-frequentist.md": (pytest.mark.slow, pytest.mark.mcmc),
     "tau-prior.md": (),
     "own-csv.md": (),
+    "revman.md": (),
 }
+
+#: Files a page reads beyond docs/examples, found beside the repository in ``../shared`` (not
+#: redistributed here); the page is skipped, with the place looked in, where they are absent.
+PAGE_FILES: dict[str, tuple[str, ...]] = {"revman.md": ("fixtures/revman/Fleiss1993.rm5",)}
 
 _FENCE_OPEN = re.compile(r"^```python\s*$")
 _FENCE_CLOSE = re.compile(r"^```\s*$")
@@ -113,6 +118,11 @@ def tutorial_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_tutorial_runs(page: str, tutorial_dir: Path) -> None:
     import matplotlib.pyplot as plt
 
+    for rel in PAGE_FILES.get(page, ()):
+        found = REPO_ROOT.parent / "shared" / rel
+        if not found.is_file():
+            pytest.skip(f"{page} reads {found.name}, not found at {found}; clone with ../shared")
+        shutil.copy(found, tutorial_dir / found.name)
     try:
         run_page(TUTORIALS / page)
     finally:

@@ -27,6 +27,7 @@ _FROM: dict[str, tuple[str, ...]] = {
     "bayesmtor.plans": ("load_plan",),
     "bayesmtor.pipeline.run": ("run_plan",),
     "bayesmtor.reporting.write": ("write_run",),
+    "bayesmtor.revman": ("read_revman", "read_revman_review", "revman_reanalysis"),
 }
 
 #: Public name -> (module, attribute); ``None`` as attribute means the module itself.

@@ -9,5 +9,12 @@
 """
 
 from bayesmtor.revman.reader import RevManReview, read_revman, read_revman_review
+from bayesmtor.revman.recompute import RevManReanalysis, revman_reanalysis
 
-__all__ = ["RevManReview", "read_revman", "read_revman_review"]
+__all__ = [
+    "RevManReanalysis",
+    "RevManReview",
+    "read_revman",
+    "read_revman_review",
+    "revman_reanalysis",
+]
