@@ -47,6 +47,7 @@ import pandas as pd
 from bayesmtor import config
 from bayesmtor.errors import EstimationError, NotEstimableWarning
 from bayesmtor.revman.reader import RevManReview, read_revman_review
+from bayesmtor.vocabulary import MEASURES
 
 __all__ = [
     "COMPARED_KEYS",
@@ -238,7 +239,7 @@ def _pooled(rows, yi, vi, keep, spec, ci_prob) -> dict[str, Any]:
                 fe = rma_peto(*counts, ci_prob=ci_prob)
         else:
             fe = rma(yi[keep], vi=vi[keep], method="FE", ci_prob=ci_prob,
-                     measure=measure if measure in ("RR", "OR", "RD", "HR") else "generic")  # fmt: skip
+                     measure=measure if measure in MEASURES else "generic")  # fmt: skip
     out = {
         "k": int(keep.sum()), "estimate": fe.estimate, "se": fe.se, "ci_low": fe.ci_low,
         "ci_high": fe.ci_high, "Q": fe.Q, "Q_df": fe.Q_df, "Q_pval": fe.Q_pval, "I2": fe.I2,
