@@ -28,6 +28,7 @@ from bayesmtor.frequentist import rma
 from bayesmtor.frequentist.revman import revman_random_effects, subgroup_differences
 from bayesmtor.revman import read_revman, read_revman_review
 from bayesmtor.revman.recompute import COMPARED_KEYS, JSON_KEYS, REVMAN_KEYS, revman_reanalysis
+from bayesmtor.vocabulary import REVMAN_DATA_TYPES
 
 HERE = Path(__file__).resolve().parent
 SYNTHETIC = HERE / "data" / "revman" / "synthetic.rm5"
@@ -88,6 +89,14 @@ def test_fleiss_rm5_reproduces_revman_exactly(fixtures: Path) -> None:
     studies = read_revman(fixtures / "Fleiss1993.rm5")
     assert {"MRC-1", "ISIS-2", "Davis"} <= set(studies["study"])
     assert studies.loc[studies["study"] == "ISIS-2", "year"].item() == 1988
+
+
+def test_fleiss_study_estimates_are_revmans(fixtures: Path) -> None:
+    """RevMan's per-study log OR and SE (stored in the file) from the counts, to 1e-10."""
+    studies = revman_reanalysis(fixtures / "Fleiss1993.rm5").studies
+    dich = studies[studies["data_type"] == "dichotomous"]
+    np.testing.assert_allclose(dich["yi_used"], dich["revman_estimate"], rtol=TIGHT)
+    np.testing.assert_allclose(np.sqrt(dich["vi_used"]), dich["revman_se"], rtol=TIGHT)
 
 
 def test_fleiss_smd_outcome_has_no_stored_result_to_compare(fixtures: Path) -> None:
@@ -185,6 +194,7 @@ def test_every_analysis_appears_once_with_the_documented_keys(synthetic) -> None
     hr = next(r for r in recs if r["measure"] == "HR")
     assert hr["data_type"] == "generic" and hr["model"] == "random"
     assert {r["data_type"] for r in recs} == {"dichotomous", "continuous", "generic"}
+    assert {r["data_type"] for r in recs} <= set(REVMAN_DATA_TYPES)
 
 
 def test_a_not_estimable_analysis_is_listed_with_its_reason(synthetic) -> None:
@@ -227,6 +237,81 @@ def test_blanking_reaches_revman_data_too(fixtures: Path, tmp_path: Path) -> Non
     ref = revman_reanalysis(fixtures / "Fleiss1993.rm5").table
     assert ours["revman_estimate"].isna().all()
     np.testing.assert_array_equal(ours["estimate"].to_numpy(float), ref["estimate"].to_numpy(float))
+
+
+# --------------------------------------------------------------------------------------------
+# a RevMan Web data package of the same analyses (six decimals, R metafor's numbers)
+# --------------------------------------------------------------------------------------------
+
+PACKAGE = HERE / "data" / "revman" / "package"
+_PKG_RESULTS = ("Mean", "CI start", "CI end", "Heterogeneity Tau²", "Heterogeneity Chi²",
+                "Heterogeneity df", "Heterogeneity P", "Heterogeneity I²", "Effect Z", "Effect P",
+                "Subgroup Chi²", "Subgroup df", "Subgroup P", "Subgroup I²")  # fmt: skip
+
+
+def _package_zip(path: Path, blank: bool = False) -> Path:
+    """The package CSVs inside a data zip inside a download zip, as the Cochrane Library has it."""
+    import csv
+    import io
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        for csv_path in sorted(PACKAGE.glob("*.csv")):
+            data = csv_path.read_bytes()
+            if blank:
+                rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+                cols = [i for i, c in enumerate(rows[0]) if c in _PKG_RESULTS]
+                for r in rows[1:]:
+                    for i in cols:
+                        r[i] = ""
+                buf = io.StringIO()
+                csv.writer(buf, lineterminator="\r\n").writerows(rows)
+                data = b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
+            zf.writestr(f"SYN-analysis-data/{csv_path.name}", data)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("SYN/SYN-article.pdf", b"%PDF-1.4 placeholder")
+        zf.writestr("SYN/SYN-files/SYN-data.zip", inner.getvalue())
+    return path
+
+
+def test_a_data_package_with_subgroups_matches_r_metafor(tmp_path: Path, synthetic) -> None:
+    res = revman_reanalysis(_package_zip(tmp_path / "syn.zip"))
+    t = res.table
+    assert len(t) == 10  # 6 outcomes, 2 of them with 2 subgroups
+    assert t["match"].tolist() == [True] * 10, t.loc[t["match"] != True, "mismatch"]  # noqa: E712
+    # the same data as the .rm5 file: the same recomputation
+    ref = synthetic.table.set_index(["outcome_no", "subgroup_no"])
+    for _, row in t.iterrows():
+        other = ref.loc[(row["outcome_no"], row["subgroup_no"])]
+        assert row["estimate"] == pytest.approx(other["estimate"], rel=1e-13)
+        assert row["measure"] == other["measure"] and row["method"] == other["method"]
+    assert set(t["data_type"]) == {"dichotomous", "continuous", "generic"}
+
+
+def test_a_data_package_is_recomputed_without_its_results(tmp_path: Path) -> None:
+    full = revman_reanalysis(_package_zip(tmp_path / "full.zip")).table
+    blank = revman_reanalysis(_package_zip(tmp_path / "blank.zip", blank=True)).table
+    assert blank["revman_estimate"].isna().all() and blank["match"].isna().all()
+    cols = ["estimate", "ci_low", "ci_high", "Q", "tau2", "z", "Q_between", "mu_median"]
+    np.testing.assert_array_equal(blank[cols].to_numpy(float), full[cols].to_numpy(float))
+
+
+def test_a_number_beyond_the_tolerance_is_a_mismatch(tmp_path: Path) -> None:
+    text = (PACKAGE / "SYN-overall-estimates-and-settings.csv").read_text(encoding="utf-8-sig")
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    for f in PACKAGE.glob("*.csv"):
+        (edited / f.name).write_bytes(f.read_bytes())
+    (edited / "SYN-overall-estimates-and-settings.csv").write_text(
+        text.replace("6.115723", "6.115753"), encoding="utf-8-sig"
+    )
+    path = tmp_path / "edited.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in edited.glob("*.csv"):
+            zf.write(f, f"SYN-analysis-data/{f.name}")
+    t = revman_reanalysis(path).table
+    assert t["match"].iloc[0] is False or bool(t["match"].iloc[0]) is False
+    assert t["mismatch"].iloc[0] == "Q"
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,14 @@
 #   tests/data/revman/synthetic.rm5        - a small RevMan 5 file (ISO-8859-1 declared, with
 #                                            Windows-1252 bytes, a footnote, an unescaped '&' and
 #                                            '<') whose stored results are computed below.
+#   tests/data/revman/package/*.csv        - the same analyses (outcomes 1, 2, 3, 4, 5, 7) as the
+#                                            three analysis-data CSVs of a RevMan Web data package
+#                                            (v1 layout and column names of a real package; UTF-8
+#                                            with BOM), results printed with six decimals as
+#                                            RevMan Web prints them. The test zips them. The
+#                                            "Data type" label of the generic inverse-variance
+#                                            outcome ("Generic inverse variance") is not taken from
+#                                            a real package.
 #
 # RevMan 5's algorithms (Deeks & Higgins 2010, "Statistical algorithms in Review Manager 5"):
 #   * study estimates with 1/2 added to every cell of a study with a zero cell, double-zero
@@ -281,4 +289,86 @@ xml <- c(xml, sprintf('<DICH_OUTCOME %s>', attrs(c(
 xml <- c(xml, "</COMPARISON>", "</ANALYSES_AND_DATA>", "</COCHRANE_REVIEW>")
 bytes <- iconv(paste(xml, collapse = "\r\n"), from = "UTF-8", to = "CP1252", toRaw = TRUE)[[1]]
 writeBin(c(bytes, charToRaw("\r\n")), file.path(datadir, "synthetic.rm5"))
-cat("wrote", file.path(here, "revman_escalc.json"), "and", file.path(datadir, "synthetic.rm5"), "\n")
+
+# ---- the same analyses as a RevMan Web data package -----------------------------------------
+pkgdir <- file.path(datadir, "package")
+dir.create(pkgdir, showWarnings = FALSE)
+p6 <- function(x) ifelse(is.na(x), "", formatC(round(as.numeric(x), 6), digits = 6, format = "f",
+                                                drop0trailing = TRUE))
+res_cols <- function(s, model) c(
+  Mean = p6(s[["EFFECT_SIZE"]]), `CI start` = p6(s[["CI_START"]]), `CI end` = p6(s[["CI_END"]]),
+  `Heterogeneity TauSQ` = if (model == "Random effects") p6(s[["TAU2"]]) else "",
+  `Heterogeneity ChiSQ` = p6(s[["CHI2"]]), `Heterogeneity df` = s[["DF"]],
+  `Heterogeneity P` = p6(s[["P_CHI2"]]), `Heterogeneity ISQ` = p6(s[["I2"]]),
+  `Effect Z` = p6(s[["Z"]]), `Effect P` = p6(s[["P_Z"]]))
+overall_row <- function(no, name, dtype, log, method, measure, model, s, sg = NULL) {
+  sgc <- if (is.null(sg)) c("", "", "", "") else
+    c(p6(sg[["Q"]]), "1", p6(sg[["P_Q"]]), p6(sg[["I2_Q"]]))
+  c(`Analysis group` = "1", `Analysis number` = no, `Analysis name` = name,
+    `Analysis group name` = "Drug versus placebo", `Data source` = "Custom input",
+    `Data source eligibility` = "#N/A", `Data type` = dtype, `Log-scale data` = log,
+    Outcome = "", `Intervention grouping` = "", `Experimental intervention` = "",
+    `Control intervention` = "", `Subgroup by` = "", `Filter criteria` = "",
+    `Experimental group label` = "", `Control group label` = "", `Statistical method` = method,
+    `Effect measure` = measure, `Unit of effect measure` = "", `Analysis model` = model,
+    `Subgroup estimates` = if (is.null(sg)) "false" else "true", `Overall estimates` = "true",
+    `Test for subgroup differences` = if (is.null(sg)) "false" else "true",
+    `Swap event and non-event` = "false", `Study CI` = "95%", `Estimate CI` = "95%",
+    `Experimental cases` = "", `Experimental N` = "", `Control cases` = "", `Control N` = "",
+    res_cols(s, model), `Subgroup ChiSQ` = sgc[1], `Subgroup df` = sgc[2],
+    `Subgroup P` = sgc[3], `Subgroup ISQ` = sgc[4], ID = paste0("analysis:", no))
+}
+sub_row <- function(no, name, j, s, model) c(
+  `Analysis group` = "1", `Analysis number` = no, Subgroup = name, `Subgroup number` = j,
+  `Experimental cases` = "", `Experimental N` = "", `Control cases` = "", `Control N` = "",
+  Weight = "", res_cols(s, model), ID = paste0("subgroup:", no, ".", j))
+data_row <- function(no, name, sg, id, d = list()) {
+  st <- studies[studies$id == id, ]
+  v <- function(k) if (is.null(d[[k]])) "0.0" else num(d[[k]])
+  c(`Analysis group` = "1", `Analysis number` = no, `Analysis name` = name, Subgroup = sg,
+    Applicability = "SUBGROUP_AND_OVERALL", Study = st$name, `Study year` = st$year,
+    `GIV Mean` = v("yi"), `GIV SE` = v("sei"), `Experimental mean` = v("m1i"),
+    `Experimental SD` = v("sd1i"), `Experimental cases` = v("ai"), `Experimental N` = v("n1i"),
+    `Control mean` = v("m2i"), `Control SD` = v("sd2i"), `Control cases` = v("ci"),
+    `Control N` = v("n2i"), `O-E` = "0.0", Variance = "0.0", Weight = "0", Mean = "0",
+    `CI start` = "0", `CI end` = "0", Footnotes = "")
+}
+rows_of <- function(no, name, d, sg = "") lapply(seq_len(nrow(d)), function(i)
+  data_row(no, name, sg, d$id[i], as.list(d[i, setdiff(names(d), "id")])))
+ov <- list(
+  overall_row("1", "Response (dose subgroups)", "Dichotomous", "true", "MH", "Risk Ratio",
+              "Random effects", all1$s, subgroup_test(sub1)),
+  overall_row("2", "Serious adverse events", "Dichotomous", "true", "Peto", "Peto Odds Ratio",
+              "Fixed effect", f2$s),
+  overall_row("3", "Pain score", "Continuous", "false", "IV", "Std. Mean Difference",
+              "Random effects", f3$s),
+  overall_row("4", "Weight change (kg)", "Continuous", "false", "IV", "Mean Difference",
+              "Fixed effect", all4$s, subgroup_test(sub4)),
+  overall_row("5", "Overall survival", "Generic inverse variance", "true", "IV", "Hazard Ratio",
+              "Random effects", f5$s),
+  overall_row("7", "Relapse", "Dichotomous", "true", "IV", "Odds Ratio", "Random effects", f7$s))
+sgs <- list(sub_row("1", o1[[1]]$name, "1", sub1[[1]]$s, "Random effects"),
+            sub_row("1", o1[[2]]$name, "2", sub1[[2]]$s, "Random effects"),
+            sub_row("4", o4[[1]]$name, "1", sub4[[1]]$s, "Fixed effect"),
+            sub_row("4", o4[[2]]$name, "2", sub4[[2]]$s, "Fixed effect"))
+dr <- c(rows_of("1", "Response (dose subgroups)", o1[[1]]$d, o1[[1]]$name),
+        rows_of("1", "Response (dose subgroups)", o1[[2]]$d, o1[[2]]$name),
+        rows_of("2", "Serious adverse events", o2), rows_of("3", "Pain score", o3),
+        rows_of("4", "Weight change (kg)", o4[[1]]$d, o4[[1]]$name),
+        rows_of("4", "Weight change (kg)", o4[[2]]$d, o4[[2]]$name),
+        rows_of("5", "Overall survival", o5), rows_of("7", "Relapse", o7))
+write_pkg <- function(rows, file) {
+  m <- do.call(rbind, rows)
+  colnames(m) <- gsub("SQ", "\u00b2", colnames(m))  # Tau\u00b2, Chi\u00b2, I\u00b2 as RevMan Web spells them
+  q <- function(x) ifelse(grepl('[,"]', x), paste0('"', gsub('"', '""', x), '"'), x)
+  lines <- c(paste(q(colnames(m)), collapse = ","), apply(m, 1, function(r) paste(q(r), collapse = ",")))
+  con <- file(file.path(pkgdir, file), open = "wb")
+  writeBin(as.raw(c(0xef, 0xbb, 0xbf)), con)
+  writeBin(charToRaw(enc2utf8(paste0(paste(lines, collapse = "\r\n"), "\r\n"))), con)
+  close(con)
+}
+write_pkg(ov, "SYN-overall-estimates-and-settings.csv")
+write_pkg(sgs, "SYN-subgroup-estimates.csv")
+write_pkg(dr, "SYN-data-rows.csv")
+cat("wrote", file.path(here, "revman_escalc.json"), file.path(datadir, "synthetic.rm5"), "and",
+    pkgdir, "\n")

@@ -93,9 +93,9 @@ class RevManReanalysis:
         ``Q``, ``Q_df``, ``Q_pval``, ``I2``, ``tau2``, ``z``, ``pval``, ``Q_between``,
         ``Q_between_df``, ``Q_between_pval``, ``I2_between``; natural log for ratio measures),
         the posterior (``mu_median``, ``mu_low``, ``mu_high``, ``tau_median``), RevMan's stored
-        numbers (``revman_*``), ``match`` (True, False, or missing when RevMan stored nothing)
-        and ``mismatch`` (the keys that differ) and ``reason`` (why an analysis is not
-        estimable).
+        numbers (``revman_*``), ``match`` (True, False, or missing when RevMan stored nothing),
+        ``mismatch`` (the keys that differ), ``compared`` (the keys RevMan stored and that were
+        compared) and ``reason`` (why an analysis is not estimable).
     studies : pandas.DataFrame
         The study rows of the review with the study estimates used (``yi``, ``vi``: RevMan's
         zero-cell rule, Hedges' adjusted g) and ``excluded_reason`` for studies not estimable.
@@ -279,11 +279,17 @@ def _agree(key: str, ours: float, stored: float, ratio: bool, package: bool) -> 
     return abs(ours - stored) <= rtol * abs(stored) + atol
 
 
-def _compare(row: dict[str, Any], ratio: bool, package: bool) -> tuple[Any, str]:
+def _stored_keys(row: dict[str, Any]) -> dict[str, float]:
+    """RevMan's stored numbers of one analysis that are compared (tau2 only if random)."""
     stored = {k: row.get(f"revman_{k}") for k in COMPARED_KEYS}
     stored = {k: float(v) for k, v in stored.items() if v is not None and math.isfinite(float(v))}
     if row.get("model") == "fixed":
         stored.pop("tau2", None)
+    return stored
+
+
+def _compare(row: dict[str, Any], ratio: bool, package: bool) -> tuple[Any, str]:
+    stored = _stored_keys(row)
     if isinstance(row.get("reason"), str):
         return (None if not stored else False), ",".join(sorted(stored))
     if not stored:
@@ -387,13 +393,15 @@ def revman_reanalysis(
         test = subgroup_differences(table.loc[same, "estimate"], table.loc[same, "se"])
         table.loc[i, ["Q_between", "Q_between_df", "Q_between_pval", "I2_between"]] = list(test)
     _add_bayes(table, bayes_inputs, tp, mp, bayes_ci)
-    matches, mismatches = [], []
+    matches, mismatches, compared = [], [], []
     for row in table.to_dict(orient="records"):
         m, bad = _compare(row, bool(row["log_scale"]), package)
         matches.append(m)
         mismatches.append(bad or None)
+        compared.append(",".join(_stored_keys(row)) or None)
     table["match"] = pd.array(matches, dtype="boolean")
     table["mismatch"] = mismatches
+    table["compared"] = compared
     return RevManReanalysis(
         review=review, table=table, studies=studies, ci_prob=bayes_ci, tau_prior=tp, mu_prior=mp
     )

@@ -61,7 +61,10 @@ def _match_text(row: dict[str, Any]) -> str:
     if m is None or m is pd.NA:
         return "nothing stored"
     if bool(m):
-        return "yes"
+        keys = (row.get("compared") or "").split(",")
+        if len(keys) < 4:
+            return f"yes (the only numbers stored: {', '.join(keys)})"
+        return f"yes ({len(keys)} stored numbers)"
     return f"NO ({row.get('mismatch') or ''})"
 
 
