@@ -38,7 +38,7 @@ ESCALC = HERE / "reference" / "revman_escalc.json"
 TIGHT = 1e-10
 
 #: RevMan's computed attributes (results, never input): blanked in the copy that proves the
-#: recomputation does not read them.
+#: recomputation does not read them (O_E and VAR are input in IPD_DATA, SE in IV_DATA).
 COMPUTED = (
     "EFFECT_SIZE", "CI_START", "CI_END", "CHI2", "DF", "P_CHI2", "I2", "TAU2", "Z", "P_Z", "Q",
     "P_Q", "I2_Q", "LOG_EFFECT_SIZE", "LOG_CI_START", "LOG_CI_END", "WEIGHT", "VAR", "O_E",
@@ -65,8 +65,21 @@ def _blank_computed(text: str) -> str:
     """A copy of an .rm5 text with every computed attribute emptied (SE of data rows too,
     except in IV_DATA, where SE is the input)."""
     names = "|".join(COMPUTED)
-    out = re.sub(rf'\b({names})="[^"]*"', r'\1=""', text)
-    return re.sub(r'(<(?:DICH|CONT)_DATA[^>]*?)\bSE="[^"]*"', r'\1SE=""', out)
+
+    def blank(tag: re.Match[str]) -> str:
+        inputs = {"IPD_DATA": ("O_E", "VAR"), "IV_DATA": ("SE",)}.get(tag.group(1), ())
+        return re.sub(
+            rf'\b({names}|SE)="[^"]*"',
+            lambda a: (
+                a.group(0)
+                if a.group(1) in inputs
+                or (a.group(1) == "SE" and not tag.group(1).endswith("_DATA"))
+                else f'{a.group(1)}=""'
+            ),
+            tag.group(0),
+        )
+
+    return re.sub(r"<([A-Z_0-9]+)\b[^>]*>", blank, text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,8 +194,8 @@ def test_subgroup_differences_need_two_subgroups() -> None:
 
 def test_every_analysis_appears_once_with_the_documented_keys(synthetic) -> None:
     recs = synthetic.records()
-    # 7 outcomes, 2 of them with 2 subgroups
-    assert len(recs) == 11
+    # 8 outcomes, 2 of them with 2 subgroups
+    assert len(recs) == 12
     ids = [(r["comparison_no"], r["outcome_no"], r["subgroup_no"]) for r in recs]
     assert len(set(ids)) == len(ids)
     for rec in recs:
@@ -193,7 +206,7 @@ def test_every_analysis_appears_once_with_the_documented_keys(synthetic) -> None
     assert all(r["Q_between"] is not None for r in overall)
     hr = next(r for r in recs if r["measure"] == "HR")
     assert hr["data_type"] == "generic" and hr["model"] == "random"
-    assert {r["data_type"] for r in recs} == {"dichotomous", "continuous", "generic"}
+    assert {r["data_type"] for r in recs} == {"dichotomous", "continuous", "generic", "o_e"}
     assert {r["data_type"] for r in recs} <= set(REVMAN_DATA_TYPES)
 
 
@@ -439,7 +452,7 @@ def test_cli_json_and_output_folder(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = tmp_path / "out"
     assert cli.main(["revman", str(SYNTHETIC), "--json", "--out", str(out)]) == 0
     recs = json.loads(capsys.readouterr().out)
-    assert len(recs) == 11 and list(recs[0]) == list(JSON_KEYS)
+    assert len(recs) == 12 and list(recs[0]) == list(JSON_KEYS)
     assert {p.name for p in out.iterdir()} == {
         "analyses.csv", "analyses.json", "studies.csv", "report.html", ".bayesmtor-output",
     }  # fmt: skip

@@ -286,6 +286,18 @@ xml <- c(xml, sprintf('<DICH_OUTCOME %s>', attrs(c(
   STUDIES = "4", SUBGROUPS = "NO", TOTALS = "YES"))), "<NAME>Relapse</NAME>",
   dich_rows(o7), "</DICH_OUTCOME>")
 
+# outcome 8: O-E and variance (individual patient data), Peto method: sum(O-E)/sum(V) with
+# variance 1/sum(V) is the inverse-variance average of (O-E)/V with variances 1/V
+o8 <- data.frame(id = c("STD-Alpha", "STD-Delta", "STD-Theta"), oe = c(-4.2, -1.3, 0.8),
+                 v = c(10.5, 6.2, 4.9))
+f8 <- fit_iv(o8$oe / o8$v, 1 / o8$v, FALSE, TRUE)
+xml <- c(xml, sprintf('<IPD_OUTCOME %s>', attrs(c(
+  f8$s, CI_TOTAL = "95", METHOD = "PETO", NO = "8", RANDOM = "NO", STUDIES = "3",
+  SUBGROUPS = "NO", TOTALS = "YES"))), "<NAME>Time to progression (IPD)</NAME>",
+  "<EFFECT_MEASURE>Peto Odds Ratio</EFFECT_MEASURE>",
+  sapply(seq_len(nrow(o8)), function(i) sprintf("<IPD_DATA %s/>", attrs(c(
+    O_E = num(o8$oe[i]), STUDY_ID = o8$id[i], VAR = num(o8$v[i]))))), "</IPD_OUTCOME>")
+
 xml <- c(xml, "</COMPARISON>", "</ANALYSES_AND_DATA>", "</COCHRANE_REVIEW>")
 bytes <- iconv(paste(xml, collapse = "\r\n"), from = "UTF-8", to = "CP1252", toRaw = TRUE)[[1]]
 writeBin(c(bytes, charToRaw("\r\n")), file.path(datadir, "synthetic.rm5"))

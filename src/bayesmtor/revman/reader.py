@@ -509,8 +509,8 @@ class _Rm5:
         if data_type == "generic":
             log = (el.get("LOG_DATA") or "YES").upper() == "YES"
             return label, measure or "generic", log
-        if data_type == "o_e":
-            return label or "PETO_OR", "OR", True
+        if data_type == "o_e":  # O-E and variance: Peto's log odds ratio or a log hazard ratio
+            return label or "Peto Odds Ratio", measure if measure in ("OR", "HR") else "OR", True
         if measure is None or (data_type == "dichotomous") != (measure in COUNT_MEASURES):
             raise self.error(el, f"unknown effect measure {label!r} for {data_type} data",
                              "EFFECT_MEASURE")  # fmt: skip

@@ -10,6 +10,8 @@ RevMan 5's algorithms (Deeks & Higgins 2010, *Statistical algorithms in Review M
   a zero cell; studies with no events (or only events) in both arms are not estimable for
   ratios; MD and SMD (Hedges' adjusted g, :func:`bayesmtor.effects.standardized_mean_difference`
   with ``convention="revman"``) from means, SDs and sizes; generic inverse variance as entered;
+  O-E and variance (individual patient data) as ``(O - E) / V`` with variance ``1 / V``, so that
+  their inverse-variance pooling is Peto's ``sum(O - E) / sum(V)`` with variance ``1 / sum(V)``;
 * fixed effect: Mantel-Haenszel (:func:`~bayesmtor.frequentist.rma_mh`, the zero-cell rule also
   inside the MH estimate), Peto (:func:`~bayesmtor.frequentist.rma_peto`) or inverse variance;
   Peto has no random-effects version in RevMan, so a Peto outcome is always fixed-effect;
@@ -198,9 +200,10 @@ def _study_effects(rows: pd.DataFrame, data_type: str, measure: str, method: str
             yi, se = col("yi"), col("sei")
             vi = se**2
             reasons[~(np.isfinite(yi) & np.isfinite(se))] = "estimate or SE missing"
-        else:
-            yi = vi = np.full(n, np.nan)
-            reasons[:] = "O-E and variance data are not re-analysed"
+        else:  # O-E and variance: yi = (O - E) / V, vi = 1 / V (Peto's one-step estimate)
+            o_e, var = col("o_e"), col("variance")
+            yi, vi = o_e / var, 1.0 / var
+            reasons[~(np.isfinite(o_e) & np.isfinite(var))] = "O-E or variance missing"
     bad = (reasons == "") & ~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0))
     reasons[bad] = "not estimable (zero or undefined variance, e.g. SD 0 or n < 2)"
     ok = reasons == ""

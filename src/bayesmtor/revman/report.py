@@ -73,7 +73,7 @@ def comparison_frame(result: RevManReanalysis) -> pd.DataFrame:
     out = []
     for row in result.table.to_dict(orient="records"):
         ratio = bool(row["log_scale"])
-        scale = f"{row['measure']}" if ratio else f"{row['measure']} (difference)"
+        scale = row["measure"]
         out.append(
             {
                 "analysis": _label(row),
