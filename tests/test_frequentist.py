@@ -366,7 +366,7 @@ def test_result_object(datasets):
         assert key in d
     assert json.dumps(d)
     assert res.zval == res.stat and np.isnan(res.tval)
-    assert res.heterogeneity().shape == (1, 12)
+    assert res.heterogeneity().shape == (1, 19)
 
 
 def test_meta_analysis_accepts_effect_sizes_and_meta_input(ref, datasets):

@@ -179,6 +179,14 @@ _SETTINGS: dict[str, Setting] = {
         "back-transformation, so the ratio-scale interval is exp() of the log-scale one. The "
         "only kind computed: the key records the choice, it does not switch it.",
     ),
+    "pi_dist": Setting(
+        "t",
+        _choice(vocabulary.PI_DISTS),
+        "Prediction intervals use t on k-2 df (Higgins, Thompson & Spiegelhalter 2009), as the "
+        "Cochrane Handbook and RevMan Web do: with few trials the normal quantile ignores the "
+        "uncertainty in tau^2 and gives intervals that are too short. 'z' gives metafor's "
+        "predict() (estimate +/- z sqrt(se^2 + tau^2)), also defined for k = 2.",
+    ),
     "input_ci_prob": Setting(
         0.95,
         _prob,

@@ -108,3 +108,8 @@ class DegenerateIntervalWarning(UserWarning):
     reflects a scale factor of 0, not certainty; prefer an interval that does not rescale by
     the observed spread (e.g. the z interval) for such data.
     """
+
+
+class LowPowerWarning(UserWarning):
+    """A test was run on too few studies to detect what it tests for (e.g. small-study tests
+    with k < 10, Cochrane Handbook 13.3.5.4); its p-value is valid but a large one means little."""

@@ -23,6 +23,11 @@ without translating names:
     Between-study heterogeneity: the frequentist estimate of tau^2, its square root and the
     square roots of the Q-profile interval for tau^2; or the posterior median of tau^2 (the
     square of the median of tau), the posterior median of tau and its credible interval.
+``tau2_se``, ``tau_ci_low``, ``tau_ci_high``, ``I2_ci_low``, ``I2_ci_high``, ``H2_ci_low``, ``H2_ci_high``
+    Frequentist random-effects fits only (``None`` for fixed-effect fits and posteriors): the
+    standard error of tau^2 for ML and REML (metafor ``se.tau2``; ``None`` for the other
+    estimators) and the Q-profile interval of tau^2 mapped to tau, ``I2 = 100 tau^2 / (tau^2
+    + s^2)`` and ``H2 = 1 + tau^2 / s^2`` (metafor ``confint()``), never capped above.
 ``I2``
     In percent on both sides: ``100 tau^2 / (tau^2 + s^2)`` with the typical within-study
     variance s^2 for random-effects fits (metafor's ``I2``; its posterior median for the
@@ -58,7 +63,9 @@ from bayesmtor.vocabulary import check_prob, is_ratio
 __all__ = [
     "DIAGNOSTIC_COLUMNS",
     "ESTIMATE_COLUMNS",
+    "HETEROGENEITY_COLUMNS",
     "POOLED_COLUMNS",
+    "SECTION_KEYS",
     "compare",
     "exact_table_frame",
     "frequentist_table_frame",
@@ -66,6 +73,17 @@ __all__ = [
     "pooled_frame",
     "pooled_row",
 ]
+
+#: The heterogeneity columns of frequentist random-effects fits (``None`` elsewhere).
+HETEROGENEITY_COLUMNS: tuple[str, ...] = (
+    "tau2_se",
+    "tau_ci_low",
+    "tau_ci_high",
+    "I2_ci_low",
+    "I2_ci_high",
+    "H2_ci_low",
+    "H2_ci_high",
+)
 
 #: Columns that describe the pooled estimate, in order.
 ESTIMATE_COLUMNS: tuple[str, ...] = (
@@ -85,12 +103,26 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
     "tau_low",
     "tau_high",
     "I2",
+    *HETEROGENEITY_COLUMNS,
     "pred_low",
     "pred_high",
     "tau_prior",
     "mu_prior",
     "excluded",
 )
+
+#: Keys of the sections that ``bayesmtor pool`` adds on request, each object's keys in order:
+#: ``subgroups`` (one per level, sorted as text) with the test for subgroup differences at the
+#: top level, ``leave_one_out`` (file order), ``cumulative`` (sorted, ties in file order),
+#: ``egger`` and ``begg``.
+SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "subgroups": ("level", "k", "estimate", "ci_low", "ci_high", "tau2", "Q", "I2"),
+    "subgroup_test": ("Q_between", "Q_between_df", "Q_between_pval"),
+    "leave_one_out": ("omitted", "estimate", "se", "ci_low", "ci_high", "tau2", "I2", "Q"),
+    "cumulative": ("added", "k", "estimate", "ci_low", "ci_high", "tau2"),
+    "egger": ("intercept", "se", "stat", "df", "pval"),
+    "begg": ("tau", "pval"),
+}
 
 #: Columns that say how far the fit can be trusted, in order.
 DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
@@ -272,6 +304,7 @@ def exact_table_frame(
         "tau_low": table["tau_low"].to_numpy(float),
         "tau_high": table["tau_high"].to_numpy(float),
         "I2": i2,
+        **dict.fromkeys(HETEROGENEITY_COLUMNS, nan),
         "pred_low": table["pred_low"].to_numpy(float),
         "pred_high": table["pred_high"].to_numpy(float),
         "tau_prior": _prior_text(tau_prior),
@@ -314,6 +347,7 @@ def frequentist_table_frame(table: pd.DataFrame) -> pd.DataFrame:
         tau_low=tau_low,
         tau_high=tau_high,
         I2=np.where(np.isfinite(i2_tau), i2_tau, table["I2"].to_numpy(float)),
+        **{name: table[name] if name in table else nan for name in HETEROGENEITY_COLUMNS},
         pred_low=table["pi_low"],
         pred_high=table["pi_high"],
         tau_prior=None,
@@ -430,6 +464,7 @@ def _frequentist(res: Any, ci_prob: float | None) -> dict[str, Any]:
         "tau_low": _sqrt(float(res.tau2_ci_low)),
         "tau_high": _sqrt(float(res.tau2_ci_high)),
         "I2": i2_tau if math.isfinite(i2_tau) else float(res.I2),
+        **{name: float(getattr(res, name, _NAN)) for name in HETEROGENEITY_COLUMNS},
         "pred_low": float(res.pi_low),
         "pred_high": float(res.pi_high),
         "tau_prior": None,
@@ -458,6 +493,7 @@ def _bayes(s: pd.DataFrame, ci: float, k: int) -> dict[str, Any]:
         "tau_low": float(s.loc["tau", "q_low"]),
         "tau_high": float(s.loc["tau", "q_high"]),
         "I2": 100.0 * float(s.loc["I2", "median"]),
+        **dict.fromkeys(HETEROGENEITY_COLUMNS, _NAN),
         "pred_low": float(s.loc["theta_new", "q_low"]),
         "pred_high": float(s.loc["theta_new", "q_high"]),
         "excluded": (),

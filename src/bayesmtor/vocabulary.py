@@ -32,6 +32,7 @@ __all__ = [
     "LIKELIHOODS",
     "MEASURES",
     "METHODS",
+    "PI_DISTS",
     "RATIO_MEASURES",
     "RE_METHODS",
     "REVMAN_DATA_TYPES",
@@ -48,6 +49,7 @@ __all__ = [
     "IntervalKind",
     "Measure",
     "Method",
+    "PredictionDist",
     "Shape",
     "Test",
     "Unit",
@@ -97,17 +99,21 @@ ZERO_CELL_TO: tuple[str, ...] = ("only0", "all", "if0all", "none")
 # Methods, tests, engines, intervals
 # --------------------------------------------------------------------------------------------
 
-Method = Literal["FE", "MH", "PETO", "DL", "REML", "PM", "ML", "SJ", "HE"]
+Method = Literal["FE", "MH", "PETO", "DL", "REML", "PM", "ML", "SJ", "HE", "HS", "EB"]
 #: Fixed-effect methods: inverse variance, Mantel-Haenszel, Peto.
 FE_METHODS: tuple[Method, ...] = ("FE", "MH", "PETO")
 #: Random-effects methods, named by their tau^2 estimator (metafor ``rma(method=...)``).
-RE_METHODS: tuple[Method, ...] = ("DL", "REML", "PM", "ML", "SJ", "HE")
+RE_METHODS: tuple[Method, ...] = ("DL", "REML", "PM", "ML", "SJ", "HE", "HS", "EB")
 #: The tau^2 estimators (the random-effects methods under their other name).
 TAU2_ESTIMATORS: tuple[Method, ...] = RE_METHODS
 #: Fixed-effect methods computed from 2x2 counts (not from yi and sei).
 COUNT_METHODS: tuple[Method, ...] = ("MH", "PETO")
 #: Every pooling method.
 METHODS: tuple[Method, ...] = FE_METHODS + RE_METHODS
+
+PredictionDist = Literal["t", "z"]
+#: Distributions of the prediction interval: t on k-2 df (Cochrane) or normal (metafor).
+PI_DISTS: tuple[PredictionDist, ...] = ("t", "z")
 
 Test = Literal["z", "t", "knha"]
 #: Tests and intervals of the pooled effect: normal, t with k - 1 df, Knapp-Hartung.
@@ -154,6 +160,7 @@ BOLERO2_CHOICES: tuple[str, ...] = (
 # --------------------------------------------------------------------------------------------
 # Shared numerics
 # --------------------------------------------------------------------------------------------
+
 
 def check_prob(value: object, name: str) -> float:
     """Return ``value`` as a float if it is a probability strictly between 0 and 1.

@@ -163,6 +163,11 @@ def _tau2_estimate(y, v, mask, method: str) -> np.ndarray:
             q = (w * (y - mu[:, None]) ** 2).sum(axis=1)
             c = _cross_sum(w) / sw  # = sum w - sum w^2 / sum w
             tau2 = np.maximum(0.0, (q - (kf - 1.0)) / c)
+        elif method == "HS":
+            # Hunter-Schmidt: (Q - k) / sum w with fixed-effect weights (metafor method="HS")
+            w, sw, mu = _wsums(y, v, mask, 0.0)
+            q = (w * (y - mu[:, None]) ** 2).sum(axis=1)
+            tau2 = np.maximum(0.0, (q - kf) / sw)
         elif method == "HE":
             vbar = np.where(mask, v, 0.0).sum(axis=1) / kf
             tau2 = np.maximum(0.0, s2y - vbar)
@@ -171,7 +176,9 @@ def _tau2_estimate(y, v, mask, method: str) -> np.ndarray:
             w, sw, mu = _wsums(y, v, mask, t0)
             q = (w * (y - mu[:, None]) ** 2).sum(axis=1)
             tau2 = t0 * q / (kf - 1.0)
-        elif method == "PM":
+        elif method in ("PM", "EB"):
+            # Morris' empirical Bayes estimator solves the same equation as Paule-Mandel when
+            # there are no moderators: sum w (k/(k-1) r^2 - v - tau2) = 0 <=> Q_gen = k - 1.
             q0 = _q_gen(y, v, mask, 0.0)
             active = (k >= 2) & (q0 > kf - 1.0)
             upper = np.where(active, s2y, 1.0)
@@ -189,7 +196,14 @@ def _tau2_estimate(y, v, mask, method: str) -> np.ndarray:
 
 
 def _tau2_qprofile(y, v, mask, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """Q-profile confidence interval for tau^2 (Viechtbauer 2007), as metafor ``confint()``."""
+    """Q-profile confidence interval for tau^2 (Viechtbauer 2007), as metafor ``confint()``.
+
+    Each bound solves ``Q_gen(tau2) = chi2 quantile`` by a bracketed root search to
+    floating-point resolution. The bracket is never capped: ``Q_gen(t) < ss / t`` (with ``ss``
+    the sum of squares of the estimates around their mean), so ``[0, ss / crit]`` always holds
+    the root, where metafor searches ``[0, max(100, 10 tau2)]`` by default and can return that
+    limit instead of the bound.
+    """
     k = mask.sum(axis=1)
     df = (k - 1).astype(float)
     alpha = 1.0 - ci_prob
@@ -290,16 +304,19 @@ def _cross_sum(w):
     return (w * (before + after)).sum(axis=1)
 
 
-def _core_iv(y, v, mask, method: str, test: str, ci_prob: float) -> dict[str, np.ndarray]:
+def _core_iv(
+    y, v, mask, method: str, test: str, ci_prob: float, pi: str = "t"
+) -> dict[str, np.ndarray]:
     """Inverse-variance fits (FE or random effects) for every row.
 
     Fits the standardised data (:func:`_standardise`) and back-transforms, so results are
     scale-equivariant and overflow-free for any data in the safe range. Signed zeros are
     normalised (never ``-0.0``). The boolean key ``hksj_degenerate`` marks rows whose HKSJ
-    scale factor is 0 (see :func:`_warn_undefined`).
+    scale factor is 0 (see :func:`_warn_undefined`). ``pi`` is the distribution of the
+    prediction interval (:func:`_prediction`); callers pass the configured default.
     """
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        out = _core_iv_impl(y, v, mask, method, test, ci_prob)
+        out = _core_iv_impl(y, v, mask, method, test, ci_prob, pi)
     return _no_signed_zeros(out)
 
 
@@ -308,7 +325,7 @@ def _no_signed_zeros(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {key: val + 0.0 if val.dtype.kind == "f" else val for key, val in out.items()}
 
 
-def _core_iv_impl(y, v, mask, method, test, ci_prob):
+def _core_iv_impl(y, v, mask, method, test, ci_prob, pi):
     k = mask.sum(axis=1)
     y, v, c, d = _standardise(y, v, mask)
     d2 = d * d
@@ -326,10 +343,13 @@ def _core_iv_impl(y, v, mask, method, test, ci_prob):
         out["I2_tau"] = np.where(k >= 2, 100.0 * tau2 / (tau2 + s2), np.nan)
         out["H2_tau"] = np.where(k >= 2, (tau2 + s2) / s2, np.nan)
         out.update(tau2=tau2 * d2, tau2_ci_low=lo * d2, tau2_ci_high=hi * d2, tau=np.sqrt(tau2) * d)
+        out.update(_heterogeneity_intervals(lo, hi, s2, d, k))
+        out["tau2_se"] = _tau2_se(w, sw, method, k) * d2
     else:
         w, sw, mu = w0, sw0, mu0
         nan = np.full(k.shape, np.nan)
         out.update(tau2=nan, tau2_ci_low=nan, tau2_ci_high=nan, tau=nan, I2_tau=nan, H2_tau=nan)
+        out.update({key: nan for key in HET_INTERVAL_KEYS + ("tau2_se",)})
     se = 1.0 / np.sqrt(sw)
     stat_df = (k - 1).astype(float)
     degenerate = np.zeros(k.shape, dtype=bool)
@@ -346,7 +366,7 @@ def _core_iv_impl(y, v, mask, method, test, ci_prob):
     out.update(_inference(mu_raw, se_raw, k, test, ci_prob, stat_df))
     out["k"] = k
     if random:
-        out.update(_prediction(mu_raw, se_raw, out["tau2"], k, ci_prob))
+        out.update(_prediction(mu_raw, se_raw, out["tau2"], k, ci_prob, pi))
     else:
         nan = np.full(k.shape, np.nan)
         out.update(pi_low=nan, pi_high=nan)
@@ -369,12 +389,58 @@ def _inference(mu, se, k, test, ci_prob, stat_df) -> dict[str, np.ndarray]:
     }
 
 
-def _prediction(mu, se, tau2, k, ci_prob) -> dict[str, np.ndarray]:
-    df = (k - 2).astype(float)
-    crit = _crit("t", ci_prob, df)
+def _heterogeneity_intervals(lo, hi, s2, d, k) -> dict[str, np.ndarray]:
+    """I2, H2 and tau intervals from the Q-profile bounds of tau2 (standardised units).
+
+    As metafor ``confint()``: ``I2 = 100 tau2 / (tau2 + s2)``, ``H2 = 1 + tau2 / s2`` with the
+    typical within-study variance ``s2``, ``tau = sqrt(tau2)``, each monotone in tau2.
+    """
+    ok = k >= 2
+    out = {}
+    for side, t in (("low", lo), ("high", hi)):
+        out[f"I2_ci_{side}"] = np.where(ok, 100.0 * t / (t + s2), np.nan)
+        out[f"H2_ci_{side}"] = np.where(ok, 1.0 + t / s2, np.nan)
+        out[f"tau_ci_{side}"] = np.where(ok, np.sqrt(t) * d, np.nan)
+    return out
+
+
+def _tau2_se(w, sw, method, k) -> np.ndarray:
+    """Standard error of the ML/REML tau2 (metafor ``se.tau2``), NaN for other methods.
+
+    ML: ``sqrt(2 / sum w^2)``; REML: ``sqrt(2 / tr(P P))`` with
+    ``P = W - W 1 1' W / sum w``, so ``tr(P P) = sum w^2 - 2 sum w^3 / sum w
+    + (sum w^2 / sum w)^2``; ``w = 1 / (v + tau2)``.
+    """
+    sw2 = (w * w).sum(axis=1)
+    if method == "ML":
+        info = sw2
+    elif method == "REML":
+        info = sw2 - 2.0 * (w**3).sum(axis=1) / sw + (sw2 / sw) ** 2
+    else:
+        return np.full(k.shape, np.nan)
+    return np.where(k >= 2, np.sqrt(2.0 / info), np.nan)
+
+
+#: Keys of the heterogeneity intervals computed by :func:`_heterogeneity_intervals`.
+HET_INTERVAL_KEYS = (
+    "I2_ci_low", "I2_ci_high", "H2_ci_low", "H2_ci_high", "tau_ci_low", "tau_ci_high",
+)  # fmt: skip
+
+
+def _prediction(mu, se, tau2, k, ci_prob, pi="t") -> dict[str, np.ndarray]:
+    """Prediction interval ``mu +/- crit sqrt(tau2 + se^2)``.
+
+    ``pi="t"``: t on k-2 df (Higgins, Thompson & Spiegelhalter 2009; Cochrane Handbook),
+    defined for k >= 3. ``pi="z"``: the normal quantile, as metafor ``predict()``, for k >= 2.
+    """
+    if pi == "z":
+        crit = _crit("z", ci_prob, k.astype(float))
+        ok = k >= 2
+    else:
+        crit = _crit("t", ci_prob, (k - 2).astype(float))
+        ok = k >= 3
     with np.errstate(invalid="ignore"):
         half = crit * np.sqrt(tau2 + se * se)
-    ok = k >= 3
     return {"pi_low": np.where(ok, mu - half, np.nan), "pi_high": np.where(ok, mu + half, np.nan)}
 
 
@@ -392,14 +458,21 @@ def _escalc_counts(measure, a, b, c, d, mask):
     return np.where(mask, yi, 0.0), np.where(mask, vi, 1.0)
 
 
-def _core_mh(a, b, c, d, mask, measure: str, correction: str, ci_prob: float):
-    """Mantel-Haenszel fits for every row. Double-zero tables must already be masked out."""
+def _core_mh(a, b, c, d, mask, measure: str, correction: str, ci_prob: float, qmask=None):
+    """Mantel-Haenszel fits for every row.
+
+    ``mask`` marks the tables of the MH estimate, ``qmask`` (default ``mask``) those of
+    Cochran's Q and of ``k``: metafor's ``rma.mh()`` keeps tables without non-events (or
+    without events) in both arms in the MH sums but drops them from the study-level yi/vi
+    (``drop00=TRUE``). Double-zero tables must be out of ``qmask``.
+    """
+    qmask = mask if qmask is None else qmask
     a = np.where(mask, a, 0.0)
     b = np.where(mask, b, 0.0)
     c = np.where(mask, c, 0.0)
     d = np.where(mask, d, 0.0)
-    k = mask.sum(axis=1)
-    yi, vi = _escalc_counts(measure, a, b, c, d, mask)
+    k = qmask.sum(axis=1)
+    yi, vi = _escalc_counts(measure, a, b, c, d, qmask)
     if correction == "revman" and measure in ("RR", "OR"):
         from bayesmtor import effects
 
@@ -444,7 +517,7 @@ def _core_mh(a, b, c, d, mask, measure: str, correction: str, ci_prob: float):
         bad = ~np.isfinite(beta) | ~(var > 0)
         beta = np.where(bad, np.nan, beta)
         se = np.where(bad, np.nan, np.sqrt(var))
-        q = np.where(mask, (yi - beta[:, None]) ** 2 / vi, 0.0).sum(axis=1)
+        q = np.where(qmask, (yi - beta[:, None]) ** 2 / vi, 0.0).sum(axis=1)
     out = _heterogeneity(np.maximum(q, 0.0), k)
     out.update(_inference(beta, se, k, "z", ci_prob, (k - 1).astype(float)))
     out["k"] = k
@@ -479,7 +552,9 @@ def _core_peto(a, b, c, d, mask, ci_prob: float):
 def _fill_nan(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Add the random-effects-only keys as NaN to a fixed-effect result."""
     nan = np.full(out["k"].shape, np.nan)
-    for key in ("tau2", "tau2_ci_low", "tau2_ci_high", "tau", "I2_tau", "H2_tau"):
+    for key in ("tau2", "tau2_ci_low", "tau2_ci_high", "tau", "I2_tau", "H2_tau", "tau2_se"):
+        out.setdefault(key, nan)
+    for key in HET_INTERVAL_KEYS:
         out.setdefault(key, nan)
     out.setdefault("pi_low", nan)
     out.setdefault("pi_high", nan)

@@ -24,10 +24,11 @@ from bayesmtor.frequentist.api import (
     _check_method,
     _check_test,
     _ci_prob,
-    _count_mask,
     _counts,
     _effect_sizes,
+    _mh_tables,
     _pad,
+    _pi_dist,
     _result_from_row,
     _warn_undefined,
     rma,
@@ -36,6 +37,7 @@ from bayesmtor.frequentist.api import (
 )
 from bayesmtor.frequentist.results import JSON_KEYS, PoolResult, SubgroupResult
 from bayesmtor.inputs import group_codes
+from bayesmtor.schema import HETEROGENEITY_COLUMNS
 from bayesmtor.vocabulary import COUNT_METHODS, FE_METHODS
 
 
@@ -58,6 +60,7 @@ def meta_analysis(
     test: str = "z",
     ci_prob: float | None = None,
     mh_correction: str = "revman",
+    pi: str | None = None,
 ) -> PoolResult:
     """Pool one data set given as an ``EffectSizes``, a ``MetaInput`` or a DataFrame.
 
@@ -78,6 +81,9 @@ def meta_analysis(
         Interval probability (default from :mod:`bayesmtor.config`).
     mh_correction : {"revman", "none"}
         Zero-cell rule inside the MH estimate, see :func:`rma_mh`.
+    pi : {"t", "z"}, optional
+        Prediction interval of random-effects fits, see :func:`rma` (default from
+        :mod:`bayesmtor.config`).
 
     Returns
     -------
@@ -100,7 +106,7 @@ def meta_analysis(
         raise _nothing_to_pool(es) from None
     if es.k == 0:
         raise _nothing_to_pool(es)
-    return rma(es, method=method, test=test, ci_prob=ci_prob)
+    return rma(es, method=method, test=test, ci_prob=ci_prob, pi=pi)
 
 
 def _nothing_to_pool(es: EffectSizes) -> EstimationError:
@@ -126,6 +132,7 @@ class _Fits:
     method: str
     test: str
     ci_prob: float
+    pi: str = "t"
 
     def results(self) -> list[PoolResult]:
         """One :class:`PoolResult` per group, in group order."""
@@ -143,14 +150,18 @@ class _Fits:
                     ci_prob=self.ci_prob,
                     studies=self.labels[in_g & self.use].tolist(),
                     excluded=excluded,
+                    pi_dist=self.pi,
                 )
             )
         return results
 
 
-def _fit_groups(es, codes, group_keys, rows, *, method, test, ci_prob, mh_correction) -> _Fits:
+def _fit_groups(
+    es, codes, group_keys, rows, *, method, test, ci_prob, mh_correction, pi=None
+) -> _Fits:
     """Pool the rows ``rows`` of ``es`` (indices, repeats allowed) per group ``codes``."""
     p = _ci_prob(ci_prob)
+    pi = _pi_dist(pi)
     table = es.table
     labels = table["study"].astype(str).to_numpy()[rows]
     reason = np.where(table["included"].to_numpy(bool), "", table["exclusion_reason"])[rows]
@@ -164,7 +175,9 @@ def _fit_groups(es, codes, group_keys, rows, *, method, test, ci_prob, mh_correc
         if method == "PETO" and es.measure != "OR":
             raise InputError("Peto's method pools odds ratios: use --measure OR", column="measure")
         a, b, c, d = (x[rows] for x in _counts(*es.raw_counts()))
-        use, excl_list = _count_mask(a, b, c, d, labels, es.measure)
+        est, use, excl_list = _mh_tables(
+            a, b, c, d, list(labels), es.measure, mh_correction if method == "MH" else "revman"
+        )
         why = dict(excl_list)
         # escalc's reason where it excluded the study, else the MH/Peto rule's
         reason = np.array(
@@ -175,10 +188,10 @@ def _fit_groups(es, codes, group_keys, rows, *, method, test, ci_prob, mh_correc
             dtype=object,
         )
         reason[use] = ""
-        arrays = [_pad(x[use], codes[use], n_groups)[0] for x in (a, b, c, d)]
-        _, mask = _pad(a[use], codes[use], n_groups)
+        arrays = [_pad(x[est], codes[est], n_groups)[0] for x in (a, b, c, d)]
+        qpad, mask = _pad(use[est].astype(float), codes[est], n_groups)
         if method == "MH":
-            out = _core_mh(*arrays, mask, es.measure, mh_correction, p)
+            out = _core_mh(*arrays, mask, es.measure, mh_correction, p, qmask=qpad > 0)
         else:
             out = _core_peto(*arrays, mask, p)
     else:
@@ -187,9 +200,9 @@ def _fit_groups(es, codes, group_keys, rows, *, method, test, ci_prob, mh_correc
         v = table["vi"].to_numpy(float)[rows]
         ypad, mask = _pad(y[use], codes[use], n_groups)
         vpad, _ = _pad(v[use], codes[use], n_groups)
-        out = _core_iv(ypad, vpad, mask, method, test, p)
-    _warn_undefined(out, method)
-    return _Fits(out, codes, group_keys, labels, use, reason, es.measure, method, test, p)
+        out = _core_iv(ypad, vpad, mask, method, test, p, pi)
+    _warn_undefined(out, method, pi=pi)
+    return _Fits(out, codes, group_keys, labels, use, reason, es.measure, method, test, p, pi)
 
 
 def _by_columns(by: str | list[str] | None, columns: Any) -> list[str]:
@@ -204,7 +217,9 @@ def _by_columns(by: str | list[str] | None, columns: Any) -> list[str]:
     return by_cols
 
 
-def _pool(data, by, measure, method, test, ci_prob, mh_correction) -> tuple[_Fits, list[str]]:
+def _pool(
+    data, by, measure, method, test, ci_prob, mh_correction, pi=None
+) -> tuple[_Fits, list[str]]:
     method, test = _check_options(method, test)
     frame = getattr(data, "frame", getattr(data, "table", data))
     if not isinstance(frame, pd.DataFrame):
@@ -229,6 +244,7 @@ def _pool(data, by, measure, method, test, ci_prob, mh_correction) -> tuple[_Fit
         test=test,
         ci_prob=ci_prob,
         mh_correction=mh_correction,
+        pi=pi,
     )
     return fits, by_cols
 
@@ -240,8 +256,11 @@ def _group_table(fits: _Fits, by_cols: list[str]) -> pd.DataFrame:
     table["method"] = fits.method
     table["test"] = fits.test
     table["ci_prob"] = fits.ci_prob
-    for key in JSON_KEYS[4:]:
-        table[key] = fits.out[key]
+    for key in JSON_KEYS[4:] + HETEROGENEITY_COLUMNS:
+        if key == "pi_dist":
+            table[key] = fits.pi if fits.method not in FE_METHODS else None
+        else:
+            table[key] = fits.out[key]
     return table.reset_index(drop=True)
 
 
@@ -254,6 +273,7 @@ def pool_groups(
     test: str = "z",
     ci_prob: float | None = None,
     mh_correction: str = "revman",
+    pi: str | None = None,
 ) -> pd.DataFrame:
     """Pool every group of a table at once (one vectorised fit for all groups).
 
@@ -268,15 +288,16 @@ def pool_groups(
         read from a file stays text: ``1``, ``1.0`` and ``01`` are three groups) and groups
         are numbered in order of first appearance (:func:`bayesmtor.inputs.group_codes`, the
         rule of ``bayesmtor pool --bayes --by`` too).
-    measure, method, test, ci_prob, mh_correction
+    measure, method, test, ci_prob, mh_correction, pi
         As in :func:`meta_analysis`.
 
     Returns
     -------
     pandas.DataFrame
-        The grouping columns, then :data:`JSON_KEYS` (log scale), one row per group.
+        The grouping columns, then :data:`JSON_KEYS` and the heterogeneity columns of
+        :data:`bayesmtor.schema.HETEROGENEITY_COLUMNS` (log scale), one row per group.
     """
-    fits, by_cols = _pool(data, by, measure, method, test, ci_prob, mh_correction)
+    fits, by_cols = _pool(data, by, measure, method, test, ci_prob, mh_correction, pi)
     return _group_table(fits, by_cols)
 
 
@@ -289,6 +310,7 @@ def subgroup_analysis(
     test: str = "z",
     ci_prob: float | None = None,
     mh_correction: str = "revman",
+    pi: str | None = None,
 ) -> SubgroupResult:
     """Pooled result per subgroup and RevMan's test for subgroup differences.
 
@@ -303,7 +325,7 @@ def subgroup_analysis(
         As in :func:`pool_groups`.
     by : str
         The one subgroup column.
-    measure, method, test, ci_prob, mh_correction
+    measure, method, test, ci_prob, mh_correction, pi
         As in :func:`meta_analysis`.
 
     Returns
@@ -312,7 +334,7 @@ def subgroup_analysis(
     """
     if not isinstance(by, str):
         raise InputError("'by' must be one column name for a subgroup analysis", column="by")
-    fits, _ = _pool(data, by, measure, method, test, ci_prob, mh_correction)
+    fits, _ = _pool(data, by, measure, method, test, ci_prob, mh_correction, pi)
     results = fits.results()
     # groups are numbered by first appearance; subgroups are listed sorted, as R's levels
     labels = [str(key[0]) for key in fits.group_keys]
@@ -352,6 +374,7 @@ def leave_one_out(
     test: str = "z",
     ci_prob: float | None = None,
     mh_correction: str = "revman",
+    pi: str | None = None,
 ) -> pd.DataFrame:
     """Refit without each study in turn (all k fits in one vectorised call).
 
@@ -359,7 +382,7 @@ def leave_one_out(
     ----------
     data : EffectSizes, MetaInput or pandas.DataFrame
         One meta-analysis, as in :func:`meta_analysis`.
-    measure, method, test, ci_prob, mh_correction
+    measure, method, test, ci_prob, mh_correction, pi
         As in :func:`meta_analysis`.
 
     Returns
@@ -387,6 +410,7 @@ def leave_one_out(
             test=test,
             ci_prob=ci_prob,
             mh_correction=mh_correction,
+            pi=pi,
         )
     res = _group_table(fits, ["__omitted__"])
     res.insert(0, "study", es.table["study"].astype(str).to_numpy())

@@ -31,6 +31,7 @@ from bayesmtor.vocabulary import (
     COUNT_METHODS,
     MEASURES,
     METHODS,
+    PI_DISTS,
     RE_METHODS,
     TESTS,
     check_prob,
@@ -70,6 +71,18 @@ def _ci_prob(ci_prob: float | None) -> float:
     return check_prob(config.get("ci_prob", ci_prob), "ci_prob")
 
 
+def _pi_dist(pi: str | None) -> str:
+    """The prediction-interval distribution: ``pi`` or the configured default."""
+    value = config.get("pi_dist", pi)
+    if value not in PI_DISTS:
+        raise InputError(
+            f"unknown prediction-interval distribution '{pi}'; use 't' (t on k-2 df) or 'z' "
+            "(normal, as metafor predict())",
+            column="pi",
+        )
+    return value
+
+
 def _as_1d(x: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(x, dtype=float).reshape(-1)
@@ -96,7 +109,9 @@ def _pad(values: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarr
     return out, mask
 
 
-def _warn_undefined(out: dict[str, np.ndarray], method: str, label: str = "") -> None:
+def _warn_undefined(
+    out: dict[str, np.ndarray], method: str, label: str = "", pi: str = "t"
+) -> None:
     where = f" ({label})" if label else ""
     k = out["k"]
     if method in RE_METHODS and np.any(k < 2):
@@ -105,9 +120,11 @@ def _warn_undefined(out: dict[str, np.ndarray], method: str, label: str = "") ->
             NotEstimableWarning,
             stacklevel=3,
         )
-    if method in RE_METHODS and np.any(k < 3):
+    k_pi = 2 if pi == "z" else 3
+    if method in RE_METHODS and np.any(k < k_pi):
         warnings.warn(
-            f"the prediction interval needs k >= 3{where}; reported as missing",
+            f"the prediction interval with pi='{pi}' needs k >= {k_pi}{where} (pi='z', "
+            "metafor's predict(), needs k >= 2); reported as missing",
             NotEstimableWarning,
             stacklevel=3,
         )
@@ -141,7 +158,9 @@ def _warn_undefined(out: dict[str, np.ndarray], method: str, label: str = "") ->
         )
 
 
-def _result_from_row(out, i, *, measure, method, test, ci_prob, studies=(), excluded=()):
+def _result_from_row(
+    out, i, *, measure, method, test, ci_prob, studies=(), excluded=(), pi_dist=None
+):
     vals = {}
     for f in fields(PoolResult):
         if f.name in out:
@@ -152,6 +171,7 @@ def _result_from_row(out, i, *, measure, method, test, ci_prob, studies=(), excl
         method=method,
         test=test,
         ci_prob=ci_prob,
+        pi_dist=pi_dist if method in RE_METHODS else None,
         studies=tuple(studies),
         excluded=tuple(excluded),
         **vals,
@@ -161,7 +181,8 @@ def _result_from_row(out, i, *, measure, method, test, ci_prob, studies=(), excl
 def _single_result(out, keep, labels, excluded, **fit: Any) -> PoolResult:
     """The one fit in ``out`` as a result; its studies are the ``labels`` where ``keep``.
 
-    ``fit``: the ``measure``, ``method``, ``test`` and ``ci_prob`` of :func:`_result_from_row`.
+    ``fit``: the ``measure``, ``method``, ``test``, ``ci_prob`` (and ``pi_dist``) of
+    :func:`_result_from_row`.
     """
     kept = [labels[i] for i in np.flatnonzero(keep)]
     return _result_from_row(out, 0, studies=kept, excluded=excluded, **fit)
@@ -182,6 +203,7 @@ def rma(
     ci_prob: float | None = None,
     measure: str | None = None,
     studies: Any = None,
+    pi: str | None = None,
 ) -> PoolResult:
     """Inverse-variance meta-analysis, as metafor ``rma``.
 
@@ -198,7 +220,9 @@ def rma(
         (``|yi| <= 1e50``, ``1e-50 <= sei <= 1e50``), else :class:`InputError` names it.
         Inside the range the fit is scale-equivariant and free of overflow.
     method : str
-        ``"FE"`` or a tau^2 estimator: ``"DL"``, ``"REML"``, ``"PM"``, ``"ML"``, ``"SJ"``, ``"HE"``.
+        ``"FE"`` or a tau^2 estimator: ``"DL"``, ``"REML"``, ``"PM"``, ``"ML"``, ``"SJ"``,
+        ``"HE"``, ``"HS"`` (Hunter-Schmidt, ``max(0, (Q - k) / sum w)``) or ``"EB"`` (Morris'
+        empirical Bayes, which equals ``"PM"`` without moderators).
     test : str
         ``"z"`` (default), ``"t"`` (t on k-1 df) or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman).
         When all estimates are equal the HKSJ scale factor is 0 (as in metafor): the interval
@@ -210,10 +234,16 @@ def rma(
         default the measure of an ``EffectSizes``, else ``"generic"``.
     studies : sequence of str, optional
         Study labels, kept in the result.
+    pi : {"t", "z"}, optional
+        Prediction interval: ``"t"``, t on k-2 df (Cochrane Handbook; k >= 3), or ``"z"``,
+        ``estimate +/- z sqrt(se^2 + tau2)`` as metafor ``predict()`` (k >= 2). Default
+        ``config.defaults["pi_dist"]`` (``"t"``).
 
     Returns
     -------
     PoolResult
+        With the Q-profile intervals of tau2, tau, I2 and H2 (``result.confint()``) and, for
+        ML and REML, ``tau2_se``.
     """
     if isinstance(yi, EffectSizes):
         if sei is not None or vi is not None or studies is not None:
@@ -228,6 +258,7 @@ def rma(
             ci_prob=ci_prob,
             measure=es.measure,
             studies=table["study"].astype(str).tolist(),
+            pi=pi,
         )
         return _with_reasons(res, dict(es.dropped))
     method = _check_method(method)
@@ -236,6 +267,7 @@ def rma(
     measure = _check_measure("generic" if measure is None else measure)
     test = _check_test(test)
     p = _ci_prob(ci_prob)
+    pi = _pi_dist(pi)
     y = _as_1d(yi, "yi")
     if (sei is None) == (vi is None):
         raise InputError("give exactly one of 'sei' and 'vi'", column="sei")
@@ -253,12 +285,13 @@ def rma(
     if not keep.any():
         raise EstimationError("no study with both an estimate and a variance (k = 0)")
     out = _core_iv(
-        y[keep][None, :], v[keep][None, :], np.ones((1, keep.sum()), bool), method, test, p
+        y[keep][None, :], v[keep][None, :], np.ones((1, keep.sum()), bool), method, test, p, pi
     )
-    _warn_undefined(out, method)
+    _warn_undefined(out, method, pi=pi)
     return _single_result(
-        out, keep, labels, excluded, measure=measure, method=method, test=test, ci_prob=p
-    )
+        out, keep, labels, excluded, measure=measure, method=method, test=test, ci_prob=p,
+        pi_dist=pi,
+    )  # fmt: skip
 
 
 def _with_reasons(res: PoolResult, reasons: dict[str, str]) -> PoolResult:
@@ -346,6 +379,31 @@ def _count_mask(a, b, c, d, labels, measure="OR"):
     return finite & ~dz, excluded
 
 
+_MH_NOTE = "; its counts still enter the Mantel-Haenszel estimate (metafor rma.mh)"
+
+
+def _mh_tables(a, b, c, d, labels, measure, correction):
+    """Tables of the MH estimate and of Q/k for ``rma_mh``, and the excluded with reasons.
+
+    ``"revman"``: double-zero tables are dropped from both (RevMan 5). ``"none"``: as metafor
+    ``rma.mh()``, every table with finite counts enters the MH sums (a table with events in
+    every participant of both arms contributes to the RR estimate), while the study-level
+    yi/vi of Cochran's Q drop the double-zero tables (``drop00=TRUE``).
+    """
+    use, excluded = _count_mask(a, b, c, d, labels, measure)
+    if correction != "none" or measure == "RD":
+        return use, use, excluded
+    est = np.isfinite(a) & np.isfinite(b) & np.isfinite(c) & np.isfinite(d)
+    # _count_mask lists the tables not in ``use`` in file order
+    # only a table with events in every participant of both arms moves the MH sums (of RR)
+    moves = est & (measure == "RR") & (b == 0) & (d == 0)
+    excluded = [
+        (lab, why + _MH_NOTE if moves[i] else why)
+        for i, (lab, why) in zip(np.flatnonzero(~use), excluded, strict=True)
+    ]
+    return est, use, excluded
+
+
 def _count_arrays(ai, n1i, ci, n2i, measure, studies):
     """Cells ``(a, b, c, d)``, labels and escalc's reasons from counts or from data."""
     if isinstance(ai, (EffectSizes, MetaInput, pd.DataFrame)):
@@ -385,8 +443,11 @@ def rma_mh(
         Interval probability (default from :mod:`bayesmtor.config`).
     mh_correction : {"revman", "none"}
         ``"revman"``: add 1/2 to all cells of tables with a zero cell also inside the MH
-        estimate (RevMan 5); ``"none"``: raw counts (metafor's ``rma.mh`` default).
-        Double-zero tables are dropped either way; they carry no information on RR/OR.
+        estimate, and drop tables without events (or without non-events) in both arms
+        (RevMan 5); ``"none"``: raw counts, as metafor's ``rma.mh()`` default, which keeps
+        every table in the MH sums (a table with events in every participant of both arms
+        moves the RR estimate) and drops only the double-zero tables' study-level yi/vi from
+        Q and ``k``.
     studies : sequence of str, optional
         Study labels for count arrays.
 
@@ -404,16 +465,23 @@ def rma_mh(
         raise InputError("mh_correction must be 'revman' or 'none'", column="mh_correction")
     p = _ci_prob(ci_prob)
     a, b, c, d, labels, es = _count_arrays(ai, n1i, ci, n2i, measure, studies)
-    keep, excluded = _count_mask(a, b, c, d, labels, measure)
+    est, keep, excluded = _mh_tables(a, b, c, d, list(labels), measure, mh_correction)
     if not keep.any():
         raise EstimationError("no 2x2 table with events is left for Mantel-Haenszel (k = 0)")
-    sel = [x[keep][None, :] for x in (a, b, c, d)]
-    out = _core_mh(*sel, np.ones_like(sel[0], bool), measure, mh_correction, p)
+    sel = [x[est][None, :] for x in (a, b, c, d)]
+    out = _core_mh(
+        *sel, np.ones_like(sel[0], bool), measure, mh_correction, p, qmask=keep[est][None, :]
+    )
     _warn_undefined(out, "MH")
     res = _single_result(
         out, keep, labels, excluded, measure=measure, method="MH", test="z", ci_prob=p
     )
-    return res if es is None else _with_reasons(res, dict(es.dropped))
+    if es is None:
+        return res
+    # escalc's reason, plus the note of _mh_tables where the table stays in the MH sums
+    noted = {st: why for st, why in excluded if why.endswith(_MH_NOTE)}
+    reasons = {st: why + (_MH_NOTE if st in noted else "") for st, why in es.dropped}
+    return _with_reasons(res, reasons)
 
 
 def rma_peto(

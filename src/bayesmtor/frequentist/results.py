@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesmtor.schema import HETEROGENEITY_COLUMNS, SECTION_KEYS
 from bayesmtor.vocabulary import FE_METHODS, RATIO_MEASURES, RE_METHODS
 
 #: Keys of :meth:`PoolResult.to_dict` (and of ``bayesmtor pool --json``), in order.
@@ -38,6 +39,7 @@ JSON_KEYS: tuple[str, ...] = (
     "Q_pval",
     "pi_low",
     "pi_high",
+    "pi_dist",
 )
 
 
@@ -81,6 +83,14 @@ class PoolResult:
     Q_pval: float
     pi_low: float
     pi_high: float
+    pi_dist: str | None = None
+    tau2_se: float = float("nan")
+    tau_ci_low: float = float("nan")
+    tau_ci_high: float = float("nan")
+    I2_ci_low: float = float("nan")
+    I2_ci_high: float = float("nan")
+    H2_ci_low: float = float("nan")
+    H2_ci_high: float = float("nan")
     studies: tuple[str, ...] = ()
     excluded: tuple[tuple[str, str], ...] = ()
 
@@ -100,9 +110,10 @@ class PoolResult:
         return self.measure in RATIO_MEASURES
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (keys :data:`JSON_KEYS`, ``None`` where undefined, log scale)."""
+        """JSON-ready dict (keys :data:`JSON_KEYS`, then the heterogeneity columns of
+        :data:`bayesmtor.schema.HETEROGENEITY_COLUMNS`; ``None`` where undefined, log scale)."""
         out: dict[str, Any] = {}
-        for key in JSON_KEYS:
+        for key in JSON_KEYS + HETEROGENEITY_COLUMNS:
             val = getattr(self, key)
             if isinstance(val, (np.floating, float)):
                 val = _none_if_nan(float(val))
@@ -136,10 +147,31 @@ class PoolResult:
         return df
 
     def heterogeneity(self) -> pd.DataFrame:
-        """One-row DataFrame with Q, its df and p-value, I2, H2, tau2 (with CI) and tau."""
+        """One-row DataFrame with Q, its df and p-value, I2, H2, tau2 (with CI, SE) and tau."""
         keys = ["k", "Q", "Q_df", "Q_pval", "I2", "H2", "I2_tau", "H2_tau"]
-        keys += ["tau2", "tau2_ci_low", "tau2_ci_high", "tau"]
+        keys += ["tau2", "tau2_ci_low", "tau2_ci_high", "tau", *HETEROGENEITY_COLUMNS]
         return pd.DataFrame([{key: getattr(self, key) for key in keys}])
+
+    def confint(self) -> pd.DataFrame:
+        """Heterogeneity estimates and their Q-profile intervals, as metafor ``confint(res)``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``tau2, tau, I2, H2``; columns ``estimate, ci_low, ci_high``. ``I2`` (percent)
+            and ``H2`` are the tau-based ``I2_tau``/``H2_tau``; all NaN for fixed-effect fits.
+        """
+        rows = {
+            "tau2": (self.tau2, self.tau2_ci_low, self.tau2_ci_high),
+            "tau": (self.tau, self.tau_ci_low, self.tau_ci_high),
+            "I2": (self.I2_tau, self.I2_ci_low, self.I2_ci_high),
+            "H2": (self.H2_tau, self.H2_ci_low, self.H2_ci_high),
+        }
+        out = pd.DataFrame.from_dict(
+            rows, orient="index", columns=["estimate", "ci_low", "ci_high"]
+        )
+        out.index.name = "quantity"
+        return out
 
     def __repr__(self) -> str:
         return _format_result(self)
@@ -180,15 +212,24 @@ def _format_result(r: PoolResult) -> str:
             if r.is_ratio
             else ""
         )
-        lines.append(f"  {level} prediction interval: [{_fmt(r.pi_low)}, {_fmt(r.pi_high)}]{ex}")
+        dist = {"t": " (t, k-2 df)", "z": " (z)"}.get(r.pi_dist or "", "")
+        lines.append(
+            f"  {level} prediction interval{dist}: [{_fmt(r.pi_low)}, {_fmt(r.pi_high)}]{ex}"
+        )
     lines.append(
         f"  heterogeneity: Q = {_fmt(r.Q, 2)} on {_fmt(r.Q_df, 0)} df (p = {_fmt(r.Q_pval)}), "
         f"I2 = {_fmt(r.I2, 1)}%, H2 = {_fmt(r.H2, 2)}"
     )
     if r.method in RE_METHODS:
+        se = f" (SE {_fmt(r.tau2_se)})" if math.isfinite(r.tau2_se) else ""
         lines.append(
-            f"  tau2 = {_fmt(r.tau2)} {level} CI [{_fmt(r.tau2_ci_low)}, {_fmt(r.tau2_ci_high)}], "
-            f"tau = {_fmt(r.tau)}, I2(tau) = {_fmt(r.I2_tau, 1)}%"
+            f"  tau2 = {_fmt(r.tau2)}{se} {level} CI [{_fmt(r.tau2_ci_low)}, "
+            f"{_fmt(r.tau2_ci_high)}], tau = {_fmt(r.tau)} [{_fmt(r.tau_ci_low)}, "
+            f"{_fmt(r.tau_ci_high)}]"
+        )
+        lines.append(
+            f"  I2(tau) = {_fmt(r.I2_tau, 1)}% [{_fmt(r.I2_ci_low, 1)}, {_fmt(r.I2_ci_high, 1)}], "
+            f"H2(tau) = {_fmt(r.H2_tau, 2)} [{_fmt(r.H2_ci_low, 2)}, {_fmt(r.H2_ci_high, 2)}]"
         )
     if r.excluded:
         lines.append("  excluded: " + "; ".join(f"{s} ({why})" for s, why in r.excluded))
@@ -269,9 +310,52 @@ class EggerResult:
         """One-row DataFrame of the fields."""
         return pd.DataFrame([{f.name: getattr(self, f.name) for f in fields(self)}])
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, keys ``intercept, se, stat, df, pval`` (``bayesmtor pool --bias``).
+
+        ``intercept`` is Egger's bias coefficient (the intercept of ``yi/sei ~ 1/sei``, the
+        coefficient of ``sei`` here); ``stat`` its t value on ``df = k - 2``.
+        """
+        values = (self.bias, self.bias_se, self.tval, self.df, self.pval)
+        return {
+            key: _none_if_nan(float(v)) if key != "df" else int(v)
+            for key, v in zip(SECTION_KEYS["egger"], values, strict=True)
+        }
+
     def __repr__(self) -> str:
         return (
             f"EggerResult: k={self.k}, bias = {_fmt(self.bias)} (SE {_fmt(self.bias_se)}), "
             f"t({self.df}) = {_fmt(self.tval, 3)}, p = {_fmt(self.pval)}; limit estimate "
             f"{_fmt(self.limit_estimate)} [{_fmt(self.limit_ci_low)}, {_fmt(self.limit_ci_high)}]"
+        )
+
+
+@dataclass(frozen=True)
+class RankTestResult:
+    """Begg and Mazumdar's rank correlation test, as metafor ``ranktest()``.
+
+    Kendall's tau-b between the standardised deviates ``(yi - mu_FE) / sqrt(vi - 1/sum w)``
+    and the variances ``vi``; the p-value is two-sided, from Kendall's exact null distribution
+    when there are no ties (``exact=True``) and from the normal approximation with the
+    tie-corrected variance otherwise (as R's ``cor.test(method="kendall")``).
+    """
+
+    k: int
+    tau: float
+    pval: float
+    exact: bool
+
+    def summary(self) -> pd.DataFrame:
+        """One-row DataFrame of the fields."""
+        return pd.DataFrame([{f.name: getattr(self, f.name) for f in fields(self)}])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, keys ``tau, pval`` (``bayesmtor pool --bias``)."""
+        return {key: _none_if_nan(float(getattr(self, key))) for key in SECTION_KEYS["begg"]}
+
+    def __repr__(self) -> str:
+        how = "exact" if self.exact else "normal approximation (ties)"
+        return (
+            f"RankTestResult: k={self.k}, Kendall's tau = {_fmt(self.tau)}, "
+            f"p = {_fmt(self.pval)} ({how})"
         )
