@@ -80,8 +80,14 @@ CATALOGUE: dict[str, Bad] = {
     "mixed_shapes.csv": Bad("RR", text="more than one input shape"),
     "no_study_column.csv": Bad("RR", column="study", text="not found"),
     "no_value_columns.csv": Bad("RR", text="no recognised value columns"),
-    "semicolon_delimiter.csv": Bad("RR", line=1, text="separated by ';'"),
-    "tab_delimiter.csv": Bad("RR", line=1, text="separated by a tab"),
+    "ambiguous_separator.csv": Bad("HR", line=1, column="study;yi", text="more than one separator"),
+    "ambiguous_separator_after_blank.csv": Bad(
+        "HR", line=3, column="study;yi", text="more than one separator"
+    ),
+    "semicolon_decimal_comma.csv": Bad("HR", line=2, column="yi", text="non-numeric"),
+    "cells_negative.csv": Bad("RR", line=3, column="bi", text="negative"),
+    "cells_incomplete.csv": Bad("RR", column="di", text="not one complete layout"),
+    "cells_n_events_exceed.csv": Bad("RR", line=3, column="ci", text="exceed"),
     "unbalanced_quote.csv": Bad("RR", line=2, text="cannot parse"),
     "ragged_row.csv": Bad("RR", line=3, text="6 fields where the header (line 1) has 5"),
     "trailing_comma_header.csv": Bad("RR", line=1, text="column 6 (F) of the header has no name"),
@@ -102,7 +108,6 @@ CATALOGUE: dict[str, Bad] = {
     "duplicate_events_column.csv": Bad(
         "RR", line=1, column="events_ctl", text="column 4 (D) 'events_ctl' and column 6 (F)"
     ),
-    "empty_record_middle.csv": Bad("HR", line=3, column="study", text="empty study label"),
     "comment_line_above_header.csv": Bad("HR", line=2, text="no comment syntax"),
     "text_after_closing_quote.csv": Bad("HR", line=2, text="',' expected after '\"'"),
     "multiline_label_bad_se.csv": Bad("HR", line=4, column="sei", text="(subgroup B)"),
@@ -191,6 +196,9 @@ ACCEPTED: dict[str, Accepted] = {
     "space_after_comma_quoted.csv": Accepted(
         rows=(("Smith, 2010", -0.2, 0.1), ("Lee 2011", -0.4, 0.2)), groups=_AB, lines=(2, 3)
     ),
+    "semicolon_separated.csv": Accepted(rows=(_A, _B), groups=_AB, lines=(2, 3)),
+    "tab_separated.csv": Accepted(rows=(_A, _B), groups=_AB, lines=(2, 3)),
+    "empty_record_middle.csv": Accepted(rows=(_A, _B), groups=_AB, lines=(2, 4)),
 }
 ACCEPTED_DIR = BAD_DIR / "accepted"
 HAND_TOL = 1e-12  # hand-derived fixed-effect means of a few terms, up to float round-off
@@ -361,7 +369,11 @@ def test_accepted_file_bayes(name: str, capsys: pytest.CaptureFixture[str]) -> N
 def _group_of_rows(name: str) -> list[str | None]:
     """The group key of each row of an accepted file, read with the csv module directly."""
     with open(ACCEPTED_DIR / name, encoding="utf-8-sig", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle, skipinitialspace=True) if any(r.values())]
+        first = handle.readline()
+        sep = next((d for d in (";", "\t") if d in first), ",")  # the file's one separator
+        handle.seek(0)
+        reader = csv.DictReader(handle, skipinitialspace=True, delimiter=sep)
+        rows = [r for r in reader if any(r.values())]
     return [r["g"] for r in rows] if _grouped(name) else [None] * len(rows)
 
 

@@ -428,11 +428,17 @@ def test_line_numbers_with_blank_lines_crlf_cr_and_line_breaks(tmp_path: Path) -
     assert (info.value.line, info.value.row, info.value.study) == (8, 3, "C")
 
 
-def test_records_of_empty_cells_ignored_only_at_the_end(tmp_path: Path) -> None:
+def test_records_of_empty_cells_ignored_wherever_they_are(tmp_path: Path) -> None:
     tail = read_meta_data(_write(tmp_path, "study,yi,sei\nA,-0.2,0.1\n,,\n\n , ,\n,,\n"))
     assert tail.k == 1 and tail.lines.tolist() == [2]
+    # in the middle, with fewer fields than the header, or only spaces and tabs: ignored too
+    middle = read_meta_data(
+        _write(tmp_path, "study,yi,sei\nA,-0.2,0.1\n,,\n,\n \t, ,\nB,-0.4,0.2\n,,,,\n")
+    )
+    assert middle.frame["study"].tolist() == ["A", "B"] and middle.lines.tolist() == [2, 6]
+    # a record with one filled field is data: its empty label is refused on its line
     with pytest.raises(InputError, match="empty study label") as info:
-        read_meta_data(_write(tmp_path, "study,yi,sei\nA,-0.2,0.1\n,,\nB,-0.4,0.2\n"))
+        read_meta_data(_write(tmp_path, "study,yi,sei\nA,-0.2,0.1\n,-0.3,\nB,-0.4,0.2\n"))
     assert info.value.line == 3
 
 
@@ -474,10 +480,13 @@ def test_dataframe_duplicate_names_after_normalising() -> None:
         read_meta_data(frame)
 
 
-def test_csv_module_builds_the_same_columns_when_pandas_disagrees(
+def test_csv_module_fallback_builds_the_same_columns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A line holding only "" is blank to the csv pass but a row to pandas: the fallback runs."""
+    """A record of empty fields with fewer fields than the header is ignored by the csv pass and
+    read as a row of empty cells by pandas, which the pandas pass drops: no fallback needed.
+    Where pandas and csv do disagree, the csv columns are built, and equal what pandas gives on
+    a file both read alike."""
     calls: list[int] = []
     original = _strictcsv._frame_csv
 
@@ -486,15 +495,15 @@ def test_csv_module_builds_the_same_columns_when_pandas_disagrees(
         return original(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_strictcsv, "_frame_csv", spy)
-    text = 'study,yi,sei\nA,-0.2,0.1\n""\n"B\n,b",-0.4,0.2\n'
+    text = 'study,yi,sei\nA,-0.2,0.1\n,\n"B\n,b",-0.4,0.2\n'
     table = read_csv_file(_write(tmp_path, text))
-    assert calls == [1]
+    assert calls == []
     assert table.frame["study"].tolist() == ["A", "B\n,b"]
     assert table.lines.tolist() == [2, 4]
     # and on a file both parsers agree on, the fallback gives what pandas gives
     good = 'study,yi,sei\n"A, a",-0.2,0.1\n\n"B\nb",-0.4,0.2\n,,\n'
     via_pandas = read_csv_file(_write(tmp_path, good))
-    assert calls == [1]
+    assert calls == []
     monkeypatch.setattr(_strictcsv, "_frame_pandas", lambda *args: None)
     via_csv = read_csv_file(_write(tmp_path, good))
     pd.testing.assert_frame_equal(via_csv.frame, via_pandas.frame)
@@ -519,12 +528,10 @@ def test_round_trip_of_quoted_fields(rows: list[list[str]]) -> None:
         writer.writerow(row)
     text = buffer.getvalue()
     table = parse_csv_text(text, source="t.csv")
-    # every record kept except the trailing ones whose cells are all empty or whitespace
-    keep = len(rows)
-    while keep and not "".join(rows[keep - 1]).strip():
-        keep -= 1
-    assert table.frame.values.tolist() == rows[:keep]
-    assert table.lines.tolist() == expected_lines[:keep]
+    # every record kept except those whose cells are all empty or spaces and tabs
+    keep = [i for i, row in enumerate(rows) if "".join(row).strip(" \t")]
+    assert table.frame.values.tolist() == [rows[i] for i in keep]
+    assert table.lines.tolist() == [expected_lines[i] for i in keep]
 
 
 # ---------------------------------------------------------------------------------------------

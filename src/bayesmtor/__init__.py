@@ -20,7 +20,16 @@ from typing import Any
 _FROM: dict[str, tuple[str, ...]] = {
     "bayesmtor.inputs": ("read_meta_data",),
     "bayesmtor.effects": ("escalc",),
-    "bayesmtor.frequentist": ("rma", "rma_mh", "rma_peto"),
+    "bayesmtor.frequentist": (
+        "rma",
+        "rma_mh",
+        "rma_peto",
+        "confint",
+        "leave1out",
+        "cumul",
+        "regtest",
+        "ranktest",
+    ),
     "bayesmtor.api": ("bayesmeta",),
     "bayesmtor.schema": ("compare",),
     "bayesmtor.bayes.priors": ("TauPrior", "MuPrior"),

@@ -5,19 +5,22 @@ Every CSV that bayesmtor reads -- a user's file given to :func:`bayesmtor.inputs
 -- goes through :func:`read_csv_file`. The rules (also listed in :mod:`bayesmtor.inputs`):
 
 * The file is UTF-8; a byte-order mark at its start is removed; NUL bytes are refused.
-* Fields are separated by commas and may be quoted with ``"``; a ``"`` inside a quoted field is
-  written ``""``. A quoted field keeps every character between its quotes: commas, ``#``,
-  line breaks, leading and trailing spaces. Spaces right after a comma are skipped, so
-  ``A, "Smith, 2010"`` is two fields (the second one quoted). Text after a closing quote or a
-  quote that is never closed is an error.
+* Fields are separated by commas, semicolons or tabs: the separator is read off the header
+  line, as the one of ``,``, ``;`` and tab that occurs there outside double quotes. A header
+  with none of them is one column (comma-separated); a header in which two or three of them
+  occur outside quotes could be read two ways and is refused, naming the line and the first
+  column that holds the other separator. Fields may be quoted with ``"``; a ``"`` inside a
+  quoted field is written ``""``. A quoted field keeps every character between its quotes:
+  separators, ``#``, line breaks, leading and trailing spaces. Spaces right after a separator
+  are skipped, so ``A, "Smith, 2010"`` is two fields (the second one quoted). Text after a
+  closing quote or a quote that is never closed is an error.
 * There is no comment syntax: a line starting with ``#`` is a record like any other.
-* Lines may end in LF, CRLF or CR. Blank lines (empty, or only spaces and tabs) are ignored
-  wherever they are. Records whose cells are all empty (``,,,,``), as spreadsheets write below
-  the data, are ignored at the end of the file only; elsewhere they are data rows.
+* Lines may end in LF, CRLF or CR. Blank lines (empty, or only spaces and tabs) and records
+  in which every field is empty or only spaces and tabs (``,,,,``, as spreadsheets write below
+  the data) are ignored wherever they are, whatever their number of fields.
 * The first record is the header. Every name must be non-empty and unique (also after the
-  caller's normalisation, e.g. ``n_trt`` and ``N_TRT``); every record must have exactly as
-  many fields as the header. A header of one field that holds ``;`` or a tab is refused with
-  the advice to save the file comma-separated.
+  caller's normalisation, e.g. ``n_trt`` and ``N_TRT``); every other record must have exactly
+  as many fields as the header.
 * Line numbers count the lines of the file from 1 (the header is line 1 when nothing precedes
   it); a record spanning several lines (a quoted line break) is on the line where it starts.
 
@@ -52,10 +55,10 @@ __all__ = [
     "read_csv_file",
 ]
 
-#: One dialect for both passes: comma, double quote, ``""`` as the escape, spaces after a
-#: comma skipped, no escape character, no comment character.
+#: One dialect for both passes: the separator of the header (:func:`_delimiter`), double
+#: quote, ``""`` as the escape, spaces after a separator skipped, no escape character, no
+#: comment character.
 _CSV_DIALECT = {
-    "delimiter": ",",
     "quotechar": '"',
     "doublequote": True,
     "skipinitialspace": True,
@@ -63,7 +66,6 @@ _CSV_DIALECT = {
     "strict": True,
 }
 _PANDAS_DIALECT = {
-    "sep": ",",
     "quotechar": '"',
     "doublequote": True,
     "skipinitialspace": True,
@@ -72,6 +74,8 @@ _PANDAS_DIALECT = {
     "comment": None,
 }
 _BLANK = " \t"  # a record of one field made of these characters only is a blank line
+#: The separators a file may use, in the order their names are listed in messages.
+DELIMITERS: dict[str, str] = {",": "','", ";": "';'", "\t": "a tab"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,11 +91,14 @@ class CsvTable:
         ``int64``, the line of the file on which each row of ``frame`` starts.
     header_line : int
         The line of the header.
+    delimiter : str
+        The separator read off the header: ``","``, ``";"`` or ``"\\t"``.
     """
 
     frame: pd.DataFrame
     lines: np.ndarray
     header_line: int
+    delimiter: str = ","
 
 
 def column_ref(position: int) -> str:
@@ -234,17 +241,55 @@ def parse_csv_bytes(
             "UTF-16, not a UTF-8 text CSV; save it as UTF-8 CSV.",
             source=source,
         )
-    header, header_line, starts, n_chars = _scan(data, source, normalise)
+    sep = _delimiter(data, source)
+    header, header_line, starts, n_chars = _scan(data, source, normalise, sep)
     lines = np.frombuffer(starts, dtype=np.int64).copy() if len(starts) else np.zeros(0, np.int64)
-    frame = _frame_pandas(data, header, len(lines), n_chars)
+    frame = _frame_pandas(data, header, len(lines), n_chars, sep)
     if frame is None:
-        frame = _frame_csv(data, header, lines)
-    return CsvTable(frame=frame, lines=lines, header_line=header_line)
+        frame = _frame_csv(data, header, lines, sep)
+    return CsvTable(frame=frame, lines=lines, header_line=header_line, delimiter=sep)
 
 
 def _text(data: bytes) -> io.TextIOWrapper:
     """The bytes as a text stream: UTF-8 without its BOM, line ends untranslated."""
     return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+
+
+def _delimiter(data: bytes, source: str) -> str:
+    """The separator of the file, read off its header (the first line that is not blank).
+
+    Each of ``,``, ``;`` and tab is counted outside double quotes (a ``"`` opens or closes a
+    quoted stretch). Exactly one present: that one; none: ``,`` (a one-column header); more
+    than one: the header could be read two ways, and it is refused.
+    """
+    line_no, header = 0, ""
+    for number, line in enumerate(_text(data), start=1):
+        if line.strip(_BLANK + "\r\n"):
+            line_no, header = number, line.rstrip("\r\n")
+            break
+    outside = "".join(part for i, part in enumerate(header.split('"')) if i % 2 == 0)
+    found = [sep for sep in DELIMITERS if sep in outside]
+    if len(found) <= 1:
+        return found[0] if found else ","
+    counts = {sep: outside.count(sep) for sep in found}
+    main = max(found, key=lambda sep: counts[sep])  # ties: the first in DELIMITERS
+    fields = next(csv.reader([header], delimiter=main, **_CSV_DIALECT))
+    pos, field = next(
+        (i, f) for i, f in enumerate(fields) if any(sep in f for sep in found if sep != main)
+    )
+    listing = " and ".join(
+        f"{DELIMITERS[sep]} ({'once' if counts[sep] == 1 else f'{counts[sep]} times'})"
+        for sep in found
+    )
+    raise InputError(
+        f"the header could be read with more than one separator: it holds {listing} outside "
+        f"quotes, and {column_ref(pos)} '{field.strip()}' (read with {DELIMITERS[main]}) holds "
+        "another. Use one separator throughout (commas, semicolons or tabs), and quote a column "
+        'name that contains another one ("a;b").',
+        source=source,
+        line=line_no,
+        column=field.strip() or None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,16 +302,15 @@ def _is_blank(row: list[str]) -> bool:
 
 
 def _scan(
-    data: bytes, source: str, normalise: Callable[[str], str] | None
+    data: bytes, source: str, normalise: Callable[[str], str] | None, sep: str = ","
 ) -> tuple[list[str], int, array, int]:
     """Validate the structure; return the header, its line, each record's line, total chars."""
-    reader = csv.reader(_text(data), **_CSV_DIALECT)
+    reader = csv.reader(_text(data), delimiter=sep, **_CSV_DIALECT)
     starts = array("q")
     header: list[str] | None = None
     header_line = 0
     n_fields = 0
     n_chars = 0
-    pending: list[tuple[int, int, int]] = []  # all-empty records not yet known to be trailing
     prev = 0
     try:
         for row in reader:
@@ -276,20 +320,11 @@ def _scan(
                 if _is_blank(row):
                     continue
                 header, header_line, n_fields = row, start, len(row)
-                _check_delimiter(row, header_line, source)
                 check_header(row, source=source, line=header_line, normalise=normalise)
                 continue
             joined = "".join(row)
-            if not joined or joined.isspace():
-                if _is_blank(row):
-                    continue
-                pending.append((start, len(row), len(joined)))
+            if not joined.strip(_BLANK):  # a blank line, or a record of empty fields
                 continue
-            for p_start, p_fields, p_chars in pending:  # empty records followed by data
-                _check_count(p_fields, header, p_start, header_line, len(starts) + 1, source)
-                starts.append(p_start)
-                n_chars += p_chars
-            pending.clear()
             if len(row) != n_fields:
                 _check_count(len(row), header, start, header_line, len(starts) + 1, source)
             starts.append(start)
@@ -310,17 +345,6 @@ def _scan(
             source=source,
         )
     return header, header_line, starts, n_chars
-
-
-def _check_delimiter(header: list[str], line: int, source: str) -> None:
-    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
-        sep = "';'" if ";" in header[0] else "a tab"
-        raise InputError(
-            f"the header is one field that looks separated by {sep}, not by commas: save the "
-            "file comma-separated (CSV with ',' between the columns).",
-            source=source,
-            line=line,
-        )
 
 
 def _check_count(
@@ -354,14 +378,16 @@ def _check_count(
 # --------------------------------------------------------------------------------------------
 
 
-def _frame_pandas(data: bytes, header: list[str], n_rows: int, n_chars: int) -> pd.DataFrame | None:
+def _frame_pandas(
+    data: bytes, header: list[str], n_rows: int, n_chars: int, sep: str = ","
+) -> pd.DataFrame | None:
     """Columns from the pandas C parser, or None if it disagrees with the csv pass."""
     try:
         frame = pd.read_csv(
             io.BytesIO(data),
             encoding="utf-8-sig",
             header=0,
-            nrows=n_rows,
+            sep=sep,
             dtype=object,
             na_filter=False,
             keep_default_na=False,
@@ -372,6 +398,10 @@ def _frame_pandas(data: bytes, header: list[str], n_rows: int, n_chars: int) -> 
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
         return None
+    if frame.shape[0] != n_rows and frame.shape[1] == len(header):
+        frame = _drop_empty_records(frame)
+        if frame is None:
+            return None
     if frame.shape != (n_rows, len(header)):
         return None
     try:
@@ -386,9 +416,20 @@ def _frame_pandas(data: bytes, header: list[str], n_rows: int, n_chars: int) -> 
     return frame
 
 
-def _frame_csv(data: bytes, header: list[str], lines: np.ndarray) -> pd.DataFrame:
+def _drop_empty_records(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """``frame`` without its rows of empty (or only space and tab) cells; None on a non-str."""
+    blank = np.ones(len(frame), dtype=bool)
+    for j in range(frame.shape[1]):
+        cells = frame.iloc[:, j].to_numpy(dtype=object)
+        if not all(isinstance(c, str) for c in cells):
+            return None
+        blank &= np.fromiter((not c.strip(_BLANK) for c in cells), dtype=bool, count=len(cells))
+    return frame[~blank].reset_index(drop=True)
+
+
+def _frame_csv(data: bytes, header: list[str], lines: np.ndarray, sep: str = ",") -> pd.DataFrame:
     """Columns from the csv module: the records that start on ``lines``, in order."""
-    reader = csv.reader(_text(data), **_CSV_DIALECT)
+    reader = csv.reader(_text(data), delimiter=sep, **_CSV_DIALECT)
     wanted = iter(lines.tolist())
     target = next(wanted, None)
     rows: list[list[str]] = []

@@ -22,7 +22,7 @@ from typing import Any
 
 from bayesmtor.errors import BayesMTORError
 from bayesmtor.pipeline import POSTERIOR_COLUMNS
-from bayesmtor.vocabulary import ENGINES, MEASURES, METHODS
+from bayesmtor.vocabulary import ENGINES, MEASURES, METHODS, PI_DISTS
 
 PROG = "bayesmtor"
 
@@ -201,7 +201,34 @@ def _add_pool_parser(sub: Any) -> None:
         "counts as metafor's rma.mh default",
     )
     pool.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_frequentist_options(pool)
     _add_bayes_options(pool)
+
+
+def _add_frequentist_options(pool: argparse.ArgumentParser) -> None:
+    """Prediction interval, subgroups, influence and small-study tests of ``pool``."""
+    freq = pool.add_argument_group("frequentist analyses")
+    freq.add_argument(
+        "--pi",
+        choices=PI_DISTS,
+        default=None,
+        help="prediction interval: t on k-2 df (default, Cochrane) or z (metafor predict())",
+    )
+    freq.add_argument(
+        "--subgroup",
+        metavar="COL",
+        default=None,
+        help="fit each level of COL separately and test for subgroup differences (Q_between)",
+    )
+    freq.add_argument(
+        "--leave-one-out", action="store_true", help="refit without each study in turn"
+    )
+    freq.add_argument(
+        "--cumulative", metavar="COL", default=None, help="cumulative meta-analysis ordered by COL"
+    )
+    freq.add_argument(
+        "--bias", action="store_true", help="Egger's regression and Begg's rank correlation tests"
+    )
 
 
 def _add_bayes_options(pool: argparse.ArgumentParser) -> None:
@@ -394,6 +421,17 @@ def _cmd_pool(args: argparse.Namespace) -> int:
     """Handler of ``bayesmtor pool`` (frequentist; Bayesian with ``--bayes``)."""
     import pandas as pd
 
+    sections = {
+        "subgroup": args.subgroup,
+        "leave1out": args.leave_one_out or None,
+        "cumulative_by": args.cumulative,
+        "bias": args.bias or None,
+    }
+    extra = [f"--{k.replace('_', '-')}" for k in _SECTION_FLAGS if getattr(args, k)]
+    if extra and (args.bayes or args.by):
+        raise UsageError(f"{', '.join(extra)} cannot be combined with --bayes or --by")
+    if args.pi and args.bayes:
+        raise UsageError("--pi applies to frequentist fits; the Bayesian interval is theta_new's")
     if args.bayes:
         return _cmd_pool_bayes(args)
     used = [
@@ -427,15 +465,22 @@ def _cmd_pool(args: argparse.Namespace) -> int:
                 test="knha" if args.hksj else "z",
                 ci_prob=args.ci_prob,
                 mh_correction=args.mh_correction,
+                pi=args.pi,
             )
         else:
-            result = frequentist.meta_analysis(
-                meta,
-                measure=args.measure,
-                method=args.method,
-                test="knha" if args.hksj else "z",
-                ci_prob=args.ci_prob,
-                mh_correction=args.mh_correction,
+            fit = {
+                "measure": args.measure,
+                "method": args.method,
+                "test": "knha" if args.hksj else "z",
+                "ci_prob": args.ci_prob,
+                "mh_correction": args.mh_correction,
+                "pi": args.pi,
+            }
+            result = frequentist.meta_analysis(meta, **fit)
+            from bayesmtor.frequentist import sensitivity
+
+            extras = sensitivity.pool_sections(
+                meta, **fit, **{k: v for k, v in sections.items() if v is not None}
             )
     seen = set()
     for w in caught:
@@ -457,13 +502,19 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         record = result.to_dict()
         row = schema.json_record(schema.pooled_row(result))
         record.update({key: row[key] for key in _new_keys(record, row)})
-        _print_json(record)
+        _print_json({**record, **extras})
     else:
         print(repr(result))
         print()
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             print(result.summary().to_string(float_format=lambda x: f"{x:.4f}"))
+        if extras:
+            print()
+            print(sensitivity.format_sections(extras, args.measure))
     return 0
+
+
+_SECTION_FLAGS = ("subgroup", "leave_one_out", "cumulative", "bias")
 
 
 def _new_keys(have: Any, schema_keys: Any) -> list[str]:

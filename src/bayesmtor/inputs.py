@@ -5,6 +5,10 @@ one of three shapes, each with a ``study`` label column:
 
 ``counts``
     ``events_trt, n_trt, events_ctl, n_ctl`` -- events and totals per arm (binary outcomes).
+    metafor's names are read as this shape too: the cells ``ai, bi, ci, di`` (treated events,
+    treated non-events, control events, control non-events; ``n_trt = ai + bi``,
+    ``n_ctl = ci + di``) or ``ai, n1i, ci, n2i`` (events and totals). Errors name the column
+    as written (``bi``), and the table read holds the ``counts`` columns.
 ``ratio_ci``
     ``estimate, ci_low, ci_high`` -- a published ratio (HR, RR, OR) with its 95% CI. A row may
     leave *both* bounds empty (a ratio printed without a CI); it is kept, and
@@ -21,17 +25,18 @@ Strictly, so that a file is either read as its author meant or refused with the 
 
 * UTF-8 text (a byte-order mark at the start is removed; NUL bytes, UTF-16 and Latin-1 are
   refused). Lines may end in LF, CRLF or CR.
-* Comma-separated, with ``"`` quotes: a quoted field keeps every character between its quotes
-  (commas, ``#``, line breaks, spaces), and ``""`` inside it is one ``"``. Spaces right after a
-  comma are skipped, so ``Smith, "Jones, 2010"`` is two fields. A file separated by ``;`` or tabs
-  is refused with the advice to save it comma-separated.
+* Separated by commas, semicolons or tabs, whichever of the three occurs in the header line
+  outside quotes; a header in which more than one occurs (``study;yi,sei``) could be read two
+  ways and is refused, naming the line and the column. ``"`` quotes: a quoted field keeps
+  every character between its quotes (separators, ``#``, line breaks, spaces), and ``""``
+  inside it is one ``"``. Spaces right after a separator are skipped, so
+  ``Smith, "Jones, 2010"`` is two fields.
 * Every record has exactly as many fields as the header; one more (an unquoted comma in a label,
   such as ``Smith, 2010``) or one fewer is an error naming the line and both counts. The header
   names must be non-empty and unique, also after normalisation (``n_trt`` and ``N_TRT``).
 * There is no comment syntax: a line or label starting with ``#`` is data.
-* Blank lines (empty, or only spaces and tabs) are ignored wherever they are. Records of only
-  empty cells (``,,,,``), which spreadsheets write below the data, are ignored at the end of
-  the file; elsewhere such a record is a row without a study label, and is refused.
+* Blank lines (empty, or only spaces and tabs) and records in which every field is empty
+  (``,,,,``, as spreadsheets write) are ignored wherever they are.
 
 The curated tables of :mod:`bayesmtor.data` are read by the same reader.
 
@@ -73,7 +78,7 @@ import pandas as pd
 from bayesmtor._strictcsv import check_header, read_csv_file
 from bayesmtor.errors import InputError
 
-__all__ = ["SHAPES", "MetaInput", "group_codes", "read_meta_data"]
+__all__ = ["CELL_LAYOUTS", "SHAPES", "MetaInput", "group_codes", "read_meta_data"]
 
 #: Required numeric columns of each input shape (besides ``study``).
 SHAPES: dict[str, tuple[str, ...]] = {
@@ -82,6 +87,13 @@ SHAPES: dict[str, tuple[str, ...]] = {
     "log_se": ("yi", "sei"),
 }
 STUDY = "study"
+#: metafor's cell names read as the ``counts`` shape: (treated events, treated non-events or
+#: total, control events, control non-events or total).
+CELL_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "cells": ("ai", "bi", "ci", "di"),
+    "cells_n": ("ai", "n1i", "ci", "n2i"),
+}
+_CELL_NAMES = frozenset(name for layout in CELL_LAYOUTS.values() for name in layout)
 _DATAFRAME_SOURCE = "<DataFrame>"
 # Text that counts as an empty (missing) cell rather than as non-numeric text.
 _MISSING_TEXT = frozenset({"", "na", "nan", "n/a", "null", "none", "-"})
@@ -295,8 +307,33 @@ def _plain(text: str) -> bool:
     return True
 
 
+def _cell_layout(columns: list[str], source: str) -> tuple[str, ...] | None:
+    """metafor's cell columns of the header (``ai, bi, ci, di`` or ``ai, n1i, ci, n2i``), if any.
+
+    Refuses a header that holds some of these names but neither layout completely, or both.
+    """
+    named = [c for c in columns if c in _CELL_NAMES]
+    if not named:
+        return None
+    complete = [cols for cols in CELL_LAYOUTS.values() if all(c in columns for c in cols)]
+    if len(complete) == 1 and set(named) == set(complete[0]):
+        return complete[0]
+    raise InputError(
+        f"metafor cell columns found ({', '.join(named)}), but not one complete layout: give "
+        "ai, bi, ci, di (events and non-events per arm) or ai, n1i, ci, n2i (events and "
+        "totals), not a mixture.",
+        source=source,
+        column=next(c for c in named if c not in complete[0])
+        if complete
+        else next(c for cols in CELL_LAYOUTS.values() for c in cols if c not in columns),
+    )
+
+
 def _detect_shape(columns: list[str], source: str) -> str:
     present = {shape: [c for c in cols if c in columns] for shape, cols in SHAPES.items()}
+    cells = _cell_layout(columns, source)
+    if cells is not None:
+        present["counts"] = present["counts"] + list(cells)
     with_any = [shape for shape, found in present.items() if found]
     if len(with_any) > 1:
         listing = "; ".join(f"{s}: {', '.join(present[s])}" for s in with_any)
@@ -307,6 +344,15 @@ def _detect_shape(columns: list[str], source: str) -> str:
             source=source,
         )
     others = [c for c in columns if c != STUDY]
+    if cells is not None:
+        if present["counts"] != list(cells):  # events_trt etc. beside the cells
+            raise InputError(
+                f"columns of more than one input shape are present (counts: "
+                f"{', '.join(present['counts'])}); give the counts once, either as events_trt, "
+                "n_trt, events_ctl, n_ctl or as metafor's ai, bi, ci, di / ai, n1i, ci, n2i.",
+                source=source,
+            )
+        return "counts"
     if with_any:
         shape = with_any[0]
     else:
@@ -382,8 +428,12 @@ def _fail_first(
         )
 
 
-def _validate_counts(frame: pd.DataFrame, where: _Where, studies: list[str]) -> None:
-    for col in SHAPES["counts"]:
+def _validate_counts(
+    frame: pd.DataFrame, where: _Where, studies: list[str], names: tuple[str, ...] | None = None
+) -> None:
+    """Check the count columns ``names`` (default the counts shape's; else metafor's cells)."""
+    names = SHAPES["counts"] if names is None else names
+    for col in names:
         _check_finite(frame[col], col, where, studies)
         arr = frame[col].to_numpy(dtype=float)
         _fail_first(
@@ -410,7 +460,20 @@ def _validate_counts(frame: pd.DataFrame, where: _Where, studies: list[str]) -> 
                 "(above 2^53); check the cell"
             ),
         )
-    for ev, tot in (("events_trt", "n_trt"), ("events_ctl", "n_ctl")):
+    if names == CELL_LAYOUTS["cells"]:
+        for ev, non in (("ai", "bi"), ("ci", "di")):
+            total = frame[ev].to_numpy(dtype=float) + frame[non].to_numpy(dtype=float)
+            _fail_first(
+                total == 0,
+                where,
+                studies,
+                non,
+                lambda p, ev=ev, non=non: (
+                    f"no participants in the arm ({ev} + {non} = 0); an arm needs at least one"
+                ),
+            )
+        return
+    for ev, tot in zip(names[::2], names[1::2], strict=True):
         e = frame[ev].to_numpy(dtype=float)
         n = frame[tot].to_numpy(dtype=float)
         _fail_first(
@@ -593,8 +656,14 @@ def read_meta_data(
 
     where = _Where(label, lines)
     studies = _study_labels(raw[STUDY], where)
-    out = _value_columns(raw, shape, where, studies)
-    extra = tuple(c for c in normalised if c != STUDY and c not in SHAPES[shape])
+    cells = _cell_layout(normalised, label) if shape == "counts" else None
+    if cells is not None:
+        out = _counts_from_cells(raw, cells, where, studies)
+    else:
+        out = _value_columns(raw, shape, where, studies)
+    extra = tuple(
+        c for c in normalised if c != STUDY and c not in SHAPES[shape] and c not in (cells or ())
+    )
     _add_extra_columns(out, raw, extra, from_file=lines is not None)
     del raw
     _check_groups(out, by_cols, where, studies, from_file=lines is not None)
@@ -704,6 +773,23 @@ def _value_columns(
     for col in SHAPES[shape]:
         out[col] = _numeric_column(raw[col], col, where, studies, shape)
         del raw[col]  # free the text of a value column as soon as it is converted
+    return out
+
+
+def _counts_from_cells(
+    raw: pd.DataFrame, cells: tuple[str, ...], where: _Where, studies: list[str]
+) -> pd.DataFrame:
+    """The ``counts`` columns from metafor's cells, each cell checked under its own name."""
+    values = pd.DataFrame({STUDY: pd.Series(studies, dtype=object)})
+    for col in cells:
+        values[col] = _numeric_column(raw[col], col, where, studies, "counts")
+        del raw[col]
+    _validate_counts(values, where, studies, cells)
+    a, second, c, fourth = (values[col].to_numpy(dtype=float) for col in cells)
+    totals = (a + second, c + fourth) if cells == CELL_LAYOUTS["cells"] else (second, fourth)
+    out = pd.DataFrame({STUDY: values[STUDY]})
+    out["events_trt"], out["n_trt"] = a, totals[0]
+    out["events_ctl"], out["n_ctl"] = c, totals[1]
     return out
 
 

@@ -98,9 +98,43 @@ fit_values <- function(res) {
   out
 }
 
-cum_values <- function(cu) {
-  list(added = as.character(cu$slab), k = seq_along(cu$estimate), estimate = num(cu$estimate),
-       ci_low = num(cu$ci.lb), ci_high = num(cu$ci.ub), tau2 = num(cu$tau2))
+cum_values <- function(cu, yi = NULL, vi = NULL, ord = NULL, method = "") {
+  out <- list(added = as.character(cu$slab), k = seq_along(cu$estimate),
+              estimate = num(cu$estimate), ci_low = num(cu$ci.lb), ci_high = num(cu$ci.ub),
+              tau2 = num(cu$tau2))
+  if (!(method %in% c("ML", "REML"))) return(out)
+  # Independent check of each step: the global maximum of the (restricted) log-likelihood by
+  # optimize() on a fine grid's best interval, then rma() with tau2 fixed there. Fisher
+  # scoring (inside cumul) can stop at a lower stationary point (tau2 ~ 0).
+  idx <- order(ord)
+  g <- list(estimate = c(), ci_low = c(), ci_high = c(), tau2 = c(), loglik_gain = c())
+  for (j in seq_along(idx)) {
+    y <- yi[idx[1:j]]; v <- vi[idx[1:j]]
+    if (j < 2) {
+      r <- rma(y, v, method = "FE")
+      g$tau2 <- c(g$tau2, NA); g$loglik_gain <- c(g$loglik_gain, NA)
+    } else {
+      ll <- function(t) {
+        w <- 1 / (v + t); mu <- sum(w * y) / sum(w)
+        out <- -0.5 * sum(log(v + t)) - 0.5 * sum(w * (y - mu)^2)
+        if (method == "REML") out <- out - 0.5 * log(sum(w))
+        out
+      }
+      up <- 10 * max(var(y), 1e-8)
+      grid <- c(0, up * 10^seq(-8, 0, length.out = 400))
+      best <- which.max(sapply(grid, ll))
+      lo <- grid[max(best - 1, 1)]; hi <- grid[min(best + 1, length(grid))]
+      t <- if (best == 1 && ll(0) >= ll(grid[2])) 0 else
+        optimize(ll, c(lo, hi), maximum = TRUE, tol = 1e-14)$maximum
+      r <- rma(y, v, tau2 = t, method = method)
+      g$tau2 <- c(g$tau2, t)
+      g$loglik_gain <- c(g$loglik_gain, ll(t) - ll(num(cu$tau2)[j]))
+    }
+    g$estimate <- c(g$estimate, num(r$beta)); g$ci_low <- c(g$ci_low, num(r$ci.lb))
+    g$ci_high <- c(g$ci_high, num(r$ci.ub))
+  }
+  out$global <- g
+  out
 }
 loo_values <- function(l1) {
   list(omitted = as.character(l1$slab), estimate = num(l1$estimate), se = num(l1$se),
@@ -127,8 +161,9 @@ for (ms in c("RR", "OR")) {
     add_ref(id, sprintf('rma(yi, vi, data=escalc("%s", ...), method="%s", control=ctrl); confint(res, control=ctrl_ci); predict(res)', ms, mt),
             fit_values(res))
     add_ref(paste(id, "leave1out", sep = "/"), "leave1out(res)", loo_values(leave1out(res)))
-    add_ref(paste(id, "cumul_year", sep = "/"), "cumul(res, order=bcg$year)",
-            cum_values(cumul(res, order = bcg$year)))
+    add_ref(paste(id, "cumul_year", sep = "/"),
+            "cumul(res, order=bcg$year); ML/REML also: global maximum by optimize() per step",
+            cum_values(cumul(res, order = bcg$year), es$yi, es$vi, bcg$year, mt))
     groups <- sort(unique(bcg$alloc))
     per <- list(); est <- se <- c()
     for (g in groups) {
@@ -162,8 +197,9 @@ for (mt in methods) {
   id <- paste("hackshaw", "generic", mt, sep = "/")
   add_ref(id, sprintf('rma(yi, sei=sei, method="%s", control=ctrl); confint(...); predict(res)', mt),
           fit_values(res))
-  add_ref(paste(id, "cumul_year", sep = "/"), "cumul(res, order=hack$year)",
-          cum_values(cumul(res, order = hack$year)))
+  add_ref(paste(id, "cumul_year", sep = "/"),
+          "cumul(res, order=hack$year); ML/REML also: global maximum by optimize() per step",
+          cum_values(cumul(res, order = hack$year), hack$yi, hack$sei^2, hack$year, mt))
 }
 res <- rma(yi, sei = sei, data = hack, method = "REML", control = ctrl)
 add_ref("hackshaw/generic/bias", bias_call, bias_values(res))

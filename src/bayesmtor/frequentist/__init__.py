@@ -11,8 +11,10 @@ Fixed effect
     ``"FE"`` inverse variance; ``"MH"`` Mantel-Haenszel for RR (Greenland-Robins variance), OR
     (Robins-Breslow-Greenland variance) and RD; ``"PETO"`` Peto's one-step odds ratio.
 Random effects
-    ``"DL"``, ``"REML"``, ``"PM"``, ``"ML"``, ``"SJ"``, ``"HE"`` estimators of tau^2, with the
-    Q-profile confidence interval for tau^2 (Viechtbauer 2007) and, on request, the
+    ``"DL"``, ``"REML"``, ``"PM"``, ``"ML"``, ``"SJ"``, ``"HE"``, ``"HS"`` (Hunter-Schmidt) and
+    ``"EB"`` (empirical Bayes, = PM without moderators) estimators of tau^2, with the Q-profile
+    confidence interval for tau^2 (Viechtbauer 2007), never capped above, mapped to tau, I2 and
+    H2 as metafor ``confint()``; ``tau2_se`` for ML and REML; and, on request, the
     Hartung-Knapp-Sidik-Jonkman (HKSJ) interval for the pooled effect (untruncated, t on k-1 df).
 
 Zero cells in Mantel-Haenszel
@@ -21,8 +23,9 @@ Zero cells in Mantel-Haenszel
     (``mh_correction="revman"``); in metafor it is
     ``rma.mh(..., add=c(1/2, 1/2), to=c("only0", "only0"), drop00=c(TRUE, TRUE))``.
     ``mh_correction="none"`` gives metafor's default ``rma.mh()``, whose MH estimate uses the
-    uncorrected counts (``add=1/2, to="only0"`` then only affect the study-level yi/vi used for
-    Cochran's Q). For RD the MH estimate never needs a correction and uses raw counts either way,
+    uncorrected counts of every table, including those with events in every participant of both
+    arms (``add=1/2, to="only0"``, ``drop00=TRUE`` then only affect the study-level yi/vi used
+    for Cochran's Q and ``k``). For RD the MH estimate never needs a correction and uses raw counts either way,
     and double-zero tables are kept (a risk difference of 0 is informative). metafor's
     ``correct`` argument only concerns the continuity correction of the Cochran-Mantel-Haenszel
     test statistic, not the MH estimate.
@@ -35,8 +38,9 @@ Heterogeneity
     ``H2_tau``.
 
 Prediction interval
-    ``mu +/- t(k-2) sqrt(tau^2 + SE^2)`` (Higgins, Thompson & Spiegelhalter 2009) for
-    random-effects fits with k >= 3 (metafor's ``predict()`` uses z instead).
+    ``pi="t"`` (the default, ``config.defaults["pi_dist"]``): ``mu +/- t(k-2) sqrt(tau^2 + SE^2)``
+    (Higgins, Thompson & Spiegelhalter 2009; Cochrane Handbook) for k >= 3; ``pi="z"``: the
+    normal quantile, exactly metafor's ``predict()``, for k >= 2.
 
 References
 ----------
@@ -59,9 +63,16 @@ from bayesmtor.frequentist.results import (
     JSON_KEYS,
     EggerResult,
     PoolResult,
+    RankTestResult,
     SubgroupResult,
 )
-from bayesmtor.vocabulary import (
+from bayesmtor.frequentist.sensitivity import confint, cumulative, ranktest, regtest
+
+#: metafor's names of the same functions (``leave1out(res)``, ``cumul(res, order=)``).
+leave1out = leave_one_out
+cumul = cumulative
+
+from bayesmtor.vocabulary import (  # noqa: E402 - after the aliases, kept with the other names
     FE_METHODS,
     MEASURES,
     METHODS,
@@ -81,6 +92,7 @@ __all__ = [
     "PoolResult",
     "SubgroupResult",
     "EggerResult",
+    "RankTestResult",
     "rma",
     "rma_mh",
     "rma_peto",
@@ -88,5 +100,11 @@ __all__ = [
     "pool_groups",
     "subgroup_analysis",
     "leave_one_out",
+    "cumulative",
+    "leave1out",
+    "cumul",
     "egger_test",
+    "regtest",
+    "ranktest",
+    "confint",
 ]

@@ -205,6 +205,18 @@ def _fit_groups(
     return _Fits(out, codes, group_keys, labels, use, reason, es.measure, method, test, p, pi)
 
 
+def _fit_subsets(es, rows, codes, n_fits, **fit: Any) -> _Fits:
+    """``n_fits`` fits of subsets of ``es`` (the rows ``rows``, fit ``codes``), one vectorised
+    call; a subset of one study is not a reason to warn (tau^2 is then reported missing).
+
+    ``fit``: ``method``, ``test``, ``ci_prob``, ``mh_correction`` and ``pi`` of
+    :func:`_fit_groups`.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotEstimableWarning)
+        return _fit_groups(es, codes, [(j,) for j in range(n_fits)], rows, **fit)
+
+
 def _by_columns(by: str | list[str] | None, columns: Any) -> list[str]:
     by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
     missing = [c for c in by_cols if c not in columns]
@@ -399,19 +411,8 @@ def leave_one_out(
     n = len(es.table)
     rows = np.concatenate([np.delete(np.arange(n), i) for i in range(n)])
     codes = np.repeat(np.arange(n), n - 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotEstimableWarning)
-        fits = _fit_groups(
-            es,
-            codes,
-            [(i,) for i in range(n)],
-            rows,
-            method=method,
-            test=test,
-            ci_prob=ci_prob,
-            mh_correction=mh_correction,
-            pi=pi,
-        )
+    fit = {"method": method, "test": test, "ci_prob": ci_prob, "mh_correction": mh_correction}
+    fits = _fit_subsets(es, rows, codes, n, **fit, pi=pi)
     res = _group_table(fits, ["__omitted__"])
     res.insert(0, "study", es.table["study"].astype(str).to_numpy())
     return res.drop(columns=["__omitted__"])
