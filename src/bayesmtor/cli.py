@@ -39,10 +39,13 @@ examples:
   bayesmtor pool trials.csv --measure RR --method MH
   bayesmtor pool trials.csv --measure OR --method REML --hksj --json
   bayesmtor pool ae.csv --measure RR --method DL --by outcome,drug_class --json
+  bayesmtor pool bcg.csv --measure RR --subgroup alloc --cumulative year --bias --pi z --json
 
 JSON output: one object (a list of objects with --by, each with its group keys) with keys
-k, estimate, se, ci_low, ci_high, pval, tau2, tau2_ci_low, tau2_ci_high, I2, H2, Q, Q_df,
-Q_pval, pi_low, pi_high, ... (null where undefined; log scale for ratio measures).
+k, estimate, se, ci_low, ci_high, pval, tau2, tau2_ci_low, tau2_ci_high, tau2_se, tau_ci_low,
+tau_ci_high, I2, H2, I2_ci_low, ..., Q, Q_df, Q_pval, pi_low, pi_high, pi_dist, ... (null where
+undefined; log scale for ratio measures); --subgroup, --leave-one-out, --cumulative and --bias
+add the sections subgroups (with Q_between), leave_one_out, cumulative, egger and begg.
 
 Bayesian pooling (--bayes): normal-normal random-effects model on the log scale, exact
 posterior by quadrature (default) or PyMC NUTS (--engine mcmc). Keys: engine, measure, ci_prob,

@@ -453,6 +453,7 @@ def run_report_meta(result: RunResult) -> dict[str, str]:
 def _methods_section(plan: Plan) -> ReportSection:
     from bayesmtor import config
     from bayesmtor.pipeline.stages import plan_priors
+    from bayesmtor.vocabulary import RE_METHODS
 
     priors = plan_priors(plan)
     m = plan.mcmc
@@ -468,6 +469,12 @@ def _methods_section(plan: Plan) -> ReportSection:
         + (
             " (hazard ratios by fixed-effect inverse variance)"
             if plan.frequentist.method in ("MH", "PETO")
+            else ""
+        )
+        + (
+            "; prediction intervals with t on k-2 df (Cochrane Handbook), where metafor's "
+            "predict() uses z"
+            if plan.frequentist.method in RE_METHODS and config.get("pi_dist") == "t"
             else ""
         )
         + ".",
