@@ -194,8 +194,8 @@ def test_subgroup_differences_need_two_subgroups() -> None:
 
 def test_every_analysis_appears_once_with_the_documented_keys(synthetic) -> None:
     recs = synthetic.records()
-    # 8 outcomes, 2 of them with 2 subgroups
-    assert len(recs) == 12
+    # 9 outcomes, 2 of them with 2 subgroups
+    assert len(recs) == 13
     ids = [(r["comparison_no"], r["outcome_no"], r["subgroup_no"]) for r in recs]
     assert len(set(ids)) == len(ids)
     for rec in recs:
@@ -208,6 +208,15 @@ def test_every_analysis_appears_once_with_the_documented_keys(synthetic) -> None
     assert hr["data_type"] == "generic" and hr["model"] == "random"
     assert {r["data_type"] for r in recs} == {"dichotomous", "continuous", "generic", "o_e"}
     assert {r["data_type"] for r in recs} <= set(REVMAN_DATA_TYPES)
+
+
+def test_swapped_events_are_analysed_as_non_events(synthetic, tmp_path: Path) -> None:
+    row = synthetic.table[synthetic.table["outcome_no"] == 9].iloc[0]
+    assert row["swap_events"] and bool(row["match"])
+    path = tmp_path / "unswapped.rm5"
+    path.write_bytes(SYNTHETIC.read_bytes().replace(b'SWAP_EVENTS="YES"', b'SWAP_EVENTS="NO"'))
+    plain = revman_reanalysis(path).table
+    assert not bool(plain.loc[plain["outcome_no"] == 9, "match"].iloc[0])
 
 
 def test_a_not_estimable_analysis_is_listed_with_its_reason(synthetic) -> None:
@@ -452,7 +461,7 @@ def test_cli_json_and_output_folder(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = tmp_path / "out"
     assert cli.main(["revman", str(SYNTHETIC), "--json", "--out", str(out)]) == 0
     recs = json.loads(capsys.readouterr().out)
-    assert len(recs) == 12 and list(recs[0]) == list(JSON_KEYS)
+    assert len(recs) == 13 and list(recs[0]) == list(JSON_KEYS)
     assert {p.name for p in out.iterdir()} == {
         "analyses.csv", "analyses.json", "studies.csv", "report.html", ".bayesmtor-output",
     }  # fmt: skip

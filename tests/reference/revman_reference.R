@@ -298,6 +298,16 @@ xml <- c(xml, sprintf('<IPD_OUTCOME %s>', attrs(c(
   sapply(seq_len(nrow(o8)), function(i) sprintf("<IPD_DATA %s/>", attrs(c(
     O_E = num(o8$oe[i]), STUDY_ID = o8$id[i], VAR = num(o8$v[i]))))), "</IPD_OUTCOME>")
 
+# outcome 9: "swap events and non-events": RevMan analyses the non-events (n - events)
+o9 <- data.frame(id = c("STD-Beta", "STD-Gamma", "STD-Eta"), ai = c(30, 120, 41),
+                 n1i = c(40, 150, 50), ci = c(25, 110, 35), n2i = c(41, 152, 48))
+f9 <- fit_dich(with(o9, data.frame(ai = n1i - ai, n1i = n1i, ci = n2i - ci, n2i = n2i)),
+               "RR", "MH", FALSE)
+xml <- c(xml, sprintf('<DICH_OUTCOME %s>', attrs(c(
+  f9$s, CI_TOTAL = "95", EFFECT_MEASURE = "RR", METHOD = "MH", NO = "9", RANDOM = "NO",
+  STUDIES = "3", SUBGROUPS = "NO", SWAP_EVENTS = "YES", TOTALS = "YES"))),
+  "<NAME>Remission (non-events analysed)</NAME>", dich_rows(o9), "</DICH_OUTCOME>")
+
 xml <- c(xml, "</COMPARISON>", "</ANALYSES_AND_DATA>", "</COCHRANE_REVIEW>")
 bytes <- iconv(paste(xml, collapse = "\r\n"), from = "UTF-8", to = "CP1252", toRaw = TRUE)[[1]]
 writeBin(c(bytes, charToRaw("\r\n")), file.path(datadir, "synthetic.rm5"))

@@ -97,7 +97,7 @@ STORED_KEYS = (
 ANALYSIS_COLUMNS = (
     "comparison_no", "outcome_no", "subgroup_no", "comparison", "outcome", "subgroup",
     "data_type", "measure", "measure_label", "log_scale", "method", "model", "ci_level",
-    "has_subgroups", "line", *(f"revman_{k}" for k in STORED_KEYS),
+    "has_subgroups", "swap_events", "line", *(f"revman_{k}" for k in STORED_KEYS),
 )  # fmt: skip
 
 _OUTCOMES = {
@@ -146,7 +146,8 @@ class RevManReview:
         One row per analysis (:data:`ANALYSIS_COLUMNS`): each outcome overall
         (``subgroup_no`` missing) and each of its subgroups, with the data type, measure,
         method (``MH``, ``IV``, ``PETO``), model (``fixed``/``random``), the confidence level
-        RevMan used, and RevMan's stored results as ``revman_<key>`` for the keys of
+        RevMan used, whether RevMan analyses non-events instead of events (``swap_events``,
+        RevMan's "swap events and non-events"), and RevMan's stored results as ``revman_<key>`` for the keys of
         :data:`STORED_KEYS` (missing where RevMan stored nothing).
     source : str
         The file name.
@@ -479,6 +480,7 @@ class _Rm5:
             "data_type": data_type, "measure": measure, "measure_label": label,
             "log_scale": log_scale, "method": "PETO" if label == "PETO_OR" else method,
             "model": model, "ci_level": ci_level,
+            "swap_events": (el.get("SWAP_EVENTS") or "NO").upper() == "YES",
         }  # fmt: skip
         ratio = log_scale
         self.analyses.append(
@@ -756,6 +758,7 @@ class _Package:
             "comparison_no": c_no, "outcome_no": o_no, "comparison": comparison, "outcome": name,
             "data_type": data_type, "measure": measure, "measure_label": label,
             "log_scale": log_scale, "method": method, "model": model, "ci_level": ci,
+            "swap_events": _truthy(rec.get("Swap event and non-event")),
         }  # fmt: skip
         stored = self._stored(rec, kind, line, log_scale, model, overall=True)
         self.analyses.append({**base, "subgroup_no": None, "subgroup": None,

@@ -6,7 +6,8 @@ the ``revman_*`` columns are never read for the computation, only for the compar
 
 RevMan 5's algorithms (Deeks & Higgins 2010, *Statistical algorithms in Review Manager 5*):
 
-* study estimates: log OR / log RR / RD from counts with 1/2 added to every cell of a study with
+* study estimates: log OR / log RR / RD from counts (of non-events where RevMan's "swap events
+  and non-events" is set) with 1/2 added to every cell of a study with
   a zero cell; studies with no events (or only events) in both arms are not estimable for
   ratios; MD and SMD (Hedges' adjusted g, :func:`bayesmtor.effects.standardized_mean_difference`
   with ``convention="revman"``) from means, SDs and sizes; generic inverse variance as entered;
@@ -158,8 +159,11 @@ def _clean(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def _study_effects(rows: pd.DataFrame, data_type: str, measure: str, method: str):
-    """``yi``, ``vi`` and the reason each study is not estimable ("" if it is)."""
+def _study_effects(rows: pd.DataFrame, data_type: str, measure: str, method: str, swap: bool):
+    """``yi``, ``vi`` and the reason each study is not estimable ("" if it is).
+
+    With ``swap`` (RevMan's "swap events and non-events") the non-events are analysed.
+    """
     from bayesmtor import effects
 
     n = len(rows)
@@ -168,6 +172,8 @@ def _study_effects(rows: pd.DataFrame, data_type: str, measure: str, method: str
     with np.errstate(invalid="ignore", divide="ignore"):
         if data_type == "dichotomous":
             a, n1, c, n2 = col("events_trt"), col("n_trt"), col("events_ctl"), col("n_ctl")
+            if swap:
+                a, c = n1 - a, n2 - c
             missing = ~(np.isfinite(a) & np.isfinite(n1) & np.isfinite(c) & np.isfinite(n2))
             bad = ~missing & ((a < 0) | (c < 0) | (a > n1) | (c > n2) | (n1 <= 0) | (n2 <= 0))
             reasons[missing] = "counts missing"
@@ -236,6 +242,8 @@ def _pooled(rows, yi, vi, keep, spec, ci_prob) -> dict[str, Any]:
             counts = [
                 sel[c].to_numpy(float) for c in ("events_trt", "n_trt", "events_ctl", "n_ctl")
             ]
+            if spec["swap_events"]:  # the non-events are analysed
+                counts[0], counts[2] = counts[1] - counts[0], counts[3] - counts[2]
             if method == "MH":
                 fe = rma_mh(*counts, measure=measure, ci_prob=ci_prob, mh_correction="revman")
             else:
@@ -357,7 +365,9 @@ def revman_reanalysis(
             in_outcome &= studies["subgroup_no"] == spec["subgroup_no"]
         idx = studies.index[in_outcome]
         rows = studies.loc[idx]
-        yi, vi, reasons = _study_effects(rows, spec["data_type"], spec["measure"], spec["method"])
+        yi, vi, reasons = _study_effects(
+            rows, spec["data_type"], spec["measure"], spec["method"], bool(spec["swap_events"])
+        )
         studies.loc[idx, "yi_used"] = yi
         studies.loc[idx, "vi_used"] = vi
         studies.loc[idx, "excluded_reason"] = [r or None for r in reasons]
