@@ -195,8 +195,10 @@ def test_idata_reloads_with_arviz_and_is_labelled_exact(small_run):
     az = pytest.importorskip("arviz")
     _, _, out, _ = small_run
     for aid in FITTED:
-        idata = az.from_netcdf(out / "idata" / f"{aid}.nc", engine="netcdf4")
+        idata = az.from_netcdf(out / "idata" / f"{aid}.nc")  # ArviZ's default engine
         assert idata.posterior.attrs["engine"] == "exact"
+        assert idata.posterior.attrs["draws_are"] == "independent exact draws"
+        assert idata.posterior.sizes["chain"] == 4
         assert {"mu", "tau", "theta", "theta_new"} <= set(idata.posterior.data_vars)
         assert idata.posterior.sizes["draw"] >= 1000
         assert "y" in idata.observed_data

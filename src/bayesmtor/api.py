@@ -56,7 +56,8 @@ class BayesMetaResult:
     def idata(self) -> Any:
         """ArviZ InferenceData: the MCMC draws, or independent draws from the exact posterior
         (:meth:`ExactPosterior.to_inference_data <bayesmtor.bayes.exact.ExactPosterior.to_inference_data>`:
-        config ``exact_draws`` draws, seed 0, ``posterior.attrs["engine"] == "exact"``)."""
+        config ``exact_chains`` chains of ``exact_draws`` independent draws, seed 0,
+        ``posterior.attrs["engine"] == "exact"``)."""
         return self.posterior.idata
 
     def summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:

@@ -77,8 +77,7 @@ PLAN is the name of a bundled plan (see 'bayesmtor plans') or the path of a .tom
 (schema: models/README.md). Without PLAN the primary plan runs on the bundled data.
 
 The output folder gets tables/*.csv, idata/*.nc (ArviZ InferenceData; read them with
-arviz.from_netcdf(path, engine="netcdf4")), figures/*.png and *.svg, report.html, plan.toml
-and run.json. It is written atomically: an error, Ctrl-C or SIGTERM leaves no partial folder.
+arviz.from_netcdf(path)), figures/*.png and *.svg, report.html, plan.toml and run.json. It is written atomically: an error, Ctrl-C or SIGTERM leaves no partial folder.
 --force replaces DIR only if it is an unchanged earlier bayesmtor output (marker file
 .bayesmtor-output); a folder of other files, the current or home folder, and a folder holding
 the plan are never replaced. A symbolic link DIR is followed and kept.

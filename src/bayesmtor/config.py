@@ -280,10 +280,18 @@ _SETTINGS: dict[str, Setting] = {
         "1.9 s at 1e6, 2.0 s at 8e6, 2.3 s at 5e5). Results do not depend on it.",
     ),
     "exact_draws": Setting(
-        4000,
+        1000,
         _positive_int,
-        "Independent draws from the exact posterior stored in its InferenceData (one chain): "
-        "the Monte Carlo error of interval end points stays well below the printed digits.",
+        "Independent draws per chain from the exact posterior stored in its InferenceData "
+        "(exact_chains x exact_draws in all, 4000 by default): the Monte Carlo error of interval "
+        "end points stays well below the printed digits.",
+    ),
+    "exact_chains": Setting(
+        4,
+        _positive_int,
+        "The exact draws are stored as this many chains of independent draws (not MCMC), so "
+        "that ArviZ's az.summary and az.rhat see the shape they expect: with one chain they "
+        "warn and R-hat is NaN; with independent chains R-hat is 1 up to Monte Carlo noise.",
     ),
     # MCMC ------------------------------------------------------------------------------------
     "chains": Setting(
@@ -357,8 +365,10 @@ _SETTINGS: dict[str, Setting] = {
     "netcdf_engine": Setting(
         "netcdf4",
         _choice(("netcdf4", "h5netcdf", "scipy")),
-        "netCDF backend of the .nc files: netCDF4-python, ArviZ's default (h5netcdf would also "
-        "need h5py). Read them back with arviz.from_netcdf(path, engine='netcdf4').",
+        "netCDF backend that writes the .nc files (netCDF-4/HDF5 format). ArviZ's own default "
+        "reader is h5netcdf (arviz 0.17-0.22: from_netcdf(engine='h5netcdf')); h5netcdf and "
+        "h5py are dependencies of bayesmtor, so arviz.from_netcdf(path) reads the files "
+        "without an engine argument.",
     ),
     "tau_figure_min_k": Setting(
         2,

@@ -720,29 +720,35 @@ class ExactPosterior:
         new = mu + tau * gen.standard_normal(tau.size)
         return pd.DataFrame({"tau": tau, "mu": mu, "theta_new": new})
 
-    def to_inference_data(self, *, draws: int | None = None, chains: int = 1, seed: int = 0) -> Any:
+    def to_inference_data(
+        self, *, draws: int | None = None, chains: int | None = None, seed: int = 0
+    ) -> Any:
         """ArviZ InferenceData of independent draws from this exact posterior.
 
         The draws are exact (quadrature inverse-CDF), not MCMC: ``posterior.attrs["engine"]``
-        is ``"exact"`` and the attribute ``note`` says so. The ``posterior`` group holds ``mu``,
-        ``tau``, ``theta_new`` and the study effects ``theta`` (dims ``chain, draw[, trial]``),
-        as the MCMC fits do; ``observed_data`` holds ``y`` and ``constant_data`` ``sei``.
+        is ``"exact"``, ``posterior.attrs["draws_are"]`` is ``"independent exact draws"`` and
+        the attribute ``note`` says so. They are stored as several chains of independent
+        draws so that ArviZ's diagnostics see the shape they expect (``az.summary`` gives no
+        warning; R-hat is 1 and the ESS about the number of draws, up to Monte Carlo noise).
+        The ``posterior`` group holds ``mu``, ``tau``, ``theta_new`` and the study effects
+        ``theta`` (dims ``chain, draw[, trial]``), as the MCMC fits do; ``observed_data`` holds ``y`` and ``constant_data`` ``sei``.
 
         Parameters
         ----------
         draws : int, optional
-            Draws per chain; default ``config.defaults["exact_draws"]``.
-        chains : int
-            Number of chains (independent blocks of draws, for tools that expect chains).
+            Draws per chain; default ``config.defaults["exact_draws"]`` (1000).
+        chains : int, optional
+            Number of chains (independent blocks of draws, for tools that expect chains);
+            default ``config.defaults["exact_chains"]`` (4).
         seed : int
             Seed of the draws (the same seed gives the same draws).
         """
         import arviz as az
 
         n = int(config.get("exact_draws", draws))
-        if n < 1 or int(chains) < 1:
+        m = int(config.get("exact_chains", chains))
+        if n < 1 or m < 1:
             raise InputError(f"draws and chains must be positive, got {draws!r}, {chains!r}")
-        m = int(chains)
         rng = np.random.default_rng(seed)
         d = self.draws(n * m, rng)
         tau, mu = d["tau"].to_numpy(), d["mu"].to_numpy()
@@ -761,13 +767,15 @@ class ExactPosterior:
             coords={"trial": list(self.labels)},
             dims={"theta": ["trial"], "y": ["trial"], "sei": ["trial"]},
         )
-        blocks = "one chain" if m == 1 else f"{m} chains"
+        blocks = "one chain" if m == 1 else f"{m} chains of {n}"
         idata.posterior.attrs.update(
             {
                 "engine": "exact",
+                "draws_are": "independent exact draws",
                 "note": (
-                    f"{n} independent draws from the exact (quadrature) posterior of the "
-                    f"normal-normal model; {blocks}, no MCMC"
+                    f"{n * m} independent draws from the exact (quadrature) posterior of the "
+                    f"normal-normal model ({blocks}); not MCMC: the chains are independent "
+                    "blocks of exact draws"
                 ),
                 "tau_prior": self.tau_prior.to_string(),
                 "mu_prior": self.mu_prior.to_string(),
@@ -779,8 +787,9 @@ class ExactPosterior:
 
     @property
     def idata(self) -> Any:
-        """:meth:`to_inference_data` with its defaults (config ``exact_draws`` draws, seed 0),
-        so that an exact posterior offers ``.idata`` and ``.summary()`` as an MCMC fit does."""
+        """:meth:`to_inference_data` with its defaults (config ``exact_chains`` chains of
+        ``exact_draws`` draws, seed 0), so that an exact posterior offers ``.idata`` and
+        ``.summary()`` as an MCMC fit does."""
         return self.to_inference_data()
 
 

@@ -247,7 +247,9 @@ def exact_row(post: Any, ci_prob: float) -> dict[str, Any]:
 
 def exact_idata(result: AnalysisResult, plan: Plan, seed: int) -> Any:
     """InferenceData of independent draws from the exact posterior (engine="exact")."""
-    idata = result.exact.to_inference_data(draws=config.get("exact_draws"), seed=seed)
+    idata = result.exact.to_inference_data(
+        draws=config.get("exact_draws"), chains=config.get("exact_chains"), seed=seed
+    )
     idata.posterior.attrs.update(
         {"analysis_id": result.id, "measure": result.measure, "bayesmtor_version": __version__}
     )

@@ -489,8 +489,9 @@ def _methods_section(plan: Plan) -> ReportSection:
         )
     methods.append(
         f"- Every analysis has an InferenceData file in idata/: MCMC fits as sampled; exact "
-        f"analyses as {config.get('exact_draws')} independent draws from the exact posterior "
-        "(engine='exact')."
+        f"analyses as {config.get('exact_chains')} chains of {config.get('exact_draws')} "
+        "independent draws from the exact posterior (engine='exact'; the chains are blocks of "
+        "exact draws, not MCMC). Open them with arviz.from_netcdf(path)."
     )
     return ReportSection(
         id="methods",
