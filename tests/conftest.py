@@ -59,3 +59,17 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     return REFERENCE_DIR
+
+
+@pytest.fixture(scope="session")
+def primary(tmp_path_factory):
+    """``bayesmtor run`` of the primary plan, once per session: ``(out folder, analyses.csv)``."""
+    import pandas as pd
+
+    from bayesmtor.cli import main
+
+    out = tmp_path_factory.mktemp("cli_run") / "primary-output"
+    code = main(["run", "--out", str(out), "--quiet"])
+    assert code == 0
+    analyses = pd.read_csv(out / "tables" / "analyses.csv")
+    return out, analyses

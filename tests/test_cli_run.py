@@ -1,7 +1,7 @@
 """`bayesmtor run` (primary plan, MCMC included) end to end, and the other user commands.
 
-The primary run happens ONCE per session (about a minute on 2 cores); every check of its
-output reads the same folder.
+The primary run happens ONCE per session (the ``primary`` fixture of ``conftest.py``, about
+half a minute on 2 cores); every check of its output reads the same folder.
 """
 
 from __future__ import annotations
@@ -23,15 +23,6 @@ def run(argv, capsys):
     code = main(argv)
     out = capsys.readouterr()
     return code, out.out, out.err
-
-
-@pytest.fixture(scope="session")
-def primary(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli_run") / "primary-output"
-    code = main(["run", "--out", str(out), "--quiet"])
-    assert code == 0
-    analyses = pd.read_csv(out / "tables" / "analyses.csv")
-    return out, analyses
 
 
 def _fitted(analyses: pd.DataFrame) -> pd.DataFrame:

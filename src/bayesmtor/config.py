@@ -376,6 +376,21 @@ _SETTINGS: dict[str, Setting] = {
         "Fewest trials for a tau prior-vs-posterior figure: with one trial the data say nothing "
         "about tau (the posterior is the prior).",
     ),
+    "flag_prior_dominated_tau": Setting(
+        0.8,
+        _prob,
+        "Summary-of-findings flag 'prior-dominated tau': the posterior interval of tau is at "
+        "least this fraction of the width of the prior's central interval of the same "
+        "probability, i.e. the trials narrowed the prior's range of tau by less than 20%, so "
+        "tau (and the prediction interval) mostly restates the prior.",
+    ),
+    "flag_i2_substantial": Setting(
+        50.0,
+        _positive,
+        "Summary-of-findings flag 'substantial heterogeneity': frequentist I2 (percent) at or "
+        "above this value; the Cochrane Handbook (section 10.10.2) reads 50-90% as 'may "
+        "represent substantial heterogeneity'.",
+    ),
     "funnel_min_k": Setting(
         3,
         _positive_int,

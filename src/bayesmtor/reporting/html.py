@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bayesmtor.errors import InputError
+from bayesmtor.outcomes import comparison_label, outcome_info
 from bayesmtor.reporting.atomic import atomic_write_text
+from bayesmtor.reporting.findings import findings_table_html, flag_rules
 
 if TYPE_CHECKING:
     from bayesmtor.pipeline.results import AnalysisResult, RunResult
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ReportSection",
+    "analysis_title",
     "format_number",
     "inspect_html_report",
     "render_html_report",
@@ -49,24 +52,42 @@ _MIME = {".png": "image/png", ".svg": "image/svg+xml"}
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
-       max-width: 1100px; margin: 2em auto; padding: 0 1.2em; line-height: 1.45; }
-h1 { font-size: 1.7em; margin-bottom: 0.2em; }
-h2 { font-size: 1.3em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
-header dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.15em 1em;
-            font-size: 0.92em; background: #f7f7f7; padding: 0.8em 1em; border-radius: 4px; }
-header dt { font-weight: 600; }
-header dd { margin: 0; white-space: pre-wrap; }
-nav ol { columns: 2; font-size: 0.95em; }
+       max-width: 1320px; margin: 1.2em auto; padding: 0 1.2em; line-height: 1.4; }
+h1 { font-size: 1.6em; margin: 0 0 0.3em 0; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
+details > summary { cursor: pointer; }
+details > summary h2 { display: inline-block; border-bottom: none; margin: 0.6em 0 0.2em 0; }
+section.collapsible { border-bottom: 1px solid #ddd; }
+details.about, details.toc { margin: 0.3em 0; font-size: 0.92em; }
+details.about dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.15em 1em;
+                   background: #f7f7f7; padding: 0.8em 1em; border-radius: 4px; }
+details.about dt { font-weight: 600; }
+details.about dd { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+details.toc ol { columns: 2; }
+p.lede { margin: 0.2em 0 0.6em 0; color: #333; }
+dl.flags { font-size: 0.85em; display: grid; grid-template-columns: max-content 1fr;
+           gap: 0.1em 1em; margin: 0.4em 0 1em 0; }
+dl.flags dt { font-weight: 600; }
+dl.flags dd { margin: 0; }
 figure { margin: 1.2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #444; margin-top: 0.3em; }
 .table-wrap { overflow-x: auto; margin: 1em 0; }
-table.data { border-collapse: collapse; font-size: 0.85em; }
+table.data { border-collapse: collapse; font-size: 0.82em; max-width: 100%; }
 table.data caption { caption-side: top; text-align: left; font-weight: 600; padding: 0.3em 0; }
-table.data th, table.data td { border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.6em;
-                               text-align: right; }
+table.data th, table.data td { border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.5em;
+                               text-align: right; vertical-align: top;
+                               overflow-wrap: anywhere; }
 table.data th { background: #f3f3f3; }
 table.data tbody th { text-align: left; }
+table.data td.text, table.data th.text { text-align: left; }
+table.findings { font-size: 0.9em; width: 100%; }
+table.findings th, table.findings td { overflow-wrap: break-word; }
+table.findings td.num { white-space: nowrap; }
+table.findings tbody th { background: none; }
+table.findings th.text { text-align: left; }
+table.findings span.flag { white-space: nowrap; }
+table.findings tr.group th { background: #e8eef5; text-align: left; font-size: 1.02em; }
 footer { margin-top: 3em; font-size: 0.8em; color: #777; }
 """
 
@@ -88,6 +109,12 @@ class ReportSection:
         ``(caption, frame)`` pairs, rendered in order.
     figures : tuple of (str, Path)
         ``(caption, path)`` pairs; the path must be an existing ``.png`` or ``.svg`` file.
+    collapsible : bool, default False
+        Render the section as a ``<details>`` element, closed, its title as the summary line.
+    html : str, default ""
+        Markup built by bayesmtor's own renderers (which escape every text they insert, e.g.
+        :func:`bayesmtor.reporting.findings.findings_table_html`), placed after the text and
+        before the tables. Never pass text from elsewhere here.
     """
 
     id: str
@@ -95,6 +122,8 @@ class ReportSection:
     text: str = ""
     tables: tuple[tuple[str, pd.DataFrame], ...] = field(default_factory=tuple)
     figures: tuple[tuple[str, Path], ...] = field(default_factory=tuple)
+    collapsible: bool = False
+    html: str = ""
 
     def __repr__(self) -> str:
         return (
@@ -178,6 +207,9 @@ def _table_to_html(frame: pd.DataFrame, caption: str, table_id: str, where: str)
         table_id=table_id,
         justify="right",
     )
+    # Let long identifiers (ae_grade34-anorexia.everolimus_neoadjuvant.RR) wrap after their
+    # underscores: only text between tags changes, never an attribute.
+    body = re.sub(r">([^<]*)<", lambda m: ">" + m.group(1).replace("_", "_<wbr>") + "<", body)
     # to_html cannot write a caption: add it right after the opening tag.
     opening_end = body.index(">") + 1
     caption_html = f"\n  <caption>{html.escape(caption)}</caption>"
@@ -253,22 +285,37 @@ def render_html_report(
     body: list[str] = []
     for sec in secs:
         where = f"report section '{sec.id}'"
-        parts = [f'<section id="{sec.id}">', f"<h2>{esc(sec.title)}</h2>"]
+        heading = f"<h2>{esc(sec.title)}</h2>"
+        if sec.collapsible:
+            parts = [
+                f'<section id="{sec.id}" class="collapsible">',
+                f"<details>\n<summary>{heading}</summary>",
+            ]
+        else:
+            parts = [f'<section id="{sec.id}">', heading]
         if sec.text:
             parts.append(_text_to_html(sec.text))
+        if sec.html:
+            parts.append(sec.html)
         for i, (caption, frame) in enumerate(sec.tables, start=1):
             parts.append(_table_to_html(frame, str(caption), f"{sec.id}-table-{i}", where))
         for i, (caption, fig_path) in enumerate(sec.figures, start=1):
             parts.append(_figure_to_html(fig_path, str(caption), f"{sec.id}-figure-{i}", where))
+        if sec.collapsible:
+            parts.append("</details>")
         parts.append("</section>")
         body.append("\n".join(parts))
+    about = ", ".join(str(k) for k in list(dict(meta))[:4])
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f'<header>\n<h1>{esc(title)}</h1>\n<dl class="meta">\n{meta_rows}\n</dl>\n</header>\n'
-        f'<nav id="toc">\n<h2>Contents</h2>\n<ol>\n{toc}\n</ol>\n</nav>\n'
+        f"<header>\n<h1>{esc(title)}</h1>\n"
+        f'<details class="about">\n<summary>About this run ({esc(about)}, ...)</summary>\n'
+        f'<dl class="meta">\n{meta_rows}\n</dl>\n</details>\n</header>\n'
+        f'<nav id="toc">\n<details class="toc">\n<summary>Contents ({len(secs)} sections)'
+        f"</summary>\n<ol>\n{toc}\n</ol>\n</details>\n</nav>\n"
         f"<main>\n{chr(10).join(body)}\n</main>\n"
         "<footer>Self-contained report written by bayesmtor; figures and tables are "
         "embedded.</footer>\n</body>\n</html>\n"
@@ -493,11 +540,48 @@ def _methods_section(plan: Plan) -> ReportSection:
         "independent draws from the exact posterior (engine='exact'; the chains are blocks of "
         "exact draws, not MCMC). Open them with arviz.from_netcdf(path)."
     )
+    methods.append("")
+    methods.append("Flags of the summary of findings:")
+    methods.append("")
+    methods.extend(f"- {name}: {rule}" for name, rule in flag_rules().items())
     return ReportSection(
         id="methods",
         title="Methods and provenance",
         text="\n".join(methods),
         tables=(("Analyses of the plan (before expansion)", plan.summary().reset_index()),),
+        collapsible=True,
+    )
+
+
+def _findings_section(
+    fitted: Sequence[AnalysisResult], plan: Plan, tables: Mapping[str, pd.DataFrame]
+) -> ReportSection:
+    """The summary of findings: the first section and the first table of the report."""
+    pct = f"{100 * plan.ci_prob:g}%"
+    frame = tables["summary_of_findings"]
+    anchors = {f.id: f"a-{f.id}" for f in fitted}
+    legend = "".join(
+        f"<dt>{html.escape(name)}</dt><dd>{html.escape(rule)}</dd>"
+        for name, rule in flag_rules().items()
+        if name != "status"
+    )
+    markup = (
+        findings_table_html(frame, plan=plan, table_id="summary-of-findings", anchors=anchors)
+        + f'\n<dl class="flags">{legend}</dl>'
+    )
+    return ReportSection(
+        id="findings",
+        title="Summary of findings",
+        text=(
+            f"Each row pools the randomized trials of one outcome in one comparison (mTOR "
+            f"inhibitor arm vs control). Bayesian: random-effects posterior median with its "
+            f"{pct} credible interval (CrI) and the posterior probability that the treatment "
+            "helps (efficacy) or harms (adverse events); frequentist: "
+            f"{plan.frequentist.method} estimate with its {pct} confidence interval. tau is the "
+            "between-trial SD on the log scale; n.r. = not reported. Click an outcome for its "
+            "forest plot and details."
+        ),
+        html=markup,
     )
 
 
@@ -510,22 +594,44 @@ def _side_by_side_section(plan: Plan, tables: Mapping[str, pd.DataFrame]) -> Rep
             f"Pooled effects on the ratio scale (risk differences as they are), posterior "
             f"median with the {pct} central credible interval beside the frequentist estimate "
             f"with its {pct} confidence interval. P(effect < null) is the posterior "
-            "probability that the pooled ratio is below 1 (difference below 0)."
+            "probability that the pooled ratio is below 1 (difference below 0), whatever the "
+            "outcome; the summary of findings turns it into a probability of benefit or harm."
         ),
-        tables=(("Bayesian and frequentist pooled effects", tables["side_by_side"]),),
+        tables=(
+            (
+                "Bayesian and frequentist pooled effects",
+                tables["side_by_side"].drop(columns=["analysis", "likelihood"]),
+            ),
+        ),
+        collapsible=True,
     )
+
+
+def analysis_title(f: AnalysisResult) -> str:
+    """Readable title of an analysis: outcome (measure): comparison[, model]."""
+    title = (
+        f"{outcome_info(f.task.outcome).label} ({f.measure}): "
+        f"{comparison_label(f.task.comparison)}"
+    )
+    return title if f.spec.likelihood == "normal-normal" else f"{title}, {f.spec.likelihood}"
 
 
 def _analysis_text(f: AnalysisResult) -> str:
     from bayesmtor import config
 
     text = [
-        f"{f.task.outcome} in {f.task.comparison}, measure {f.measure}, likelihood "
-        f"{f.spec.likelihood}, engine {f.engine}"
+        f"Analysis {f.id}: outcome {f.task.outcome}, comparison {f.task.comparison}, measure "
+        f"{f.measure}, likelihood {f.spec.likelihood}, engine {f.engine}"
         + (" (checked by MCMC)" if f.check_table is not None else "")
         + f"; k = {f.k} trial(s): {'; '.join(f.es_table['study'].astype(str))}.",
         f"Status: {f.status}" + (f" ({f.reason})" if f.reason else "") + ".",
     ]
+    if f.k == 1:
+        text.append(
+            "Single trial: nothing is pooled. The frequentist estimate is the trial's own, and "
+            "the Bayesian prediction interval for a new trial would come from the tau prior "
+            "alone, so it is not reported as a result."
+        )
     if f.k < int(config.get("tau_figure_min_k")):
         text.append(
             "No tau plot: one trial carries no information on the between-trial SD, so its "
@@ -547,24 +653,28 @@ def _analysis_section(
     if f.exact is not None:
         tabs.append(
             (
-                f"{f.id}: exact posterior (log scale), {pct} central intervals",
+                f"Exact posterior (log scale), {pct} central intervals",
                 f.exact.summary(plan.ci_prob).reset_index(),
             )
         )
     elif f.bayes is not None:
         tabs.append(
             (
-                f"{f.id}: MCMC posterior ({f.spec.likelihood}), {pct} central intervals",
+                f"MCMC posterior ({f.spec.likelihood}), {pct} central intervals",
                 f.bayes.summary(plan.ci_prob).reset_index(),
             )
         )
     if f.freq is not None:
         tabs.append(
-            (f"{f.id}: frequentist {f.freq.method} (log scale)", f.freq.summary().reset_index())
+            (
+                f"Frequentist {f.freq.method} (log scale)"
+                + (": the trial's own estimate (k = 1)" if f.k == 1 else ""),
+                f.freq.summary().reset_index(),
+            )
         )
     tabs.append(
         (
-            f"{f.id}: forest plot rows (analysis scale)",
+            "Forest plot rows (analysis scale)",
             tables[f"forest_{f.id}"][
                 ["label", "kind", "estimate", "low", "high", "weight", "note"]
             ],
@@ -573,17 +683,17 @@ def _analysis_section(
     if f.check_table is not None:
         tabs.append(
             (
-                f"{f.id}: MCMC check against the exact posterior (differences in MCSE units)",
+                "MCMC check against the exact posterior (differences in MCSE units)",
                 f.check_table.drop(columns=["analysis"]),
             )
         )
     return ReportSection(
         id=f"a-{f.id}",
-        title=f"{f.task.outcome} | {f.task.comparison} | {f.measure}"
-        + ("" if f.spec.likelihood == "normal-normal" else f" | {f.spec.likelihood}"),
+        title=analysis_title(f),
         text=_analysis_text(f),
         tables=tuple(tabs),
         figures=tuple(figures.get(f.id, ())),
+        collapsible=True,
     )
 
 
@@ -599,6 +709,7 @@ def _sensitivity_section(
         f"(mu ~ {plan.priors.mu} unchanged). Log scale.",
         tables=(("Pooled effect under each tau prior", tables["prior_sensitivity"][cols]),),
         figures=tuple(figures.get("sensitivity", ())),
+        collapsible=True,
     )
 
 
@@ -613,14 +724,16 @@ def _replication_section(text: str, tables: Mapping[str, pd.DataFrame]) -> Repor
         title="Replication of the 2014 meta-analysis",
         text=text,
         tables=tuple(rep_tables),
+        collapsible=True,
     )
 
 
 def _excluded_section(tables: Mapping[str, pd.DataFrame]) -> ReportSection:
-    cohort_reason = tables["excluded_studies"]["reason"].iloc[-1]
+    excluded = tables["excluded_studies"]
+    cohort_reason = excluded["reason"].iloc[-1]
     return ReportSection(
         id="excluded",
-        title="Excluded studies and reports",
+        title=f"Excluded studies and reports ({len(excluded)} rows)",
         text=(
             "Reports and subgroups left out of each analysis, with the reason. The "
             f"West-Iran rapamycin cohort never enters a comparative analysis: {cohort_reason}."
@@ -632,6 +745,7 @@ def _excluded_section(tables: Mapping[str, pd.DataFrame]) -> ReportSection:
                 tables["single_arm_cohort"],
             ),
         ),
+        collapsible=True,
     )
 
 
@@ -654,17 +768,24 @@ def _diagnostics_section(
         title="Diagnostics",
         text=f"{len(fits)} analyses after expansion; {len(skipped)} skipped or failed{listing}",
         tables=tuple(diag_tabs),
+        collapsible=True,
     )
 
 
 def run_report_sections(
     result: RunResult, tables: Mapping[str, pd.DataFrame], figures: Figures
 ) -> list[ReportSection]:
-    """The sections of a run's report: methods, results side by side, one per fitted
-    analysis, prior sensitivity, replication, exclusions and diagnostics."""
+    """The sections of a run's report: the summary of findings (open), then, collapsed,
+    methods, results side by side, one per fitted analysis, prior sensitivity, replication,
+    exclusions and diagnostics."""
     plan = result.plan
-    sections = [_methods_section(plan), _side_by_side_section(plan, tables)]
-    sections += [_analysis_section(f, plan, tables, figures) for f in result.analyses if f.fitted]
+    fitted = [f for f in result.analyses if f.fitted]
+    sections = [
+        _findings_section(fitted, plan, tables),
+        _methods_section(plan),
+        _side_by_side_section(plan, tables),
+    ]
+    sections += [_analysis_section(f, plan, tables, figures) for f in fitted]
     if "prior_sensitivity" in tables:
         sections.append(_sensitivity_section(plan, tables, figures))
     sections.append(_replication_section(result.replication.text, tables))

@@ -1,9 +1,10 @@
 """The CSV tables of a run, built from its frozen results (nothing here fits or writes).
 
-``pooled`` (every pooled result, frequentist and Bayesian, in the one pooled-result schema of
+``summary_of_findings`` (the headline rows, :mod:`bayesmtor.reporting.findings`), ``pooled``
+(every pooled result, frequentist and Bayesian, in the one pooled-result schema of
 :mod:`bayesmtor.schema`), ``pooled_bayes``, ``pooled_frequentist``, ``side_by_side``,
-``excluded_studies``, ``single_arm_cohort``, ``analyses`` (status of every expanded analysis), ``forest_<id>`` (the
-rows of each forest plot: observed and shrunken trial effects, pooled and predictive rows),
+``excluded_studies``, ``single_arm_cohort``, ``analyses`` (status of every expanded analysis),
+``forest_<id>`` (the rows of each forest plot: observed and shrunken trial effects, pooled and predictive rows),
 ``mcmc_check`` and ``mcmc_diagnostics`` (when MCMC ran), ``prior_sensitivity`` (with
 ``[sensitivity]``), ``multilevel_<id>``, and ``replication`` / ``unit_comparison`` when
 :mod:`bayesmtor.replication` is available.
@@ -22,6 +23,7 @@ from bayesmtor.pipeline import POSTERIOR_COLUMNS
 from bayesmtor.pipeline.results import AnalysisResult, RunResult
 from bayesmtor.pipeline.stages import add_ratio_columns
 from bayesmtor.plans import Plan
+from bayesmtor.reporting.findings import format_ratio_interval, summary_of_findings
 from bayesmtor.vocabulary import RATIO_MEASURES, z_quantile
 
 __all__ = ["build_tables", "forest_rows", "pooled", "side_by_side"]
@@ -61,6 +63,7 @@ def build_tables(result: RunResult) -> dict[str, pd.DataFrame]:
     fits = result.analyses
     done = [f for f in fits if f.fitted]
     tables: dict[str, pd.DataFrame] = {
+        "summary_of_findings": summary_of_findings(done, plan),
         "pooled_bayes": _pooled_bayes(done, plan),
         "pooled_frequentist": _pooled_frequentist(fits),
         "side_by_side": side_by_side(done, plan),
@@ -198,8 +201,7 @@ def _fmt_interval(est: float, lo: float, hi: float, ratio: bool) -> str:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "not estimable"
     f = math.exp if ratio else (lambda x: x)
-    e = f"{f(est):.2f}" if math.isfinite(est) else "–"
-    return f"{e} [{f(lo):.2f}, {f(hi):.2f}]"
+    return format_ratio_interval(f(est), f(lo), f(hi))
 
 
 def side_by_side(done: Sequence[AnalysisResult], plan: Plan) -> pd.DataFrame:
@@ -217,8 +219,10 @@ def side_by_side(done: Sequence[AnalysisResult], plan: Plan) -> pd.DataFrame:
                 f"Bayes median [{pct} CrI]": _fmt_interval(
                     b["mu_median"], b["mu_low"], b["mu_high"], ratio
                 ),
-                f"Bayes prediction [{pct}]": _fmt_interval(
-                    float("nan"), b["pred_low"], b["pred_high"], ratio
+                f"Bayes prediction [{pct}]": (
+                    "prior only (k = 1)"
+                    if f.k == 1
+                    else _fmt_interval(float("nan"), b["pred_low"], b["pred_high"], ratio)
                 ),
                 "Bayes tau median [interval]": _fmt_interval(
                     b["tau_median"], b["tau_low"], b["tau_high"], False
@@ -271,16 +275,19 @@ def forest_rows(f: AnalysisResult, plan: Plan) -> pd.DataFrame:
             "",
         )
     )
+    single = f.k == 1
     if f.freq is not None:
         fr = f.freq
         rows.append(
             _pooled_row(
-                f"Pooled, frequentist {fr.method} ({pct} CI)",
+                f"Trial estimate, frequentist ({pct} CI; one trial, nothing pooled)"
+                if single
+                else f"Pooled, frequentist {fr.method} ({pct} CI)",
                 "pooled_freq",
                 fr.estimate,
                 fr.ci_low,
                 fr.ci_high,
-                "",
+                "single trial" if single else "",
             )
         )
     rows.append(
@@ -290,7 +297,7 @@ def forest_rows(f: AnalysisResult, plan: Plan) -> pd.DataFrame:
             np.nan,
             b["pred_low"],
             b["pred_high"],
-            "",
+            "prior only: one trial carries no information on tau" if single else "",
         )
     )
     return pd.DataFrame(rows)
