@@ -26,30 +26,17 @@ from bayesmtor.reporting.findings import (
 from bayesmtor.reporting.tables import build_tables
 
 PLAN = """
+analysis = [
+    { outcome = "pfs", comparison = "everolimus_endocrine", measure = "HR" },
+    { outcome = "orr", comparison = "everolimus_neoadjuvant", measure = "RR" },
+    { outcome = "ae_grade34:asthenia", comparison = "everolimus_neoadjuvant", measure = "RR" },
+    { outcome = "ae_any:stomatitis", comparison = "everolimus_endocrine", measure = "RR" },
+]
+
 [plan]
 name = "findings_test"
-description = "Efficacy with 2 and 3 trials, one adverse event with 1 trial."
+description = "Efficacy with 2 and 3 trials, adverse events with 1 and 2 trials."
 unit = "trial"
-
-[[analysis]]
-outcome = "pfs"
-comparison = "everolimus_endocrine"
-measure = "HR"
-
-[[analysis]]
-outcome = "orr"
-comparison = "everolimus_neoadjuvant"
-measure = "RR"
-
-[[analysis]]
-outcome = "ae_grade34:asthenia"
-comparison = "everolimus_neoadjuvant"
-measure = "RR"
-
-[[analysis]]
-outcome = "ae_any:stomatitis"
-comparison = "everolimus_endocrine"
-measure = "RR"
 """
 
 PFS, ORR = "pfs.everolimus_endocrine.HR", "orr.everolimus_neoadjuvant.RR"
