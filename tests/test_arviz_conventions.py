@@ -51,7 +51,7 @@ def test_exact_draws_are_labelled_independent_chains(exact_idata):
     assert post.sizes["draw"] == config.get("exact_draws")
     assert post.attrs["engine"] == "exact"
     assert post.attrs["draws_are"] == "independent exact draws"
-    assert "not MCMC" in post.attrs["note"]
+    assert "no MCMC" in post.attrs["note"]
 
 
 def test_az_summary_of_exact_draws_gives_no_warning_and_finite_rhat(exact_idata):

@@ -436,4 +436,4 @@ def test_exact_posterior_inference_data_is_labelled_exact(nn_fit):
     np.testing.assert_array_equal(again["tau"].values, post["tau"].values)
     first = exact.draws(300, np.random.default_rng(2))
     np.testing.assert_array_equal(post["tau"].values.ravel(), first["tau"].to_numpy())
-    assert exact.idata.posterior["mu"].shape[0] == 1
+    assert exact.idata.posterior["mu"].shape[0] == 4  # config exact_chains: several chains

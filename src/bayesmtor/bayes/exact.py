@@ -774,7 +774,7 @@ class ExactPosterior:
                 "draws_are": "independent exact draws",
                 "note": (
                     f"{n * m} independent draws from the exact (quadrature) posterior of the "
-                    f"normal-normal model ({blocks}); not MCMC: the chains are independent "
+                    f"normal-normal model ({blocks}), no MCMC: the chains are independent "
                     "blocks of exact draws"
                 ),
                 "tau_prior": self.tau_prior.to_string(),
