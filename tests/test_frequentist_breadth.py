@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import bayesmtor as bm
-from bayesmtor import cli, frequentist
+from bayesmtor import cli, config, frequentist
 from bayesmtor.errors import InputError, LowPowerWarning
 from bayesmtor.frequentist import sensitivity
 from bayesmtor.schema import HETEROGENEITY_COLUMNS, POOLED_COLUMNS, SECTION_KEYS
@@ -120,8 +120,6 @@ def test_k2_prediction_interval_z_only(ref):
 
 
 def test_default_prediction_interval_is_t_from_config():
-    from bayesmtor import config
-
     assert config.defaults["pi_dist"] == "t"
     assert "Cochrane" in config.REGISTRY["pi_dist"].reason
     res = bm.rma(bm.escalc(_meta("bcg"), "RR"), method="REML")
@@ -350,3 +348,17 @@ def test_ambiguous_header_refused_with_file_line_and_column(tmp_path, capsys):
     # a separator inside quotes does not count
     path.write_text('study,"yi",sei\n"A;B",0.1,0.2\n"C\tD",0.3,0.2\n', encoding="utf-8")
     assert bm.read_meta_data(path).frame["study"].tolist() == ["A;B", "C\tD"]
+
+
+@pytest.mark.parametrize("n", [12, 120, 301])
+def test_kendall_matches_scipy(n):
+    """Exact (no ties, k <= EXACT_KENDALL_MAX_K) and asymptotic p-values, against SciPy."""
+    from scipy import stats
+
+    rng = np.random.default_rng(n)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    tau, p, exact = sensitivity._kendall(x, y)
+    assert exact == (n <= config.defaults["kendall_exact_max_k"])
+    ref = stats.kendalltau(x, y, method="exact" if exact else "asymptotic")
+    assert tau == pytest.approx(ref.statistic, abs=1e-15)
+    assert p == pytest.approx(ref.pvalue, rel=1e-10)

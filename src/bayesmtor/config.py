@@ -396,6 +396,21 @@ _SETTINGS: dict[str, Setting] = {
         _positive_int,
         "Fewest trials for a funnel plot: fewer points show no asymmetry.",
     ),
+    "bias_min_k": Setting(
+        10,
+        _positive_int,
+        "Egger's and Begg's tests warn below this many studies: with fewer the tests have too "
+        "little power to tell chance from small-study effects (Sterne et al. 2011, BMJ "
+        "343:d4002; Cochrane Handbook 13.3.5.4).",
+    ),
+    "kendall_exact_max_k": Setting(
+        300,
+        _positive_int,
+        "Begg's rank test uses Kendall's exact null distribution (as metafor's ranktest) up to "
+        "this many studies without ties; it costs O(k^3) (about 0.3 s at k = 300), and above it "
+        "the normal approximation differs from the exact p-value by far less than sampling "
+        "error.",
+    ),
     # RevMan re-analysis ----------------------------------------------------------------------
     "revman_rtol": Setting(
         1e-6,

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesmtor import config
 from bayesmtor.effects import EffectSizes
 from bayesmtor.errors import EstimationError, InputError, LowPowerWarning, NotEstimableWarning
 from bayesmtor.frequentist.analyses import (
@@ -44,9 +45,6 @@ from bayesmtor.schema import SECTION_KEYS, json_record
 from bayesmtor.vocabulary import FE_METHODS
 
 __all__ = ["confint", "cumulative", "pool_sections", "ranktest", "regtest"]
-
-#: Fewer studies than this: the small-study tests have too little power (Sterne et al. 2011).
-BIAS_MIN_K = 10
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,10 +154,11 @@ def _study_values(yi: Any, sei: Any, vi: Any, measure: str | None) -> tuple[np.n
 
 
 def _warn_power(k: int, test: str) -> None:
-    if k < BIAS_MIN_K:
+    min_k = config.get("bias_min_k")
+    if k < min_k:
         warnings.warn(
             f"{test} with k = {k} studies: small-study tests have little power with fewer than "
-            f"{BIAS_MIN_K} studies (Sterne et al. 2011), so a large p-value does not show the "
+            f"{min_k} studies (Sterne et al. 2011), so a large p-value does not show the "
             "absence of small-study effects",
             LowPowerWarning,
             stacklevel=3,
@@ -179,7 +178,8 @@ def regtest(
     Weighted least squares of ``yi`` on ``sei`` with weights ``1/vi`` and a free residual
     variance: the coefficient of ``sei`` is Egger's bias coefficient (the intercept of the
     standardised regression ``yi/sei ~ 1/sei``), tested with t on k-2 df (two-sided). The
-    test does not depend on the tau^2 estimator. Warns (:class:`LowPowerWarning`) when k < 10.
+    test does not depend on the tau^2 estimator. Warns (:class:`LowPowerWarning`) when k < 10
+    (config key ``bias_min_k``).
 
     Parameters
     ----------
@@ -213,9 +213,11 @@ def ranktest(
 
     Kendall's tau-b between ``(yi - mu_FE) / sqrt(vi - 1/sum w)`` and ``vi`` (``w = 1/vi``,
     ``mu_FE`` the fixed-effect estimate). Without ties the two-sided p-value is exact, from the
-    distribution of Kendall's statistic (as metafor, which calls ``cor.test(exact=TRUE)``);
-    with ties it is the normal approximation with the tie-corrected variance and no continuity
-    correction (what ``cor.test`` then falls back to). Warns (:class:`LowPowerWarning`) when
+    distribution of Kendall's statistic (as metafor, which calls ``cor.test(exact=TRUE)``), for
+    k <= 300 (config key ``kendall_exact_max_k``); with ties, or with more studies, it is the
+    normal approximation with the
+    tie-corrected variance and no continuity correction (what ``cor.test`` falls back to with
+    ties). Warns (:class:`LowPowerWarning`) when
     k < 10.
 
     Parameters
@@ -246,18 +248,26 @@ def ranktest(
 
 
 def _kendall(x: np.ndarray, y: np.ndarray) -> tuple[float, float, bool]:
-    """Kendall's tau-b and its two-sided p-value, as R ``cor.test(method="kendall")``."""
+    """Kendall's tau-b and its two-sided p-value, as R ``cor.test(method="kendall")``.
+
+    Exact without ties for k <= ``config.defaults["kendall_exact_max_k"]`` (the exact
+    distribution costs O(k^3) operations); the normal approximation otherwise.
+    """
     n = x.size
-    sx = np.sign(x[:, None] - x[None, :])
-    sy = np.sign(y[:, None] - y[None, :])
-    s = float(np.triu(sx * sy, 1).sum())  # concordant minus discordant pairs
+    s = 0.0  # concordant minus discordant pairs, in blocks of rows (memory O(block * n))
+    block = max(1, 2_000_000 // max(n, 1))
+    for i0 in range(0, n, block):
+        i = np.arange(i0, min(i0 + block, n))[:, None]
+        j = np.arange(n)[None, :]
+        prod = np.sign(x[i] - x[None, :]) * np.sign(y[i] - y[None, :])
+        s += float(np.where(j > i, prod, 0.0).sum())
     n0 = n * (n - 1) / 2.0
     tx = _tie_sizes(x)
     ty = _tie_sizes(y)
     n1 = float(np.sum(tx * (tx - 1)) / 2.0)
     n2 = float(np.sum(ty * (ty - 1)) / 2.0)
     tau = s / math.sqrt((n0 - n1) * (n0 - n2))
-    if tx.size == 0 and ty.size == 0:
+    if tx.size == 0 and ty.size == 0 and n <= config.get("kendall_exact_max_k"):
         # exact: T, the number of concordant pairs, has the distribution of the number of
         # inversions of a random permutation (Mahonian); R's pkendall(q, n) = P(T <= q)
         q = round((tau + 1.0) * n * (n - 1) / 4.0)
