@@ -327,6 +327,10 @@ def test_every_file_shape_and_separator_gives_the_same_json(capsys, shape):
     base = _pool_json(capsys, [str(DATA / "bcg.csv"), *argv])
     other = _pool_json(capsys, [str(DATA / f"{shape}.csv"), *argv])
     assert other == base
+    bayes = ["--measure", "OR", "--bayes"]  # the Bayesian side reads them alike
+    assert _pool_json(capsys, [str(DATA / f"{shape}.csv"), *bayes]) == _pool_json(
+        capsys, [str(DATA / "bcg.csv"), *bayes]
+    )
 
 
 def test_metafor_cell_names_read_as_counts():
