@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from bayesmtor.effects import EffectSizes
 from bayesmtor.errors import EstimationError, InputError, NotEstimableWarning
@@ -36,6 +35,7 @@ from bayesmtor.frequentist.api import (
     rma_peto,
 )
 from bayesmtor.frequentist.results import JSON_KEYS, PoolResult, SubgroupResult
+from bayesmtor.frequentist.revman import subgroup_differences
 from bayesmtor.inputs import group_codes
 from bayesmtor.schema import HETEROGENEITY_COLUMNS
 from bayesmtor.vocabulary import COUNT_METHODS, FE_METHODS
@@ -363,11 +363,7 @@ def subgroup_analysis(
         )
         qb, dfb, pb = float("nan"), float("nan"), float("nan")
     else:
-        w = 1.0 / se[ok] ** 2
-        mu = np.sum(w * est[ok]) / np.sum(w)
-        qb = float(np.sum(w * (est[ok] - mu) ** 2))
-        dfb = float(ok.sum() - 1)
-        pb = float(special.chdtrc(dfb, qb))
+        qb, dfb, pb, _ = subgroup_differences(est, se)
     return SubgroupResult(
         by=by,
         groups=tuple(labels[g] for g in order),
