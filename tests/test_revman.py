@@ -226,6 +226,31 @@ def test_a_not_estimable_analysis_is_listed_with_its_reason(synthetic) -> None:
     assert rec["k"] == 0
 
 
+def test_a_study_that_is_not_estimable_is_left_out_with_its_reason(tmp_path: Path) -> None:
+    path = tmp_path / "sd0.rm5"
+    text = _text().replace('SD_1="3.1" SD_2="3.4"', 'SD_1="0" SD_2="0"', 1)
+    path.write_bytes(text.encode("cp1252"))
+    res = revman_reanalysis(path)
+    row = res.table[res.table["outcome_no"] == 3].iloc[0]
+    assert row["k"] == 4 and row["reason"] is None and not bool(row["match"])
+    st = res.studies[(res.studies["outcome_no"] == 3) & res.studies["excluded_reason"].notna()]
+    assert st["study"].tolist() == ["Alpha"]
+    assert "zero or undefined variance" in st["excluded_reason"].item()
+
+
+def test_an_outcome_without_studies_is_listed_as_not_estimable(tmp_path: Path) -> None:
+    path = tmp_path / "empty.rm5"
+    text = _text().replace(
+        "</COMPARISON>",
+        '<DICH_OUTCOME EFFECT_MEASURE="RR" METHOD="MH" NO="10" RANDOM="NO">'
+        "<NAME>Planned, no data</NAME></DICH_OUTCOME></COMPARISON>",
+    )
+    path.write_bytes(text.encode("cp1252"))
+    rec = revman_reanalysis(path).records()[-1]
+    assert rec["outcome_no"] == 10 and rec["estimate"] is None and rec["k"] == 0
+    assert rec["reason"] == "no study in this analysis"
+
+
 def test_footnotes_encodings_and_repairs_are_read(synthetic) -> None:
     review = synthetic.review
     studies = review.studies

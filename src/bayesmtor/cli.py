@@ -360,8 +360,18 @@ def _add_revman_parser(sub: Any) -> None:
         "--force", action="store_true", help="replace DIR if it is an unchanged bayesmtor output"
     )
     rev.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    rev.add_argument("--tau-prior", default=None, metavar="PRIOR", help="prior on tau")
-    rev.add_argument("--mu-prior", default=None, metavar="PRIOR", help="prior on mu")
+    rev.add_argument(
+        "--tau-prior",
+        default=None,
+        metavar="PRIOR",
+        help="prior on tau, as in pool (default half-normal:0.5, scaled for log ratios)",
+    )
+    rev.add_argument(
+        "--mu-prior",
+        default=None,
+        metavar="PRIOR",
+        help="prior on mu, as in pool (default normal:0,4)",
+    )
     rev.add_argument(
         "--ci-prob", type=float, default=None, metavar="P", help="credible interval probability"
     )
