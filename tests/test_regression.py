@@ -247,3 +247,80 @@ def test_exact_predict_is_the_mixture_of_the_line(bcg, crins):
     with pytest.raises(InputError, match="a mix is not supported"):
         exact_regression(bcg["yi_RR"], np.sqrt(bcg["vi_RR"]), post.design,
                          beta_prior=["normal:0,1", "flat"])  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Python API and command line
+# ---------------------------------------------------------------------------------------------
+def _counts_file(tmp_path, crins, blank_row=None):
+    tab = crins[["study", "events_trt", "n_trt", "events_ctl", "n_ctl", "IL2RA"]].copy()
+    if blank_row is not None:
+        tab.loc[blank_row, "IL2RA"] = ""
+    path = tmp_path / "crins.csv"
+    tab.to_csv(path, index=False)
+    return path
+
+
+def test_api_rma_and_bayesmeta_with_mods(ref, bcg, crins):
+    import bayesmtor as bm
+
+    tab = bcg[["study", "events_trt", "n_trt", "events_ctl", "n_ctl", "ablat", "alloc"]]
+    es = bm.escalc(tab, measure="RR")
+    res = bm.rma(es, mods=["ablat", "alloc"], method="REML", test="knha")
+    want = next(
+        f for f in ref["frequentist"]
+        if (f["measure"], f["mods"], f["method"], f["test"]) == ("RR", "~ ablat + alloc", "REML", "knha")
+    )  # fmt: skip
+    np.testing.assert_allclose(res.QM, want["QM"], rtol=REL_TOL)
+    np.testing.assert_allclose(
+        res.beta, [c["estimate"] for c in want["coefficients"]], rtol=REL_TOL
+    )
+    # an explicit design matrix, with arrays, gives the same fit
+    arr = bm.rma(bcg["yi_RR"], vi=bcg["vi_RR"], mods=res.design.frame(), test="knha")
+    np.testing.assert_allclose(arr.beta, res.beta, rtol=1e-12)
+    with pytest.raises(InputError, match="moderator names need a study table"):
+        bm.rma(bcg["yi_RR"], vi=bcg["vi_RR"], mods=["ablat"])
+    post = bm.bayesmeta(es, mods="ablat", tau_prior="half-normal:1")
+    want_b = next(b for b in ref["bayes"] if b["name"] == "bcg logRR ~ ablat")
+    got = post.coefficients["median"].to_numpy()
+    want_med = [c["median"] for c in want_b["coefficients"]]
+    assert np.all(np.abs(got - want_med) < SD_TOL * post.coefficients["sd"].to_numpy())
+    with pytest.raises(InputError, match="beta_prior"):
+        bm.bayesmeta(es, mods="ablat", mu_prior="normal:0,1")
+
+
+def test_cli_pool_mods_frequentist_and_exact(tmp_path, capsys, ref, crins):
+    from bayesmtor.cli import main
+
+    path = _counts_file(tmp_path, crins)
+    assert main(["pool", str(path), "--measure", "OR", "--mods", "IL2RA", "--no-intercept",
+                 "--bayes", "--tau-prior", "half-normal:0.5", "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    want = next(b for b in ref["bayes"] if b["name"] == "crins ~ 0 + IL2RA")
+    assert [c["term"] for c in out["coefficients"]] == ["il2rabasiliximab", "il2radaclizumab"]
+    for got, exp in zip(out["coefficients"], want["coefficients"], strict=True):
+        for key in ("mean", "median", "low", "high"):
+            assert abs(got[key] - exp[key]) < SD_TOL * exp["sd"]
+    np.testing.assert_allclose(out["tau_median"], want["tau_median"], rtol=TAU_REL)
+    assert out["bf_tau0"] is None and "almost no power" in out["warning"]
+    assert main(["pool", str(path), "--measure", "OR", "--mods", "IL2RA", "--method", "DL",
+                 "--hksj", "--json"]) == 0  # fmt: skip
+    freq = json.loads(capsys.readouterr().out)
+    assert freq["test"] == "knha" and freq["QM_df2"] == 4 and freq["R2"] is not None
+    assert main(["pool", str(path), "--measure", "OR", "--mods", "IL2RA"]) == 0
+    assert "Caution" in capsys.readouterr().out
+
+
+def test_cli_pool_mods_refuses_empty_cell_and_bad_options(tmp_path, capsys, crins):
+    from bayesmtor.cli import main
+
+    path = _counts_file(tmp_path, crins, blank_row=2)
+    assert main(["pool", str(path), "--measure", "OR", "--mods", "IL2RA"]) == 2
+    err = capsys.readouterr().err
+    assert "crins.csv, line 4" in err and "column 'il2ra'" in err and "empty moderator" in err
+    good = _counts_file(tmp_path, crins)
+    for extra in (["--method", "PM"], ["--beta-prior", "normal:0,1"], ["--by", "il2ra"]):
+        assert main(["pool", str(good), "--measure", "OR", "--mods", "IL2RA", *extra]) == 2
+        assert "error" in capsys.readouterr().err
+    assert main(["pool", str(good), "--measure", "OR", "--no-intercept"]) == 2
+    assert "only with --mods" in capsys.readouterr().err

@@ -104,8 +104,11 @@ def bayesmeta(
     measure: str | None = None,
     random_seed: int | None = None,
     sample_kwargs: dict[str, Any] | None = None,
-) -> BayesMetaResult:
-    """Bayesian random-effects meta-analysis, as R bayesmeta.
+    mods: Any = None,
+    intercept: bool = True,
+    beta_prior: Any = None,
+) -> BayesMetaResult | Any:
+    """Bayesian random-effects meta-analysis, as R bayesmeta; with ``mods``, as its ``bmr()``.
 
     Parameters
     ----------
@@ -130,13 +133,33 @@ def bayesmeta(
     sample_kwargs : dict, optional
         Further options of :func:`bayesmtor.bayes.pymc_models.fit_normal_normal` (``draws``,
         ``tune``, ``chains``, ``target_accept``, ...), MCMC engine only.
+    mods : list of str, str, DataFrame or array, optional
+        Moderators of a meta-regression (as :func:`bayesmtor.rma`'s ``mods``): column names
+        of the study table of an ``EffectSizes``, or an explicit design matrix (one row per
+        included study). Returns an
+        :class:`~bayesmtor.bayes.regression.ExactRegressionPosterior` (exact engine) or a
+        :class:`~bayesmtor.bayes.pymc_regression.McmcRegressionResult` (MCMC); ``mu_prior``
+        does not apply.
+    intercept : bool
+        With ``mods`` given as column names: include the intercept ``intrcpt`` (default).
+    beta_prior : MuPrior, str or sequence, optional
+        With ``mods``: the prior of the coefficients, flat (default) or ``"normal:M,S"`` for
+        every coefficient, or one normal prior per coefficient.
 
     Returns
     -------
-    BayesMetaResult
+    BayesMetaResult, or a meta-regression result with ``mods``
     """
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; use 'exact' or 'mcmc'", column="engine")
+    if mods is not None:
+        return _regression(
+            yi, sei, labels, measure, mods, intercept, engine, tau_prior, mu_prior, beta_prior,
+            random_seed, sample_kwargs,
+        )  # fmt: skip
+    if beta_prior is not None:
+        raise InputError("'beta_prior' is the coefficient prior of a meta-regression: give "
+                         "'mods' too", column="beta_prior")  # fmt: skip
     y, s, labels, measure, excluded = _data(yi, sei, labels, measure)
     if engine == "exact":
         if sample_kwargs:
@@ -161,6 +184,46 @@ def bayesmeta(
             **dict(sample_kwargs or {}),
         )
     return BayesMetaResult(engine=engine, measure=measure, posterior=post, excluded=excluded)
+
+
+def _regression(
+    yi, sei, labels, measure, mods, intercept, engine, tau_prior, mu_prior, beta_prior,
+    random_seed, sample_kwargs,
+) -> Any:  # fmt: skip
+    """``bayesmeta(..., mods=...)``: exact or MCMC meta-regression."""
+    import numpy as np
+
+    from bayesmtor.design import explicit_design, regression_data
+
+    if mu_prior is not None:
+        raise InputError("with 'mods' the coefficients take 'beta_prior', not 'mu_prior'",
+                         column="mu_prior")  # fmt: skip
+    if hasattr(yi, "table") and hasattr(yi, "dropped"):
+        y, s, labels, measure, _ = _data(yi, sei, labels, measure)
+        rd = regression_data(yi, mods, intercept=intercept)
+        design, studies, excluded = rd.design, rd.studies, rd.excluded
+    else:
+        if isinstance(mods, str) or all(isinstance(m, str) for m in mods):
+            raise InputError("moderator names need a study table: give an EffectSizes "
+                             "(bm.escalc) as data, or an explicit design matrix",
+                             column="mods")  # fmt: skip
+        if sei is None:
+            raise InputError("'sei' is needed with an array of estimates", column="sei")
+        y, s = np.asarray(yi, dtype=float), np.asarray(sei, dtype=float)
+        design, studies, excluded = explicit_design(mods), tuple(labels or ()), ()
+    common = {"tau_prior": tau_prior, "beta_prior": beta_prior, "measure": measure or "generic"}
+    if engine == "exact":
+        if sample_kwargs:
+            raise InputError("sample_kwargs are options of the MCMC engine; use engine='mcmc'",
+                             column="sample_kwargs")  # fmt: skip
+        from bayesmtor.bayes.regression import exact_regression
+
+        return exact_regression(y, s, design, studies=studies, excluded=excluded, **common)
+    from bayesmtor.bayes.pymc_regression import mcmc_regression
+
+    return mcmc_regression(
+        y, s, design, random_seed=random_seed, **common, **dict(sample_kwargs or {})
+    )
 
 
 def _data(yi: Any, sei: Any, labels: Any, measure: str | None) -> tuple[Any, ...]:

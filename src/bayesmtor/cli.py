@@ -205,6 +205,26 @@ def _add_pool_parser(sub: Any) -> None:
     pool.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_frequentist_options(pool)
     _add_bayes_options(pool)
+    reg = pool.add_argument_group("Meta-regression")
+    reg.add_argument(
+        "--mods",
+        metavar="COL[,COL...]",
+        default=None,
+        help="meta-regression on these columns of the file (numbers as is, text as 0/1 "
+        "columns of its levels; metafor's mods): methods FE, DL, ML, REML; --hksj for "
+        "Knapp-Hartung; with --bayes as bayesmeta's bmr()",
+    )
+    reg.add_argument(
+        "--no-intercept",
+        action="store_true",
+        help="no intercept: the first text moderator gets a coefficient for every level",
+    )
+    reg.add_argument(
+        "--beta-prior",
+        default=None,
+        metavar="PRIOR",
+        help="with --bayes --mods: prior of every coefficient, flat (default) or normal:M,S",
+    )
 
 
 def _add_frequentist_options(pool: argparse.ArgumentParser) -> None:
@@ -433,6 +453,10 @@ def _cmd_pool(args: argparse.Namespace) -> int:
     """Handler of ``bayesmtor pool`` (frequentist; Bayesian with ``--bayes``)."""
     import pandas as pd
 
+    if args.mods is not None:
+        return _cmd_pool_mods(args)
+    if args.no_intercept or args.beta_prior is not None:
+        raise UsageError("--no-intercept and --beta-prior apply only with --mods")
     sections = {
         "subgroup": args.subgroup,
         "leave1out": args.leave_one_out or None,
@@ -527,6 +551,43 @@ def _cmd_pool(args: argparse.Namespace) -> int:
 
 
 _SECTION_FLAGS = ("subgroup", "leave_one_out", "cumulative", "bias")
+
+
+def _cmd_pool_mods(args: argparse.Namespace) -> int:
+    """``bayesmtor pool --mods``: meta-regression (frequentist; exact or MCMC with --bayes)."""
+    from bayesmtor.inputs import read_meta_data
+
+    wrong = [f for f, v in (("--by", args.by), ("--mu-prior", args.mu_prior)) if v is not None]
+    wrong += [f"--{k.replace('_', '-')}" for k in (*_SECTION_FLAGS, "pi") if getattr(args, k)]
+    if args.bayes and (args.method != "REML" or args.hksj):
+        wrong.append("--method/--hksj (frequentist)")
+    if not args.bayes:
+        wrong += [f for f, v in (("--beta-prior", args.beta_prior), ("--engine", args.engine),
+                                 ("--tau-prior", args.tau_prior)) if v is not None]  # fmt: skip
+    if wrong:
+        raise UsageError(f"{', '.join(wrong)} cannot be used with --mods here")
+    meta = read_meta_data(args.file)
+    opts = {"intercept": not args.no_intercept, "ci_prob": args.ci_prob, "measure": args.measure}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if args.bayes:
+            from bayesmtor.bayes.regression import bayes_regression
+
+            result = bayes_regression(
+                meta, args.mods, engine=args.engine or "exact", tau_prior=args.tau_prior,
+                beta_prior=args.beta_prior, random_seed=args.seed, **opts,
+            )  # fmt: skip
+        else:
+            from bayesmtor.frequentist.regression import rma_regression
+
+            test = "knha" if args.hksj else "z"
+            result = rma_regression(meta, args.mods, method=args.method, test=test, **opts)
+    _print_warnings(caught)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+    return 0
 
 
 def _new_keys(have: Any, schema_keys: Any) -> list[str]:

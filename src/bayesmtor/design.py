@@ -119,6 +119,17 @@ def _as_mods(mods: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def _column_of(table: pd.DataFrame, name: str) -> str:
+    """``name`` as a column of ``table``: as given, else as the file reader normalises names
+    (lower case, spaces and hyphens as ``_``), so ``--mods IL2RA`` finds the column ``il2ra``."""
+    if name in table.columns:
+        return name
+    from bayesmtor.inputs import _normalise_name
+
+    norm = _normalise_name(name)
+    return norm if norm in table.columns else name
+
+
 def _where(lines: np.ndarray | None, pos: int) -> dict[str, int | None]:
     return {"row": pos + 1, "line": int(lines[pos]) if lines is not None else None}
 
@@ -219,6 +230,7 @@ def model_matrix(
             out["study"] = labels[pos]
         return out
 
+    names = tuple(_column_of(table, n) for n in names)
     for name in names:
         if name not in table.columns:
             known = [c for c in table.columns]
@@ -348,3 +360,72 @@ def prediction_rows(design: Design, moderator: str, values: np.ndarray) -> np.nd
                 row.extend(0.0 for _ in mod.terms)
         out.append(row)
     return np.asarray(out, dtype=float)
+
+
+@dataclass(frozen=True, eq=False)
+class RegressionData:
+    """The studies of a meta-regression: estimates, variances, design, labels, exclusions."""
+
+    yi: np.ndarray
+    vi: np.ndarray
+    design: Design
+    studies: tuple[str, ...]
+    excluded: tuple[tuple[str, str], ...]
+    measure: str
+
+
+def regression_data(
+    es: Any, mods: Any, *, intercept: bool = True, lines: Any = None
+) -> RegressionData:
+    """The included studies of effect sizes ``es`` with the design of ``mods``.
+
+    ``mods``: moderator column names of the study table (a list, or one string split at
+    commas), coded by :func:`model_matrix`; or an explicit design (a :class:`Design`, a numeric
+    DataFrame whose columns are the terms, or a 2-D array), one row per included study, used
+    as is (``intercept`` is then ignored: include a column of ones yourself).
+    ``lines``: the file line of every row of ``es.table`` (for messages).
+    """
+    table = es.table
+    keep = table["included"].to_numpy(bool)
+    studies = table["study"].astype(str).tolist()
+    excluded = tuple((str(s), str(r)) for s, r in es.dropped)
+    if isinstance(mods, (str, list, tuple)) and all(isinstance(m, str) for m in mods):
+        design = model_matrix(
+            table, mods, intercept=intercept, source=es.source, lines=lines, studies=studies,
+            rows=keep,
+        )  # fmt: skip
+    else:
+        design = mods if isinstance(mods, Design) else explicit_design(mods)
+        if design.k != int(keep.sum()):
+            raise InputError(
+                f"the design has {design.k} rows but {int(keep.sum())} studies are analysed; "
+                "give one row per included study",
+                column="mods",
+            )
+    return RegressionData(
+        yi=table["yi"].to_numpy(float)[keep],
+        vi=table["vi"].to_numpy(float)[keep],
+        design=design,
+        studies=tuple(np.asarray(studies, dtype=object)[keep]),
+        excluded=excluded,
+        measure=es.measure,
+    )
+
+
+def regression_inputs(
+    data: Any, mods: Any, *, measure: str | None = None, intercept: bool = True
+) -> RegressionData:
+    """:func:`regression_data` from an ``EffectSizes``, a ``MetaInput`` or a DataFrame.
+
+    A ``MetaInput`` read from a file keeps the line of every row, so that an empty moderator
+    cell is named by its line; other inputs are named by their 1-based row.
+    """
+    from bayesmtor.effects import EffectSizes
+    from bayesmtor.frequentist.api import _effect_sizes
+    from bayesmtor.inputs import MetaInput
+
+    lines = data.lines if isinstance(data, MetaInput) else None
+    es = data if isinstance(data, EffectSizes) and measure is None else _effect_sizes(data, measure)
+    if not isinstance(es, EffectSizes):  # pragma: no cover - guarded by _effect_sizes
+        raise InputError("'data' must be effect sizes")
+    return regression_data(es, mods, intercept=intercept, lines=lines)

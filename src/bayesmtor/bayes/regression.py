@@ -409,4 +409,36 @@ def exact_regression(
     )  # fmt: skip
 
 
-__all__ = ["ExactRegressionPosterior", "beta_priors", "exact_regression"]
+def bayes_regression(
+    data: Any,
+    mods: Any,
+    *,
+    intercept: bool = True,
+    engine: str = "exact",
+    tau_prior: Any = None,
+    beta_prior: Any = None,
+    ci_prob: float | None = None,
+    measure: str | None = None,
+    random_seed: int | None = None,
+) -> Any:
+    """Bayesian meta-regression of an ``EffectSizes``, ``MetaInput`` or DataFrame on ``mods``.
+
+    ``mods`` as in :func:`bayesmtor.frequentist.regression.rma_regression`; ``engine``
+    ``"exact"`` (an :class:`ExactRegressionPosterior`) or ``"mcmc"`` (PyMC, a
+    :class:`~bayesmtor.bayes.pymc_regression.McmcRegressionResult`; ``random_seed`` its seed).
+    """
+    from bayesmtor.design import regression_inputs
+
+    rd = regression_inputs(data, mods, measure=measure, intercept=intercept)
+    common = {"tau_prior": tau_prior, "beta_prior": beta_prior, "ci_prob": ci_prob}
+    if engine == "mcmc":
+        from bayesmtor.bayes.pymc_regression import mcmc_regression
+
+        return mcmc_regression(
+            rd.yi, np.sqrt(rd.vi), rd.design, measure=rd.measure, random_seed=random_seed,
+            **common,
+        )  # fmt: skip
+    return exact_regression(
+        rd.yi, np.sqrt(rd.vi), rd.design, measure=rd.measure, studies=rd.studies,
+        excluded=rd.excluded, **common,
+    )  # fmt: skip

@@ -204,8 +204,10 @@ def rma(
     measure: str | None = None,
     studies: Any = None,
     pi: str | None = None,
-) -> PoolResult:
-    """Inverse-variance meta-analysis, as metafor ``rma``.
+    mods: Any = None,
+    intercept: bool = True,
+) -> PoolResult | Any:
+    """Inverse-variance meta-analysis, as metafor ``rma``; with ``mods``, a meta-regression.
 
     Parameters
     ----------
@@ -238,13 +240,25 @@ def rma(
         Prediction interval: ``"t"``, t on k-2 df (Cochrane Handbook; k >= 3), or ``"z"``,
         ``estimate +/- z sqrt(se^2 + tau2)`` as metafor ``predict()`` (k >= 2). Default
         ``config.defaults["pi_dist"]`` (``"t"``).
+    mods : list of str, str, DataFrame or array, optional
+        Moderators of a meta-regression (metafor's ``mods``): column names of the study table
+        of an ``EffectSizes`` (coded as R's ``model.matrix``, see :mod:`bayesmtor.design`), or an
+        explicit design matrix with one row per included study (with array data, only this).
+        Methods FE, DL, ML, REML; tests z or knha. Returns a
+        :class:`~bayesmtor.frequentist.regression.RegressionResult`.
+    intercept : bool
+        With ``mods`` given as column names: include the intercept ``intrcpt`` (default).
 
     Returns
     -------
     PoolResult
         With the Q-profile intervals of tau2, tau, I2 and H2 (``result.confint()``) and, for
-        ML and REML, ``tau2_se``.
+        ML and REML, ``tau2_se``. With ``mods``, a ``RegressionResult``.
     """
+    if mods is not None:
+        if pi is not None:
+            raise InputError("'pi' is not available for a meta-regression (mods)", column="pi")
+        return _regression(yi, sei, vi, mods, intercept, method, test, ci_prob, measure, studies)
     if isinstance(yi, EffectSizes):
         if sei is not None or vi is not None or studies is not None:
             raise InputError("give an EffectSizes alone, without 'sei', 'vi' or 'studies'")
@@ -291,6 +305,38 @@ def rma(
     return _single_result(
         out, keep, labels, excluded, measure=measure, method=method, test=test, ci_prob=p,
         pi_dist=pi,
+    )  # fmt: skip
+
+
+def _regression(yi, sei, vi, mods, intercept, method, test, ci_prob, measure, studies):
+    """``rma(..., mods=...)``: the meta-regression of effect sizes or of arrays."""
+    from bayesmtor.design import explicit_design
+    from bayesmtor.frequentist.regression import fit_regression, rma_regression
+
+    if isinstance(yi, EffectSizes):
+        if sei is not None or vi is not None or studies is not None:
+            raise InputError("give an EffectSizes alone, without 'sei', 'vi' or 'studies'")
+        return rma_regression(
+            _check_es_measure(yi, measure), mods, intercept=intercept, method=method, test=test,
+            ci_prob=ci_prob,
+        )  # fmt: skip
+    if isinstance(mods, str) or (
+        isinstance(mods, (list, tuple)) and all(isinstance(m, str) for m in mods)
+    ):
+        raise InputError(
+            "moderator names need a study table: give an EffectSizes (bm.escalc) as data, or an "
+            "explicit design matrix as 'mods'",
+            column="mods",
+        )
+    y = _as_1d(yi, "yi")
+    if (sei is None) == (vi is None):
+        raise InputError("give exactly one of 'sei' and 'vi'", column="sei")
+    v = _as_1d(vi, "vi") if vi is not None else _as_1d(sei, "sei") ** 2
+    check_safe_range(y, np.sqrt(v))
+    return fit_regression(
+        y, v, explicit_design(mods), method=method, test=test, ci_prob=_ci_prob(ci_prob),
+        measure=_check_measure("generic" if measure is None else measure),
+        studies=_labels(studies, y.size),
     )  # fmt: skip
 
 

@@ -382,3 +382,25 @@ def fit_regression(
         tau2=math.nan if method == "FE" else tau2, yi=y, vi=v, studies=tuple(studies),
         excluded=tuple(excluded),
     )  # fmt: skip
+
+
+def rma_regression(
+    data: Any, mods: Any, *, intercept: bool = True, method: str = "REML", test: str = "z",
+    ci_prob: float | None = None, measure: str | None = None,
+) -> RegressionResult:  # fmt: skip
+    """Meta-regression of an ``EffectSizes``, ``MetaInput`` or DataFrame on ``mods``.
+
+    ``mods``: moderator column names of the study table (coded as R's ``model.matrix``, see
+    :mod:`bayesmtor.design`), or an explicit design matrix (one row per included study).
+    This is ``bm.rma(data, mods=...)``.
+    """
+    from bayesmtor import config
+    from bayesmtor.design import regression_inputs
+    from bayesmtor.vocabulary import check_prob
+
+    rd = regression_inputs(data, mods, measure=measure, intercept=intercept)
+    return fit_regression(
+        rd.yi, rd.vi, rd.design, method=method, test=test,
+        ci_prob=check_prob(config.get("ci_prob", ci_prob), "ci_prob"), measure=rd.measure,
+        studies=rd.studies, excluded=rd.excluded,
+    )  # fmt: skip
