@@ -22,6 +22,7 @@ PACKAGE = ROOT / "src" / "bayesmtor"
 DATA_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "read_meta_data": ("source",),
     "escalc": ("data", "measure"),
+    "model_matrix": ("table", "mods"),
     "rma": ("yi", "sei", "vi"),
     "rma_mh": ("ai", "n1i", "ci", "n2i"),
     "rma_peto": ("ai", "n1i", "ci", "n2i"),

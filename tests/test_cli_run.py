@@ -62,6 +62,11 @@ def test_report_shows_every_figure_and_table(primary):
     for aid in fitted["id"]:
         assert f"a-{aid}" in rep["section_ids"], aid
         assert any(c.startswith(f"Forest plot {aid}:") for c in rep["figure_captions"]), aid
+    # the two meta-regressions of the plan: one section, a bubble plot each, the warning
+    assert "meta-regression" in rep["section_ids"]
+    bubbles = [c for c in rep["figure_captions"] if c.startswith("Bubble plot ")]
+    assert len(bubbles) == 2 and all("almost no power" in c.lower() for c in bubbles)
+    assert (out / "tables" / "meta_regression.csv").is_file()
     # every PNG written is embedded once (the SVGs are their vector twins)
     pngs = sorted((out / "figures").glob("*.png"))
     assert rep["n_images"] == len(pngs) == len(rep["figure_ids"])

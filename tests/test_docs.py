@@ -44,6 +44,7 @@ PAGES: dict[str, tuple[pytest.MarkDecorator, ...]] = {
     "tau-prior.md": (),
     "own-csv.md": (),
     "revman.md": (),
+    "meta-regression.md": (),
 }
 
 #: Files a page reads beyond docs/examples, found beside the repository in ``../shared`` (not

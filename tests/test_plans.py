@@ -198,7 +198,7 @@ def test_wildcards_match_concrete_outcomes() -> None:
 
 def test_repr_describe_and_summary_are_readable() -> None:
     plan = load_plan("primary")
-    assert repr(plan).startswith("Plan(name='primary', unit='trial', analyses=9")
+    assert repr(plan).startswith("Plan(name='primary', unit='trial', analyses=11")
     text = plan.describe()
     assert "BOLERO-2: latest_full_report" in text and "multilevel" in text
     assert len([line for line in text.splitlines() if "everolimus_endocrine" in line]) == 4

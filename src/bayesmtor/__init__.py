@@ -20,6 +20,7 @@ from typing import Any
 _FROM: dict[str, tuple[str, ...]] = {
     "bayesmtor.inputs": ("read_meta_data",),
     "bayesmtor.effects": ("escalc",),
+    "bayesmtor.design": ("model_matrix",),
     "bayesmtor.frequentist": (
         "rma",
         "rma_mh",

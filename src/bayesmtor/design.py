@@ -206,9 +206,12 @@ def model_matrix(
     intercept : bool
         Include ``intrcpt`` first (default); without it the first categorical moderator is
         coded with a column for every level.
-    source, lines, studies :
-        Where the table came from, for error messages: the source label, the file line of each
-        row and the study labels.
+    source : str, optional
+        Where the table came from (a file name), for error messages.
+    lines : array of int, optional
+        The file line of each row, for error messages.
+    studies : sequence of str, optional
+        The study label of each row, for error messages.
     rows : array of bool, optional
         The rows that enter the analysis (default all); levels are those of these rows.
 
@@ -345,21 +348,16 @@ def check_design(design: Design, *, source: str | None = None) -> None:
         )  # fmt: skip
 
 
-def prediction_rows(design: Design, moderator: str, values: np.ndarray) -> np.ndarray:
-    """Design rows along one numeric ``moderator`` (others at their mean / reference level)."""
-    out = []
-    for val in values:
-        row = [1.0] if design.intercept else []
-        for mod in design.moderators:
-            if mod.column == moderator:
-                row.append(float(val))
-            elif mod.kind == "numeric":
-                j = design.terms.index(mod.terms[0])
-                row.append(float(design.matrix[:, j].mean()))
-            else:
-                row.extend(0.0 for _ in mod.terms)
-        out.append(row)
-    return np.asarray(out, dtype=float)
+def prediction_rows(design: Design, moderator: str, values: Any) -> np.ndarray:
+    """Design rows with ``moderator`` at each of ``values`` (a number, or a level of a
+    categorical moderator) and every other moderator at its mean (numbers) or first level."""
+    typical: dict[str, Any] = {}
+    for mod in design.moderators:
+        if mod.kind == "numeric":
+            typical[mod.column] = float(design.matrix[:, design.terms.index(mod.terms[0])].mean())
+        else:
+            typical[mod.column] = mod.levels[0]
+    return np.vstack([design.row_for({**typical, moderator: val}) for val in values])
 
 
 @dataclass(frozen=True, eq=False)

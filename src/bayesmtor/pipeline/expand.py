@@ -82,6 +82,8 @@ def expand_plan(plan: Plan, available: pd.DataFrame | None = None) -> list[Task]
     pairs = list(zip(available["outcome"], available["comparison"], strict=True))
     tasks: list[Task] = []
     for spec in plan.analyses:
+        if spec.mods:  # meta-regressions: bayesmtor.pipeline.regression
+            continue
         if spec.likelihood == "multilevel":
             outcomes = sorted({o for o, _ in pairs if _outcome_matches(spec.outcome, o)})
             if not outcomes:

@@ -222,6 +222,8 @@ class RunResult:
         Total wall time of the fitting.
     messages : tuple of str
         Progress lines, in order.
+    regressions : tuple of RegressionAnalysis
+        The meta-regressions of the plan (``[[analysis]]`` tables with ``mods``).
     """
 
     plan: Plan
@@ -234,6 +236,7 @@ class RunResult:
     finished: _dt.datetime
     seconds: float
     messages: tuple[str, ...] = ()
+    regressions: tuple[Any, ...] = ()
 
     @property
     def records(self) -> tuple[AnalysisRecord, ...]:

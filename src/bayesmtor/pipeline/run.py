@@ -30,6 +30,7 @@ from bayesmtor.errors import EstimationError, InputError
 from bayesmtor.pipeline import stages
 from bayesmtor.pipeline.expand import Task, analysis_id, expand_plan
 from bayesmtor.pipeline.mcmc_worker import MCMCRunner, mcmc_jobs
+from bayesmtor.pipeline.regression import fit_regressions
 from bayesmtor.pipeline.results import AnalysisRecord, AnalysisResult, Replication, RunResult
 from bayesmtor.plans import Plan, load_plan
 
@@ -115,6 +116,9 @@ def run_plan(
     t0 = time.perf_counter()
     results = [_prepare(i, task, plan, priors, say) for i, task in enumerate(tasks, start=1)]
     timings["data_frequentist_exact"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    regressions = fit_regressions(plan, say.say)
+    timings["meta_regression"] = time.perf_counter() - t0
 
     # MCMC in a worker process, overlapping with the exact stages below
     jobs, seeds = mcmc_jobs(plan, results)
@@ -151,6 +155,7 @@ def run_plan(
         started=started,
         finished=_dt.datetime.now(_dt.UTC),
         seconds=time.perf_counter() - t_start,
+        regressions=regressions,
     )
 
 

@@ -52,6 +52,11 @@ class AnalysisSpec(_FieldTable):
         Bayesian engine for this analysis: ``"exact"`` or ``"mcmc"``.
     check_with_mcmc : bool
         Also fit by MCMC and compare with the exact posterior (exact engine only).
+    mods : tuple of str
+        Moderators (study-table columns such as ``"jadad_total"`` or ``"setting"``): a
+        meta-regression across every comparison matching ``comparison`` (an id, ``"*"`` or a
+        pattern such as ``"everolimus_*"``), frequentist and exact Bayesian
+        (:mod:`bayesmtor.pipeline.regression`). Empty for a plain analysis.
     """
 
     outcome: str
@@ -60,11 +65,13 @@ class AnalysisSpec(_FieldTable):
     likelihood: str = "normal-normal"
     bayes: str = "exact"
     check_with_mcmc: bool = False
+    mods: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         """A compact identifier, ``outcome|comparison|measure|likelihood``."""
-        return f"{self.outcome}|{self.comparison}|{self.measure}|{self.likelihood}"
+        key = f"{self.outcome}|{self.comparison}|{self.measure}|{self.likelihood}"
+        return key + (f"|mods={','.join(self.mods)}" if self.mods else "")
 
     @property
     def is_wildcard(self) -> bool:
@@ -77,9 +84,10 @@ class AnalysisSpec(_FieldTable):
 
     def __repr__(self) -> str:
         check = ", check_with_mcmc" if self.check_with_mcmc else ""
+        mods = f", mods={list(self.mods)}" if self.mods else ""
         return (
             f"AnalysisSpec({self.outcome} | {self.comparison} | {self.measure} | "
-            f"{self.likelihood} | {self.bayes}{check})"
+            f"{self.likelihood} | {self.bayes}{check}{mods})"
         )
 
 
@@ -227,7 +235,9 @@ class Plan:
             unit=p["unit"],
             bolero2=p.get("bolero2"),
             ci_prob=p["ci_prob"],
-            analyses=tuple(AnalysisSpec(**a) for a in data["analysis"]),
+            analyses=tuple(
+                AnalysisSpec(**{**a, "mods": tuple(a.get("mods", ()))}) for a in data["analysis"]
+            ),
             priors=PriorSpec(**data["priors"]),
             engine=EngineSpec(**data["engine"]),
             mcmc=MCMCSpec(**data["mcmc"]),
@@ -325,6 +335,7 @@ class Plan:
         out.append(f"  analyses ({len(self.analyses)}):")
         for i, a in enumerate(self.analyses, start=1):
             engine = a.bayes + (" + mcmc check" if a.check_with_mcmc else "")
+            engine += f" meta-regression on {', '.join(a.mods)}" if a.mods else ""
             out.append(
                 f"    {i:>2}. {a.outcome:<18} {a.comparison:<24} {a.measure:<3} "
                 f"{a.likelihood:<16} {engine}"

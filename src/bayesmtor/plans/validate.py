@@ -44,7 +44,10 @@ _EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "plan": ("schema_version", "name", "description", "unit", "bolero2", "ci_prob"),
-    "analysis": ("outcome", "comparison", "measure", "likelihood", "bayes", "check_with_mcmc"),
+    "analysis": (
+        *("outcome", "comparison", "measure", "likelihood", "bayes", "check_with_mcmc"),
+        "mods",  # a meta-regression (bayesmtor.pipeline.regression)
+    ),
     "priors": ("tau", "mu", "tau_class"),
     "engine": ("bayes", "check_with_mcmc"),
     "mcmc": ("draws", "tune", "chains", "target_accept", "seed"),
@@ -486,7 +489,14 @@ class _Validator:
             if problem:
                 self.add((*base, "outcome"), problem)
                 outcome = None
-        comparison = self._enum(entry, (*base, "comparison"), (*COMPARISONS, "*"), required=True)
+        mods = self._mods(entry, (*base, "mods"))
+        raw_comparison = entry.get("comparison")
+        if mods and isinstance(raw_comparison, str) and _comparison_pattern(raw_comparison):
+            comparison = raw_comparison  # a pattern such as "everolimus_*" (meta-regression)
+        else:
+            comparison = self._enum(
+                entry, (*base, "comparison"), (*COMPARISONS, "*"), required=True
+            )
         measure = self._enum(entry, (*base, "measure"), MEASURES, required=True)
         likelihood = self._enum(entry, (*base, "likelihood"), LIKELIHOODS, default="normal-normal")
         bayes = self._enum(entry, (*base, "bayes"), ENGINES, default=engine["bayes"])
@@ -547,6 +557,8 @@ class _Validator:
                 f'only; use measure = "OR" here or another method (e.g. "MH") for '
                 f"'{measure}'",
             )
+        if mods:
+            check = self._regression_rules(base, likelihood, bayes, entry, outcome)
         if len(self.problems) > n_before:
             return None
         return {
@@ -556,13 +568,54 @@ class _Validator:
             "likelihood": likelihood,
             "bayes": bayes,
             "check_with_mcmc": check,
+            "mods": mods,
         }
+
+    def _mods(self, entry: Mapping[str, Any], key: tuple[Any, ...]) -> tuple[str, ...]:
+        """The ``mods`` of an analysis: a list of distinct, non-empty column names."""
+        value = entry.get("mods", [])
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(m, str) and m.strip() for m in value
+        ):
+            self.add(key, 'must be a list of study-table columns such as ["jadad_total"]')
+            return ()
+        if len(set(value)) != len(value):
+            self.add(key, "names a column twice; list each moderator once")
+        return tuple(m.strip() for m in value)
+
+    def _regression_rules(
+        self, base: tuple[Any, ...], likelihood: Any, bayes: Any, entry: Any, outcome: Any
+    ) -> bool:
+        """A meta-regression is normal-normal, exact, without an MCMC check, of one outcome."""
+        if likelihood != "normal-normal":
+            self.add((*base, "likelihood"), 'a meta-regression (mods) is "normal-normal"')
+        if bayes != "exact":
+            self.add(
+                (*base, "bayes"),
+                'a meta-regression (mods) in a plan uses the exact engine: bayes = "exact" '
+                "(MCMC meta-regression is available from Python and pool --mods)",
+            )
+        if entry.get("check_with_mcmc") is True:
+            self.add((*base, "check_with_mcmc"), "is not available for a meta-regression (mods)")
+        if isinstance(outcome, str) and outcome.endswith(":*"):
+            self.add(
+                (*base, "outcome"), "a meta-regression (mods) needs one outcome, not a wildcard"
+            )
+        return False
+
+
+def _comparison_pattern(text: str) -> bool:
+    """Whether ``text`` is a pattern (with ``*``) matching at least one comparison id."""
+    import fnmatch
+
+    return "*" in text and any(fnmatch.fnmatchcase(c, text) for c in COMPARISONS)
 
 
 def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Two analyses that would produce at least one identical fit."""
     return (
-        a["measure"] == b["measure"]
+        tuple(a.get("mods", ())) == tuple(b.get("mods", ()))
+        and a["measure"] == b["measure"]
         and a["likelihood"] == b["likelihood"]
         and _outcome_overlaps(a["outcome"], b["outcome"])
         and (a["comparison"] == b["comparison"] or "*" in (a["comparison"], b["comparison"]))

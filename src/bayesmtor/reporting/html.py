@@ -786,6 +786,9 @@ def run_report_sections(
         _side_by_side_section(plan, tables),
     ]
     sections += [_analysis_section(f, plan, tables, figures) for f in fitted]
+    from bayesmtor.reporting.regression import regression_sections
+
+    sections += regression_sections(result, tables, figures)
     if "prior_sensitivity" in tables:
         sections.append(_sensitivity_section(plan, tables, figures))
     sections.append(_replication_section(result.replication.text, tables))

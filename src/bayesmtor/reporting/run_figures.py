@@ -161,6 +161,12 @@ def run_figures(
             keys.append(f.id)
             rows = tables[f"forest_{f.id}"]
             _JOBS.append(functools.partial(_analysis_drawings, plan, priors, f, rows))
+    from bayesmtor.reporting.regression import regression_drawings
+
+    for r in result.regressions:
+        if r.fitted:
+            keys.append(r.id)
+            _JOBS.append(functools.partial(regression_drawings, r))
     if result.sensitivity is not None:
         keys.append("sensitivity")
         _JOBS.append(functools.partial(_sensitivity_drawings, result.sensitivity))

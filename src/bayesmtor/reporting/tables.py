@@ -82,6 +82,9 @@ def build_tables(result: RunResult) -> dict[str, pd.DataFrame]:
         tables[f"forest_{f.id}"] = forest_rows(f, plan)
         if f.bayes is not None and f.spec.likelihood == "multilevel":
             tables[f"multilevel_{f.id}"] = f.bayes.summary(plan.ci_prob).reset_index()
+    from bayesmtor.reporting.regression import regression_tables
+
+    tables.update(regression_tables(result))
     return tables
 
 
