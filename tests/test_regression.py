@@ -324,3 +324,23 @@ def test_cli_pool_mods_refuses_empty_cell_and_bad_options(tmp_path, capsys, crin
         assert "error" in capsys.readouterr().err
     assert main(["pool", str(good), "--measure", "OR", "--no-intercept"]) == 2
     assert "only with --mods" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options", [("--json",), ("--bayes", "--json")])
+def test_pool_mods_imports_no_sampler_or_plotting(tmp_path, options):
+    """``pool --mods`` (frequentist and exact) stays on the light path of tests/test_imports.py."""
+    from test_imports import HEAVY, _imported
+
+    path = tmp_path / "trials.csv"
+    path.write_text("study,yi,sei,x\na,-0.3,0.2,1\nb,-0.1,0.25,2\nc,-0.5,0.3,3\nd,0.1,0.4,5\n")
+    args = ["pool", str(path), "--measure", "HR", "--mods", "x", *options]
+    code = f"""
+import contextlib, io
+from bayesmtor.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main({args!r}) == 0
+"""
+    imported = _imported(code)
+    assert not set(imported) & set(HEAVY), imported
+    if "--bayes" not in options:
+        assert imported == [], imported

@@ -35,6 +35,7 @@ __all__ = [
     "PI_DISTS",
     "RATIO_MEASURES",
     "RE_METHODS",
+    "REGRESSION_METHODS",
     "REVMAN_DATA_TYPES",
     "SHAPES",
     "SHAPE_MEASURES",
@@ -110,6 +111,9 @@ TAU2_ESTIMATORS: tuple[Method, ...] = RE_METHODS
 COUNT_METHODS: tuple[Method, ...] = ("MH", "PETO")
 #: Every pooling method.
 METHODS: tuple[Method, ...] = FE_METHODS + RE_METHODS
+#: Methods of a meta-regression (metafor ``rma(mods=...)``): fixed effect and residual tau^2
+#: by moments (DL) or (restricted) maximum likelihood.
+REGRESSION_METHODS: tuple[Method, ...] = ("FE", "DL", "ML", "REML")
 
 PredictionDist = Literal["t", "z"]
 #: Distributions of the prediction interval: t on k-2 df (Cochrane) or normal (metafor).

@@ -31,8 +31,8 @@ from scipy import special
 
 from bayesmtor.design import Design
 from bayesmtor.errors import EstimationError, InputError
+from bayesmtor.vocabulary import REGRESSION_METHODS
 
-REGRESSION_METHODS: tuple[str, ...] = ("FE", "DL", "ML", "REML")
 _EPS = np.finfo(float).eps
 _GRID = np.concatenate([[0.0], np.logspace(-8.0, 0.0, 41)])
 

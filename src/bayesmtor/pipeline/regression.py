@@ -74,7 +74,7 @@ def regression_id(spec: AnalysisSpec) -> str:
 
 
 def _method(plan: Plan) -> str:
-    from bayesmtor.frequentist.regression import REGRESSION_METHODS
+    from bayesmtor.vocabulary import REGRESSION_METHODS
 
     method = plan.frequentist.method
     return method if method in REGRESSION_METHODS else "REML"
