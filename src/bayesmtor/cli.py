@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version")
+    _add_verbose(parser, default=0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_pool_parser(sub)
     _add_run_parser(sub)
@@ -137,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plans_parser(sub)
     _add_revman_parser(sub)
     return parser
+
+
+def _add_verbose(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """``-v/--verbose`` (counted): before or after the command name."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log to stderr (logger 'bayesmtor', PyMC's and PyTensor's messages included): "
+        "-v info, -vv debug",
+    )
 
 
 def _subcommand(
@@ -151,6 +164,7 @@ def _subcommand(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=handler)
+    _add_verbose(parser, default=argparse.SUPPRESS)  # keeps a -v given before the command
     return parser
 
 
@@ -314,7 +328,11 @@ def _add_run_parser(sub: Any) -> None:
         action="store_true",
         help="replace DIR if it is an earlier, unchanged bayesmtor output",
     )
-    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (a live display on a terminal, plain lines otherwise)",
+    )
 
 
 def _add_replicate_parser(sub: Any) -> None:
@@ -923,20 +941,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from bayesmtor.pipeline.run import run_plan
     from bayesmtor.plans import load_plan
+    from bayesmtor.progress import make_progress
     from bayesmtor.reporting.write import check_output, write_run
 
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    say = None if args.quiet else progress
     t0 = time.perf_counter()
     plan = load_plan(args.plan)
     out = args.out  # a str, so that an empty --out is refused as such
-    check_output(out, plan=plan, force=args.force, progress=say)  # refuse before fitting
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*BLAS.*")
-        result = run_plan(plan, progress=say)
-    files = write_run(result, out, force=args.force, progress=say)
+    say = make_progress(quiet=args.quiet)  # live display on a terminal, else lines
+    try:
+        check_output(out, plan=plan, force=args.force, progress=say)  # refuse before fitting
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*BLAS.*")
+            result = run_plan(plan, progress=say)
+        files = write_run(result, out, force=args.force, progress=say)
+    finally:
+        if say is not None:
+            say.close()
     status = ", ".join(f"{v} {k}" for k, v in result.status_counts().items())
     print(
         f"{Path(out)}: plan '{plan.name}', {len(result.analyses)} analyses ({status}), "
@@ -1020,6 +1040,26 @@ def _cmd_plans(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Exit status when the reader of standard output went away (``bayesmtor replicate | head -1``):
+#: 128 + 13, as a shell reports a process ended by SIGPIPE (what ``yes | head -1`` gives).
+EXIT_CLOSED_PIPE = 141
+
+
+def _closed_pipe() -> int:
+    """End quietly after a closed pipe: nothing more is written (the streams now point to
+    the null device, so that Python's final flush raises nothing) and the status is 141."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (AttributeError, OSError, ValueError):  # not a real file (tests, notebooks)
+            pass
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
+
+
 #: Exit status after Ctrl-C (SIGINT): 128 + 2, as a shell reports it.
 EXIT_INTERRUPTED = 130
 
@@ -1067,9 +1107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    from bayesmtor.logs import configure_cli_logging
+
+    configure_cli_logging(args.verbose)
     try:
         with _sigterm_raises():
-            return int(handler(args))
+            status = int(handler(args))
+            sys.stdout.flush()  # a closed pipe is noticed here, not at exit
+            return status
+    except BrokenPipeError:
+        return _closed_pipe()
     except BayesMTORError as exc:
         message = " ".join(str(exc).split())  # one line
         source = getattr(args, "file", None)

@@ -47,6 +47,7 @@ from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.bayes.results import BayesResult
 from bayesmtor.bayes.sampling import NormalNormalModel, pymc_sample, sample_with_retries
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, PriorError
+from bayesmtor.logs import third_party_quiet
 from bayesmtor.validation import check_safe_range
 from bayesmtor.vocabulary import RATIO_MEASURES
 
@@ -565,24 +566,26 @@ def _fit(
             model, cores=min(chains, 2), progressbar=progressbar, sample_kwargs=extra, **settings
         )
 
-    run = sample_with_retries(
-        sample, draws=draws, tune=tune, chains=chains, target_accept=target_accept, seed=seed,
-        max_retries=max_retries,
-    )  # fmt: skip
-    idata, diag, attempts = run.idata, dict(run.gate), list(run.attempts)
-    final_seed = run.attempt_seeds[-1]
-    model_coords = {k: list(v) for k, v in model.coords.items() if v is not None}
-    rng_post = np.random.default_rng([final_seed, 1])
-    _add_generated(idata, "posterior", generate(idata.posterior, rng_post, True), model_coords)
+    # PyMC's log lines and PyTensor's warnings go to the bayesmtor logger (bayesmtor.logs)
+    with third_party_quiet():
+        run = sample_with_retries(
+            sample, draws=draws, tune=tune, chains=chains, target_accept=target_accept,
+            seed=seed, max_retries=max_retries,
+        )  # fmt: skip
+        idata, diag, attempts = run.idata, dict(run.gate), list(run.attempts)
+        final_seed = run.attempt_seeds[-1]
+        model_coords = {k: list(v) for k, v in model.coords.items() if v is not None}
+        rng_post = np.random.default_rng([final_seed, 1])
+        _add_generated(idata, "posterior", generate(idata.posterior, rng_post, True), model_coords)
 
-    prior_note = _add_prior_groups(model, idata, generate, model_coords, final_seed, flat_mu)
-    if manual_y is None:
-        with model:
-            pm.sample_posterior_predictive(
-                idata, random_seed=final_seed, progressbar=False, extend_inferencedata=True
-            )
-    else:
-        _add_manual_y_groups(idata, manual_y, list(model_coords["trial"]), final_seed)
+        prior_note = _add_prior_groups(model, idata, generate, model_coords, final_seed, flat_mu)
+        if manual_y is None:
+            with model:
+                pm.sample_posterior_predictive(
+                    idata, random_seed=final_seed, progressbar=False, extend_inferencedata=True
+                )
+        else:
+            _add_manual_y_groups(idata, manual_y, list(model_coords["trial"]), final_seed)
 
     converged = bool(diag["clean"])
     reason = None if converged else diag["reason"]

@@ -33,6 +33,7 @@ from bayesmtor.pipeline.mcmc_worker import MCMCRunner, mcmc_jobs
 from bayesmtor.pipeline.regression import fit_regressions
 from bayesmtor.pipeline.results import AnalysisRecord, AnalysisResult, Replication, RunResult
 from bayesmtor.plans import Plan, load_plan
+from bayesmtor.progress import emit
 
 __all__ = [
     "AnalysisRecord",
@@ -66,6 +67,10 @@ class _Progress:
         if self.callback is not None:
             self.callback(text)
 
+    def event(self, phase: str, label: str, done: int, total: int) -> None:
+        """A :class:`bayesmtor.progress.ProgressEvent`, if the callback takes events."""
+        emit(self.callback, phase, label, done, total)
+
 
 def run_plan(
     plan: Plan | str | Path,
@@ -80,6 +85,8 @@ def run_plan(
         A loaded plan, the name of a bundled plan (``"primary"``) or the path of a TOML file.
     progress : callable, optional
         Called with one line of text per step (e.g. ``print`` to stderr); silent if omitted.
+        If it also has an ``event`` method (:class:`bayesmtor.progress.ProgressSink`), that
+        receives a :class:`~bayesmtor.progress.ProgressEvent` per analysis and phase.
 
     Returns
     -------
@@ -114,7 +121,12 @@ def run_plan(
 
     priors = stages.plan_priors(plan)
     t0 = time.perf_counter()
-    results = [_prepare(i, task, plan, priors, say) for i, task in enumerate(tasks, start=1)]
+    results = []
+    for i, task in enumerate(tasks, start=1):
+        label = f"{task.outcome} {task.comparison} {task.spec.measure}"
+        say.event("fitting", label, i - 1, len(tasks))
+        results.append(_prepare(i, task, plan, priors, say))
+    say.event("fitting", "", len(tasks), len(tasks))
     timings["data_frequentist_exact"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     regressions = fit_regressions(plan, say.say)
@@ -127,6 +139,7 @@ def run_plan(
     if jobs:
         where = "in a worker process" if not mcmc.inline else "in this process"
         say.say(f"MCMC: {len(jobs)} fit(s) started {where}")
+        say.event("MCMC", f"{jobs[0].label} ({jobs[0].kind})", 0, len(jobs))
     mcmc.start()
     try:
         t0 = time.perf_counter()
@@ -195,15 +208,19 @@ def _sensitivity_and_replication(
     t0 = time.perf_counter()
     sensitivity = None
     if plan.sensitivity is not None:
+        say.event("sensitivity", "exact refits under each tau prior", 0, 1)
         sensitivity = say.step(
             say.total,
             "prior sensitivity",
             f"{len(plan.sensitivity.tau_priors)} tau priors (exact, vectorised)",
             lambda: stages.sensitivity(plan, priors, results),
         )
+        say.event("sensitivity", "", 1, 1)
     timings["sensitivity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    say.event("replication", "the 2014 paper's pooled results", 0, 1)
     replication = stages.replication(plan)
+    say.event("replication", "", 1, 1)
     if replication.available:
         say.say(f"replication of the 2014 paper ... done ({time.perf_counter() - t0:.2f} s)")
     timings["replication"] = time.perf_counter() - t0
@@ -230,7 +247,13 @@ def _join_mcmc(
 ) -> list[AnalysisResult]:
     """Wait for the MCMC worker and fold its messages into the results."""
     by_id = {r.id: r for r in results}
+    jobs, finished = list(mcmc.jobs), 0
     for kind, rid, payload in mcmc.results():
+        if kind in ("result", "error"):
+            finished += 1
+            following = jobs[finished] if finished < len(jobs) else None
+            now = f"{following.label} ({following.kind})" if following is not None else ""
+            say.event("MCMC", now, finished, len(jobs))
         r = by_id.get(rid)
         if kind == "progress":
             prefix = f"[{r.index}/{say.total}] {r.label}: " if r is not None else ""

@@ -29,6 +29,7 @@ import numpy as np
 
 from bayesmtor import __version__, config
 from bayesmtor.pipeline.results import RunResult
+from bayesmtor.progress import emit
 from bayesmtor.reporting import html
 from bayesmtor.reporting.atomic import signals_held, writing
 from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir
@@ -99,7 +100,9 @@ def write_run(
         unchanged output folder of its own (see :mod:`bayesmtor.reporting.outputs`); otherwise
         :class:`~bayesmtor.errors.OutputError`.
     progress : callable, optional
-        Called with one line of text per step; silent if omitted.
+        Called with one line of text per step; silent if omitted. If it also has an ``event``
+        method, that receives :class:`bayesmtor.progress.ProgressEvent` objects (phase
+        ``"writing"``).
 
     Returns
     -------
@@ -123,10 +126,12 @@ def write_run(
         for sub in ("tables", "figures", "idata"):
             (work / sub).mkdir()
         t0 = time.perf_counter()
+        emit(progress, "writing", "tables", 0, 4)
         tables = build_tables(result)
         timings["tables"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        emit(progress, "writing", "figures", 1, 4)
         figures = run_figures(work / "figures", result, tables)
         timings["figures"] = time.perf_counter() - t0
         n_fig = sum(len(v) for v in figures.values())
@@ -139,6 +144,7 @@ def write_run(
         timings["tables"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        emit(progress, "writing", "InferenceData files", 2, 4)
         _write_idata(work / "idata", result)
         timings["idata"] = time.perf_counter() - t0
 
@@ -146,6 +152,7 @@ def write_run(
             path.write_text(result.plan.to_toml(), encoding="utf-8")
 
         t0 = time.perf_counter()
+        emit(progress, "writing", "report", 3, 4)
         html.write_run_report(work / "report.html", result, tables, figures)
         timings["report"] = time.perf_counter() - t0
 
@@ -157,6 +164,7 @@ def write_run(
         with writing(work / "run.json") as path:
             text = json.dumps(_jsonable(_run_json(result, timings, files)), indent=2)
             path.write_text(text + "\n", encoding="utf-8")
+    emit(progress, "writing", "", 4, 4)
     say(f"wrote {Path(out)} ({len(files)} files) in {time.perf_counter() - t_start:.1f} s")
     return [folder.requested / f for f in files]
 
