@@ -40,7 +40,12 @@ def _forest_rows() -> pd.DataFrame:
 
 
 def _ytick_texts(ax: Axes) -> list[str]:
-    # "$" is escaped for matplotlib so that labels are never read as mathtext.
+    """The study column of a forest plot, top to bottom (or the y tick labels of other plots).
+
+    "$" is escaped for matplotlib so that labels are never read as mathtext."""
+    column = sorted((t.get_position()[1], t.get_text()) for t in ax.texts if t.get_gid() == "study")
+    if column:
+        return [text.replace(r"\$", "$") for _, text in column]
     return [t.get_text().replace(r"\$", "$") for t in ax.get_yticklabels()]
 
 
@@ -58,7 +63,7 @@ def test_forest_plot_ratio_measure() -> None:
     assert ax.get_xscale() == "log"
     assert set(rows["label"]) <= set(_ytick_texts(ax))  # every input label on the y axis
     assert len(_ytick_texts(ax)) == 6  # observed + shrunken share a line
-    assert ax.get_title() == "PFS"
+    assert ax.get_title(loc="left") == "PFS"
     assert "Hazard ratio" in ax.get_xlabel()
     # Ticks are labelled with ratio values, and 1 (no effect) is among them.
     assert "1" in [t.get_text() for t in ax.get_xticklabels()]
@@ -69,8 +74,8 @@ def test_forest_plot_ratio_measure() -> None:
     assert "HR [95% interval]" in texts
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == [
-        "Observed (trial)",
-        "Bayesian shrunken (trial)",
+        "Observed (study)",
+        "Bayesian shrunken (study)",
         "Pooled, Bayesian",
         "Pooled, frequentist",
         "Predictive interval",
@@ -108,7 +113,7 @@ def test_forest_plot_not_estimable_row() -> None:
         }
     )
     ax = forest_plot(rows, measure="OR")
-    assert "not estimable" in _all_texts(ax)
+    assert "Not estimable" in _all_texts(ax)  # as RevMan prints it
     assert _ytick_texts(ax) == ["T1", "Prediction"]
 
 

@@ -10,13 +10,17 @@ the frequentist fit. PyMC is imported only for ``engine="mcmc"``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bayesmtor.errors import InputError
+from bayesmtor.studies import StudyData
 from bayesmtor.vocabulary import ENGINES, is_ratio
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["BayesMetaResult", "bayesmeta"]
 
@@ -39,12 +43,16 @@ class BayesMetaResult:
         MCMC diagnostics).
     excluded : tuple of (str, str)
         Studies left out before pooling, with the reason.
+    data : StudyData, optional
+        The studies (labels, effects, raw counts, reasons), for :meth:`plot_forest` and
+        :meth:`plot_funnel`.
     """
 
     engine: str
     measure: str | None
     posterior: Any
     excluded: tuple[tuple[str, str], ...] = ()
+    data: StudyData | None = field(default=None, compare=False, repr=False)
 
     @property
     def k(self) -> int:
@@ -81,6 +89,72 @@ class BayesMetaResult:
         out.index.name = "parameter"
         out.attrs["ci_prob"] = s.attrs.get("ci_prob", ci_prob)
         return out
+
+    def plot_forest(
+        self,
+        ax: Axes | None = None,
+        *,
+        title: str | None = None,
+        treatment: str = "treatment",
+        control: str = "control",
+        benefit: str | None = None,
+        frequentist: Any = True,
+        shrunken: bool = True,
+    ) -> Axes:
+        """Forest plot of the studies, their shrunken estimates and the pooled posterior.
+
+        Rows: every study (events/total per arm for count data, weight, estimate with its
+        interval) with its posterior (shrunken) estimate below it, the pooled posterior
+        median and credible interval (diamond), the frequentist pooled row beside it, the
+        posterior predictive interval for a new study (k >= 2); below them the Bayesian line
+        (tau and the posterior probability that the effect lies on the side of benefit) and
+        the frequentist heterogeneity line and overall-effect test. A single study is drawn
+        as a study, without pooled rows. See :func:`bayesmtor.reporting.result_plots.result_forest`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+        title : str, optional
+        treatment, control : str
+            Names of the arms (column headers, "Favours ..." labels).
+        benefit : {"lower", "higher"}, optional
+            Which side of the null favours the treatment; default
+            ``config.defaults["forest_benefit"]``.
+        frequentist : bool or PoolResult
+            ``True`` (default): fit the frequentist model of ``config.defaults["forest_method"]``
+            (inverse variance) to the same studies, for the weight column and its pooled
+            row; a :class:`~bayesmtor.frequentist.PoolResult` to show that fit instead;
+            ``False`` for none (no weight column).
+        shrunken : bool
+            Draw the posterior estimate of each study.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from bayesmtor.reporting.result_plots import result_forest
+
+        return result_forest(
+            self,
+            ax=ax,
+            title=title,
+            treatment=treatment,
+            control=control,
+            benefit=benefit,
+            frequentist=frequentist,
+            shrunken=shrunken,
+        )
+
+    def plot_funnel(self, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+        """Contour-enhanced funnel plot of the studies around the posterior median of mu.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from bayesmtor.reporting.result_plots import result_funnel
+
+        return result_funnel(self, ax=ax, title=title)
 
     def __repr__(self) -> str:
         s = self.summary()
@@ -161,6 +235,11 @@ def bayesmeta(
         raise InputError("'beta_prior' is the coefficient prior of a meta-regression: give "
                          "'mods' too", column="beta_prior")  # fmt: skip
     y, s, labels, measure, excluded = _data(yi, sei, labels, measure)
+    studies = (
+        StudyData.from_effect_sizes(yi)
+        if hasattr(yi, "table") and hasattr(yi, "dropped")
+        else StudyData.from_arrays(y, s, labels)
+    )
     if engine == "exact":
         if sample_kwargs:
             raise InputError(
@@ -183,7 +262,9 @@ def bayesmeta(
             random_seed=random_seed,
             **dict(sample_kwargs or {}),
         )
-    return BayesMetaResult(engine=engine, measure=measure, posterior=post, excluded=excluded)
+    return BayesMetaResult(
+        engine=engine, measure=measure, posterior=post, excluded=excluded, data=studies
+    )
 
 
 def _regression(

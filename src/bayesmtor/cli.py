@@ -217,6 +217,13 @@ def _add_pool_parser(sub: Any) -> None:
         "counts as metafor's rma.mh default",
     )
     pool.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pool.add_argument(
+        "--plot",
+        metavar="FILE.png|FILE.svg",
+        default=None,
+        help="also write the forest plot to this file (format from the suffix; an existing "
+        "file is replaced atomically); not with --by",
+    )
     _add_frequentist_options(pool)
     _add_bayes_options(pool)
     reg = pool.add_argument_group("Meta-regression")
@@ -471,6 +478,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
     """Handler of ``bayesmtor pool`` (frequentist; Bayesian with ``--bayes``)."""
     import pandas as pd
 
+    _check_plot_option(args)
     if args.mods is not None:
         return _cmd_pool_mods(args)
     if args.no_intercept or args.beta_prior is not None:
@@ -552,6 +560,8 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         else:
             print(_group_table(table, by_cols, args.measure).to_string(index=False))
         return 0
+    if args.plot:
+        _write_plot(args, result)
     if args.json:
         record = result.to_dict()
         row = schema.json_record(schema.pooled_row(result))
@@ -606,6 +616,33 @@ def _cmd_pool_mods(args: argparse.Namespace) -> int:
     else:
         print(result)
     return 0
+
+
+def _check_plot_option(args: argparse.Namespace) -> None:
+    """``--plot``: a .png or .svg file, and one meta-analysis (refused with ``--by``)."""
+    if args.plot is None:
+        return
+    from bayesmtor.reporting.result_plots import check_plot_path
+
+    check_plot_path(args.plot)
+    if getattr(args, "mods", None) is not None:
+        raise UsageError("--plot draws a forest plot, not a meta-regression; drop --mods")
+    if args.by:
+        raise UsageError(
+            "--plot draws the forest plot of one meta-analysis; with --by, pool each group "
+            "from its own file, or draw each group with result.plot_forest() in Python"
+        )
+
+
+def _write_plot(args: argparse.Namespace, result: Any) -> None:
+    """Write the forest plot of ``result`` to ``--plot`` (the path on stderr)."""
+    from pathlib import Path
+
+    from bayesmtor.reporting.result_plots import write_forest
+
+    title = f"{Path(args.file).name}: {args.measure}"
+    path = write_forest(args.plot, result, title=title)
+    print(f"{PROG}: forest plot written to {path}", file=sys.stderr)
 
 
 def _new_keys(have: Any, schema_keys: Any) -> list[str]:
@@ -716,12 +753,42 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
         [pd.DataFrame(groups, columns=by_cols), pd.DataFrame([base] * len(groups)), head], axis=1
     )
     frame = frame.join(rows[_new_keys(frame.columns, rows.columns)])
+    if args.plot:
+        _write_plot(args, _bayes_result(args, es, engine, tau_prior, mu_prior))
     if args.json:
         records = _frame_records(frame)
         _print_json(records if by_cols else next(records))
         return 0
     _print_bayes_table(frame, by_cols, engine, base, ci, measure)
     return 0
+
+
+def _bayes_result(args: argparse.Namespace, es: Any, engine: str, tau_prior, mu_prior) -> Any:
+    """The one Bayesian fit of ``pool --bayes`` as a ``BayesMetaResult``, for ``--plot``
+    (the MCMC fit already made; the exact posterior recomputed, in milliseconds)."""
+    from bayesmtor.api import BayesMetaResult
+    from bayesmtor.studies import StudyData
+
+    if engine == "mcmc":
+        post = args.mcmc_fit
+    else:
+        from bayesmtor.bayes.exact import exact_posterior
+
+        inc = es.table["included"].to_numpy(bool)
+        post = exact_posterior(
+            es.table["yi"].to_numpy(float)[inc],
+            es.table["sei"].to_numpy(float)[inc],
+            tau_prior=tau_prior,
+            mu_prior=mu_prior,
+            labels=es.table["study"].astype(str).to_numpy()[inc].tolist(),
+        )
+    return BayesMetaResult(
+        engine=engine,
+        measure=args.measure,
+        posterior=post,
+        excluded=tuple(es.dropped),
+        data=StudyData.from_effect_sizes(es),
+    )
 
 
 def _excluded_by_group(table: Any, codes: Any, included: Any, dropped: Any, m: int) -> list:
@@ -823,6 +890,7 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
                 random_seed=args.seed,
             )
         _print_warnings(caught, logged)
+        args.mcmc_fit = res  # the fit of --plot (one group: --plot refuses --by)
         summ = res.summary(ci)
         d = res.diagnostics
         mu = summ.loc["mu"]

@@ -431,6 +431,25 @@ _SETTINGS: dict[str, Setting] = {
         "Absolute tolerance added for RevMan Web data packages, which print results with six "
         "decimals: half a unit of the last printed digit.",
     ),
+    "forest_benefit": Setting(
+        "lower",
+        _choice(vocabulary.BENEFIT_DIRECTIONS),
+        "Side of the null that favours the treatment in a forest plot when the outcome does not "
+        "say: 'lower', RevMan 5's default layout ('Favours experimental' left of 1), right for "
+        "hazards of progression or death and risks of adverse events; use 'higher' for response.",
+    ),
+    "forest_method": Setting(
+        "REML",
+        _choice(vocabulary.RE_METHODS),
+        "Frequentist model drawn beside a Bayesian forest plot (its pooled row and its weights): "
+        "REML, metafor's default random-effects estimator, the model closest to the Bayesian one.",
+    ),
+    "funnel_contours": Setting(
+        (0.90, 0.95, 0.99),
+        _schedule,
+        "Significance contours of the funnel plot (two-sided p = 0.10, 0.05, 0.01 around the "
+        "null), the levels of metafor's contour-enhanced funnel (Peters et al. 2008).",
+    ),
     "figure_processes": Setting(
         2,
         _positive_int,

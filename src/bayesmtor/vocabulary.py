@@ -20,6 +20,7 @@ from typing import Literal
 from bayesmtor.errors import InputError
 
 __all__ = [
+    "BENEFIT_DIRECTIONS",
     "BOLERO2_CHOICES",
     "COMPARISONS",
     "COUNT_MEASURES",
@@ -153,6 +154,11 @@ TIME_TO_EVENT_OUTCOMES: tuple[str, ...] = ("pfs",)
 Unit = Literal["trial", "report"]
 #: Unit of analysis: each trial once, or each report as the paper pooled them.
 UNITS: tuple[Unit, ...] = ("trial", "report")
+
+#: Which side of the null favours the treatment: ``"lower"`` (a ratio below 1, or a difference
+#: below 0, favours the treatment: an HR of progression, an RR of an adverse event) or
+#: ``"higher"`` (an RR of response or of clinical benefit).
+BENEFIT_DIRECTIONS: tuple[str, ...] = ("lower", "higher")
 #: How BOLERO-2 enters a by-trial analysis: its latest full report, or one of its two subgroup
 #: partitions combined back into one trial.
 BOLERO2_CHOICES: tuple[str, ...] = (

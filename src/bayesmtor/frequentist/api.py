@@ -25,6 +25,7 @@ from bayesmtor.errors import (
 from bayesmtor.frequentist._core import _core_iv, _core_mh, _core_peto
 from bayesmtor.frequentist.results import EggerResult, PoolResult
 from bayesmtor.inputs import MetaInput, read_meta_data
+from bayesmtor.studies import StudyData
 from bayesmtor.validation import check_safe_range
 from bayesmtor.vocabulary import (
     COUNT_MEASURES,
@@ -274,7 +275,7 @@ def rma(
             studies=table["study"].astype(str).tolist(),
             pi=pi,
         )
-        return _with_reasons(res, dict(es.dropped))
+        return _with_data(_with_reasons(res, dict(es.dropped)), es)
     method = _check_method(method)
     if method in COUNT_METHODS:
         raise InputError(f"method '{method}' needs 2x2 counts; use rma_mh() or rma_peto()")
@@ -302,10 +303,88 @@ def rma(
         y[keep][None, :], v[keep][None, :], np.ones((1, keep.sum()), bool), method, test, p, pi
     )
     _warn_undefined(out, method, pi=pi)
-    return _single_result(
+    res = _single_result(
         out, keep, labels, excluded, measure=measure, method=method, test=test, ci_prob=p,
         pi_dist=pi,
     )  # fmt: skip
+    tau2 = res.tau2 if method in RE_METHODS and np.isfinite(res.tau2) else 0.0
+    kind = "random effects" if method in RE_METHODS else "fixed effect"
+    data = StudyData.from_arrays(
+        y, se, labels, keep, ["" if k else "missing estimate or variance" for k in keep]
+    ).with_weights(1.0 / (v[keep] + tau2), f"{method} (inverse variance, {kind})")
+    return dataclasses.replace(res, data=data)
+
+
+def _with_data(res: PoolResult, es: EffectSizes | None, share: float = 1.0) -> PoolResult:
+    """``res`` carrying the studies of ``es`` (counts, labels, reasons) with its own weights;
+    ``share``: the pooled studies' part of the fit's total weight (< 1 when a table outside
+    them still enters the estimate), which scales their percentages."""
+    if share != 1.0 and res.data is not None and res.data.weights is not None:
+        pct = np.asarray(res.data.weights, dtype=float) * share
+        res = dataclasses.replace(
+            res, data=dataclasses.replace(res.data, weights=tuple(float(x) for x in pct))
+        )
+    if es is None or res.data is None:
+        return res
+    data = StudyData.from_effect_sizes(es)
+    if data.included != res.data.included:  # a study escalc kept was not pooled
+        data = dataclasses.replace(
+            data, included=res.data.included, reasons=res.data.reasons, yi=res.data.yi
+        )
+    weights = dataclasses.replace(data, weights=res.data.weights, weights_of=res.data.weights_of)
+    return dataclasses.replace(res, data=weights)
+
+
+def _count_data(labels, cells, keep, excluded, weights, measure: str, of: str) -> StudyData:
+    """Study data of an MH or Peto fit from its cells ``(a, b, c, d)`` and weights; each
+    study's own effect follows escalc (1/2 added to the cells of a zero-cell table)."""
+    from bayesmtor import effects
+
+    a, b, c, d = cells
+    func = {"RR": effects.log_rr, "OR": effects.log_or, "RD": effects.risk_difference}[measure]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yi, vi = func(a, a + b, c, c + d, drop00=False)
+    yi, sei = np.where(keep, yi, np.nan), np.where(keep, np.sqrt(vi), np.nan)
+    reasons = dict(excluded)
+    data = StudyData(
+        labels=tuple(labels),
+        yi=tuple(float(x) for x in yi),
+        sei=tuple(float(x) for x in sei),
+        included=tuple(bool(x) for x in keep),
+        reasons=tuple(
+            "" if k else str(reasons.get(lab, "excluded"))
+            for lab, k in zip(labels, keep, strict=True)
+        ),
+        counts=tuple(
+            (float(w), float(w + x), float(y), float(y + z))
+            for w, x, y, z in zip(a, b, c, d, strict=True)
+        ),
+    )
+    return data.with_weights(weights, of)
+
+
+def _mh_weights(a, b, c, d, measure: str, correction: str) -> np.ndarray:
+    """Mantel-Haenszel weights of the pooled tables (metafor ``weights.rma.mh``), on the cells
+    the MH estimate uses (1/2 added to zero-cell tables under the RevMan rule)."""
+    if correction == "revman" and measure in ("RR", "OR"):
+        from bayesmtor import effects
+
+        cells = effects.continuity_correction(a, a + b, c, c + d, to="only0", drop00=False)
+        a, b, c, d = cells.ai, cells.bi, cells.ci, cells.di
+    n1, n2 = a + b, c + d
+    big_n = n1 + n2
+    if measure == "RR":
+        return c * n1 / big_n
+    if measure == "OR":
+        return b * c / big_n
+    return n1 * n2 / big_n
+
+
+def _peto_weights(a, b, c, d) -> np.ndarray:
+    """Peto weights: the hypergeometric variance of the treatment-arm events."""
+    n1, n2 = a + b, c + d
+    big_n = n1 + n2
+    return (a + c) * (b + d) * (n1 / big_n) * (n2 / big_n) / (big_n - 1.0)
 
 
 def _regression(yi, sei, vi, mods, intercept, method, test, ci_prob, measure, studies):
@@ -522,12 +601,17 @@ def rma_mh(
     res = _single_result(
         out, keep, labels, excluded, measure=measure, method="MH", test="z", ci_prob=p
     )
-    if es is None:
-        return res
-    # escalc's reason, plus the note of _mh_tables where the table stays in the MH sums
-    noted = {st: why for st, why in excluded if why.endswith(_MH_NOTE)}
-    reasons = {st: why + (_MH_NOTE if st in noted else "") for st, why in es.dropped}
-    return _with_reasons(res, reasons)
+    if es is not None:
+        # escalc's reason, plus the note of _mh_tables where the table stays in the MH sums
+        noted = {st: why for st, why in excluded if why.endswith(_MH_NOTE)}
+        reasons = {st: why + (_MH_NOTE if st in noted else "") for st, why in es.dropped}
+        res = _with_reasons(res, reasons)
+    # metafor's weights: of every table in the MH sums, shown for the studies pooled
+    w = _mh_weights(*(x[est] for x in (a, b, c, d)), measure, mh_correction)
+    shown = w[keep[est]]
+    data = _count_data(labels, (a, b, c, d), keep, res.excluded, shown, measure, "MH")
+    share = float(np.sum(shown) / np.sum(w)) if np.sum(w) > 0 else 1.0
+    return _with_data(dataclasses.replace(res, data=data), es, share=share)
 
 
 def rma_peto(
@@ -568,7 +652,10 @@ def rma_peto(
     res = _single_result(
         out, keep, labels, excluded, measure="OR", method="PETO", test="z", ci_prob=p
     )
-    return res if es is None else _with_reasons(res, dict(es.dropped))
+    res = res if es is None else _with_reasons(res, dict(es.dropped))
+    w = _peto_weights(*(x[keep] for x in (a, b, c, d)))
+    data = _count_data(labels, (a, b, c, d), keep, res.excluded, w, "OR", "Peto")
+    return _with_data(dataclasses.replace(res, data=data), es)
 
 
 def egger_test(

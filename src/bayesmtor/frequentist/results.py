@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayesmtor.schema import HETEROGENEITY_COLUMNS, SECTION_KEYS
 from bayesmtor.vocabulary import FE_METHODS, RATIO_MEASURES, RE_METHODS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from bayesmtor.studies import StudyData
 
 #: Keys of :meth:`PoolResult.to_dict` (and of ``bayesmtor pool --json``), in order.
 JSON_KEYS: tuple[str, ...] = (
@@ -56,6 +61,10 @@ class PoolResult:
     ``stat`` is the z value (``test="z"``) or the t value (``"t"``/``"knha"``, with ``stat_df``
     degrees of freedom); ``zval``/``tval`` give the same number under its own name. Undefined
     quantities are ``nan`` (``None`` in :meth:`to_dict`).
+
+    ``data`` holds the studies behind the fit (labels, effects, raw counts and this fit's
+    weights, :class:`~bayesmtor.studies.StudyData`) for :meth:`plot_forest` and
+    :meth:`plot_funnel`; it is ``None`` for the per-group fits of a table.
     """
 
     measure: str
@@ -93,6 +102,7 @@ class PoolResult:
     H2_ci_high: float = float("nan")
     studies: tuple[str, ...] = ()
     excluded: tuple[tuple[str, str], ...] = ()
+    data: StudyData | None = field(default=None, compare=False, repr=False)
 
     @property
     def zval(self) -> float:
@@ -172,6 +182,59 @@ class PoolResult:
         )
         out.index.name = "quantity"
         return out
+
+    def plot_forest(
+        self,
+        ax: Axes | None = None,
+        *,
+        title: str | None = None,
+        treatment: str = "treatment",
+        control: str = "control",
+        benefit: str | None = None,
+    ) -> Axes:
+        """Forest plot of the studies and this pooled result, RevMan style.
+
+        Columns: study, events/total per arm (count data), weight (this fit's weights, in
+        percent), the estimate with its interval; the pooled diamond with the heterogeneity
+        line (Tau², Chi², df, P, I²) and the test for the overall effect (Z or t, P); the
+        prediction interval (random effects, k >= 3); "Favours ..." under the axis. A single
+        study is drawn as a study, without a pooled row. Draws with matplotlib (imported
+        here), see :func:`bayesmtor.reporting.result_plots.result_forest`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; a new figure sized to the number of studies if omitted.
+        title : str, optional
+            Title of the plot.
+        treatment, control : str
+            Names of the arms, for the column headers and the "Favours ..." labels.
+        benefit : {"lower", "higher"}, optional
+            Whether values below the null (``"lower"``: an HR of progression or an RR of an
+            adverse event) or above it (``"higher"``: an RR of response) favour the
+            treatment; default ``config.defaults["forest_benefit"]``.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from bayesmtor.reporting.result_plots import result_forest
+
+        return result_forest(
+            self, ax=ax, title=title, treatment=treatment, control=control, benefit=benefit
+        )
+
+    def plot_funnel(self, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+        """Contour-enhanced funnel plot of the pooled studies around this estimate (see
+        :func:`bayesmtor.reporting.figures.funnel_plot`).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from bayesmtor.reporting.result_plots import result_funnel
+
+        return result_funnel(self, ax=ax, title=title)
 
     def __repr__(self) -> str:
         return _format_result(self)

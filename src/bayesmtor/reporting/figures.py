@@ -56,8 +56,8 @@ _COLORS = {
     "prior": "#d62728",
 }
 _LEGEND = {
-    "observed": "Observed (trial)",
-    "shrunken": "Bayesian shrunken (trial)",
+    "observed": "Observed (study)",
+    "shrunken": "Bayesian shrunken (study)",
     "pooled_bayes": "Pooled, Bayesian",
     "pooled_freq": "Pooled, frequentist",
     "predictive": "Predictive interval",
@@ -315,23 +315,18 @@ def funnel_plot(
     y, s, names, estimate = _funnel_inputs(yi, sei, labels, estimate, where)
 
     if ax is None:
-        ax = _new_axes(6.5, 5.0)
+        ax = _new_axes(7.6, 5.0)
     z = z_quantile(ci_prob)
     se_max = float(s.max()) * 1.1
     se_grid = np.linspace(0.0, se_max, 50)
     to_x = meas.to_display
-    ax.fill_betweenx(
-        se_grid,
-        to_x(estimate - z * se_grid),
-        to_x(estimate + z * se_grid),
-        color="#eeeeee",
-        zorder=0,
-    )
-    ax.plot(to_x(estimate - z * se_grid), se_grid, color="#777777", linestyle="--", linewidth=1)
+    levels = sorted(float(v) for v in config.get("funnel_contours"))
+    z_levels = [z_quantile(p) for p in levels]
+    ax.plot(to_x(estimate - z * se_grid), se_grid, color="#555555", linestyle="--", linewidth=1)
     ax.plot(
         to_x(estimate + z * se_grid),
         se_grid,
-        color="#777777",
+        color="#555555",
         linestyle="--",
         linewidth=1,
         label=f"Pseudo {100 * ci_prob:g}% limits",
@@ -345,8 +340,10 @@ def funnel_plot(
         linestyle="none",
         marker="o",
         color=_COLORS["observed"],
+        markerfacecolor="white",
+        markeredgewidth=1.3,
         markersize=6,
-        label="Trials",
+        label="Studies",
         zorder=3,
     )
     if names is not None:
@@ -359,13 +356,56 @@ def funnel_plot(
                 fontsize=7,
                 color="#444444",
             )
-    extent = np.concatenate([to_x(y), to_x(estimate + np.array([-z, z]) * se_max)])
+    reach = max(z, *z_levels) * se_max
+    extent = np.concatenate(
+        [to_x(y), to_x(estimate + np.array([-z, z]) * se_max), to_x(np.array([-reach, reach]))]
+    )
     _style_x_axis(ax, meas, extent)
+    _funnel_contours(ax, meas, se_grid, levels, z_levels)
     ax.set_ylim(se_max, 0.0)
     ax.set_ylabel(f"Standard error of {'log ' if meas.is_ratio else ''}{meas.code}")
     ax.set_title(f"Funnel plot ({meas.name.lower()})")
-    ax.legend(fontsize=8, loc="lower right", frameon=False)
+    # outside the axes: a legend never covers a point
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return ax
+
+
+def _funnel_contours(
+    ax: Axes, meas: _Measure, se_grid: np.ndarray, levels: list[float], z_levels: list[float]
+) -> None:
+    """Shaded regions of two-sided significance of each study's own test against the null
+    (contour-enhanced funnel, Peters et al. 2008; the levels of metafor's ``funnel(level=)``):
+    white where p > 1 - levels[0], darker the smaller p. Call after the x limits are set."""
+    shades = ("#ffffff", "#dcdcdc", "#bdbdbd", "#9e9e9e", "#808080", "#646464")
+    lo, hi = ax.get_xlim()
+    to_x = meas.to_display
+    bounds = [0.0, *z_levels, math.inf]
+    alphas = [1.0, *[1.0 - p for p in levels], 0.0]
+    for j in range(len(bounds) - 1):
+        inner, outer = bounds[j], bounds[j + 1]
+        color = shades[min(j, len(shades) - 1)]
+        label = (
+            (None if j == 0 else f"{alphas[j + 1]:.2g} < p < {alphas[j]:.2g}")
+            if math.isfinite(outer)
+            else f"p < {alphas[j]:.2g}"
+        )
+        for sign in (-1.0, 1.0):
+            near = to_x(sign * inner * se_grid)
+            far = to_x(sign * outer * se_grid) if math.isfinite(outer) else None
+            if far is None:
+                far = np.full(se_grid.shape, hi if sign > 0 else lo)
+            far = np.clip(far, lo, hi)
+            near = np.clip(near, lo, hi)
+            ax.fill_betweenx(
+                se_grid,
+                near,
+                far,
+                color=color,
+                linewidth=0,
+                zorder=0,
+                label=label if sign > 0 else None,
+            )
+    ax.axvline(meas.null, color="#888888", linewidth=0.8, zorder=0.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,7 +649,9 @@ def save_figure(fig: Figure, path_stem: Path) -> list[Path]:
     """Write ``fig`` as ``<path_stem>.png`` (150 dpi) and ``<path_stem>.svg``.
 
     Files are written atomically and reproducibly (no creation date or software stamp in the
-    metadata, fixed SVG id salt), so reruns give byte-identical SVGs.
+    metadata, fixed SVG id salt), so reruns give byte-identical SVGs. The SVG keeps its text as
+    ``<text>`` elements (``svg.fonttype = "none"``): labels can be searched, selected and
+    edited, and a viewer draws them in its own copy of the font (DejaVu Sans, else a sans-serif).
 
     Parameters
     ----------
@@ -631,8 +673,9 @@ def save_figure(fig: Figure, path_stem: Path) -> list[Path]:
     ]
 
 
-def figure_bytes(fig: Figure) -> dict[str, bytes]:
-    """``{"png": ..., "svg": ...}``: the bytes :func:`save_figure` writes, for writing elsewhere."""
+def figure_bytes(fig: Figure, formats: Sequence[str] = ("png", "svg")) -> dict[str, bytes]:
+    """``{"png": ..., "svg": ...}``: the bytes :func:`save_figure` writes, for writing elsewhere
+    (``formats``: which of the two)."""
     import matplotlib as mpl
 
     out: dict[str, bytes] = {}
@@ -640,8 +683,11 @@ def figure_bytes(fig: Figure) -> dict[str, bytes]:
         ("png", {"dpi": 150, "metadata": {"Software": None}}),
         ("svg", {"metadata": {"Date": None, "Creator": None}}),
     ):
+        if fmt not in formats:
+            continue
         buffer = io.BytesIO()
-        with mpl.rc_context({"svg.hashsalt": "bayesmtor", "svg.fonttype": "path"}):
+        # text stays text in the SVG (searchable, selectable, editable), as in the PNG
+        with mpl.rc_context({"svg.hashsalt": "bayesmtor", "svg.fonttype": "none"}):
             fig.savefig(buffer, format=fmt, bbox_inches="tight", facecolor="white", **extra)
         out[fmt] = buffer.getvalue()
     return out

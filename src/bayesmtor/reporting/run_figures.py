@@ -37,14 +37,43 @@ def _analysis_drawings(
     """Forest plot (of the forest ``rows``), tau prior vs posterior and funnel plot of one
     analysis."""
     from bayesmtor.reporting import figures as plots
-    from bayesmtor.reporting.forest import forest_plot
+    from bayesmtor.reporting.forest import favours_labels, forest_plot
+    from bayesmtor.reporting.result_plots import bayesian_line, heterogeneity_line
+    from bayesmtor.reporting.result_plots import overall_effect_line as overall
 
     trials = list(dict.fromkeys(r for r, t in zip(rows["label"], rows["trial"], strict=True) if t))
+    benefit = _benefit(f.task.outcome)
+    treatment = _treatment(f.task.comparison)
+    notes: list[str] = []
+    if f.k >= 2:
+        b = f.bayes_row
+        tau = (b.get("tau_median"), b.get("tau_low"), b.get("tau_high"))
+        if all(v is not None and np.isfinite(float(v)) for v in tau):
+            notes.append(
+                bayesian_line(
+                    str(plan.priors.tau),
+                    tau,  # type: ignore[arg-type]
+                    float(b.get("p_mu_below_0", np.nan)),
+                    f.measure,
+                    benefit,
+                )
+            )
+        if f.freq is not None:
+            notes += [n for n in (heterogeneity_line(f.freq), overall(f.freq)) if n]
+    else:
+        notes.append("One trial: no pooled estimate")
+    columns = ["label", "kind", "estimate", "low", "high", "weight"]
+    columns += [c for c in ("events_trt", "n_trt", "events_ctl", "n_ctl") if c in rows]
+    drawn = rows if f.k >= 2 else rows.loc[rows["kind"] == "observed"]  # one trial: a trial
     ax = forest_plot(
-        rows[["label", "kind", "estimate", "low", "high", "weight"]],
+        drawn[columns],
         measure=f.measure,
-        title=f"{f.task.outcome} | {f.task.comparison} | {f.measure}",
+        title=f"{_outcome_name(f.task.outcome)}: {treatment} vs control ({f.measure})",
         ci_prob=plan.ci_prob,
+        footnotes=notes,
+        favours=favours_labels(treatment, "control", benefit),
+        arms=(treatment[:1].upper() + treatment[1:], "Control"),
+        weight_label=f.freq.method if f.freq is not None else None,
     )
     caption = (
         f"Forest plot {f.id}: {f.task.outcome}, {f.task.comparison}, {f.measure}; "
@@ -68,6 +97,40 @@ def _analysis_drawings(
         )
         drawings.append((f"Funnel plot {f.id} ({f.k} trials)", f"funnel_{f.id}", ax.figure))
     return drawings
+
+
+#: Readable names of the outcomes of the plans (adverse events: ``ae_any:<event>``,
+#: ``ae_grade34:<event>``).
+_OUTCOMES = {
+    "pfs": "Progression-free survival",
+    "orr": "Objective response",
+    "cbr": "Clinical benefit",
+}
+
+
+def _outcome_name(outcome: str) -> str:
+    """``"pfs"`` -> ``"Progression-free survival"``, ``"ae_grade34:anorexia"`` ->
+    ``"Anorexia, grade 3-4"``."""
+    if outcome in _OUTCOMES:
+        return _OUTCOMES[outcome]
+    kind, _, event = outcome.partition(":")
+    grade = {"ae_any": "any grade", "ae_grade34": "grade 3-4"}.get(kind)
+    if grade is None or not event:
+        return outcome
+    return f"{event.replace('_', ' ').capitalize()}, {grade}"
+
+
+def _benefit(outcome: str) -> str:
+    """Which side of the null favours the treatment: response and clinical benefit are good
+    (RR > 1), progression and adverse events bad (HR, RR < 1 favours the treatment)."""
+    return "higher" if outcome in ("orr", "cbr") else "lower"
+
+
+def _treatment(comparison: str) -> str:
+    """The mTOR inhibitor of a comparison id (``"everolimus_endocrine"`` -> ``"everolimus"``)."""
+    if not comparison or comparison == "all":  # the multilevel model pools every comparison
+        return "mTOR inhibitor"
+    return comparison.split("_", 1)[0]
 
 
 def _sensitivity_drawings(sensitivity: pd.DataFrame) -> list[Drawing]:
@@ -220,5 +283,6 @@ def _tau_figure(f: AnalysisResult, priors: Priors, plots: Any) -> Any:
         prior_label=str(priors.tau.label or priors.tau.family),
         posterior_draws=draws,
     )
-    ax.set_title(f"τ: {f.task.outcome} | {f.task.comparison} | {f.measure}")
+    name = _outcome_name(f.task.outcome)
+    ax.set_title(f"τ: {name}, {_treatment(f.task.comparison)} vs control ({f.measure})")
     return ax

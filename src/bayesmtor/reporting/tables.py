@@ -259,7 +259,7 @@ def forest_rows(f: AnalysisResult, plan: Plan) -> pd.DataFrame:
             row = summ.loc[f"mu_class[{c}]"]
             rows.append(
                 _pooled_row(
-                    f"Class mean, {c} (Bayes, {pct} CrI)",
+                    f"Class mean, {c.replace('_', ' + ')} (Bayes, {pct} CrI)",
                     "pooled_bayes",
                     row["median"],
                     row["q_low"],
@@ -297,13 +297,22 @@ def forest_rows(f: AnalysisResult, plan: Plan) -> pd.DataFrame:
         _pooled_row(
             f"Prediction, new trial (Bayes, {pct})",
             "predictive",
-            np.nan,
+            _predictive_median(f),
             b["pred_low"],
             b["pred_high"],
             "prior only: one trial carries no information on tau" if single else "",
         )
     )
     return pd.DataFrame(rows)
+
+
+def _predictive_median(f: AnalysisResult) -> float:
+    """Posterior median of the effect in a new trial (nan when no posterior gives it)."""
+    if f.exact is not None:
+        return float(f.exact.theta_new_quantile(0.5))
+    if f.bayes is not None:
+        return float(np.median(f.bayes.idata.posterior["theta_new"].values))
+    return float("nan")
 
 
 def _trial_rows(f: AnalysisResult, z: float) -> list[dict[str, Any]]:
@@ -319,6 +328,14 @@ def _trial_rows(f: AnalysisResult, z: float) -> list[dict[str, Any]]:
         w = 1.0 / (inc["vi"].to_numpy(float) + t2)
         w = 100 * w / w.sum()
         weights = dict(zip(inc["study"].astype(str), w, strict=True))
+        data = f.freq.data  # the fit's own weights (MH, Peto or inverse variance)
+        if data is not None and data.weights is not None and not multi:
+            weights = {
+                lab: w
+                for lab, w, ok in zip(data.labels, data.weights, data.included, strict=True)
+                if ok
+            }
+    counts = [c for c in ("events_trt", "n_trt", "events_ctl", "n_ctl") if c in f.dataset_rows]
     shr = (
         {} if f.shrunken is None else {str(r.study): r for r in f.shrunken.itertuples(index=False)}
     )
@@ -342,6 +359,7 @@ def _trial_rows(f: AnalysisResult, z: float) -> list[dict[str, Any]]:
                 "included": included,
                 "comparison": r.comparison,
                 "note": "" if included else str(r.exclusion_reason),
+                **{c: float(getattr(r, c)) for c in counts},
             }
         )
         s = shr.get(label)
