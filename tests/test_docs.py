@@ -16,17 +16,20 @@ A failing block is reported with its page, its number (1-based) and its first li
 Markdown file, followed by the traceback.
 
 The site build runs ``python -m mkdocs build --strict``. It fails (it is never skipped) when
-mkdocs or mkdocstrings is missing: the ``test`` extra installs them.
+mkdocs or mkdocstrings is missing: the ``test`` extra installs them. The build runs the same
+blocks by the same rule (``docs_build/tutorials.py``, whose block parser and runner this file
+uses) and shows, under each block, what it printed and the figures it made; the test checks the
+built tutorials hold those outputs, and that the API reference shows its cross-references as
+links, with no Sphinx role left as literal text.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,66 +50,36 @@ PAGES: dict[str, tuple[pytest.MarkDecorator, ...]] = {
     "meta-regression.md": (),
 }
 
-#: Files a page reads beyond docs/examples, found beside the repository in ``../shared`` (not
-#: redistributed here); the page is skipped, with the place looked in, where they are absent.
-PAGE_FILES: dict[str, tuple[str, ...]] = {"revman.md": ("fixtures/revman/Fleiss1993.rm5",)}
+_HOOK_PATH = REPO_ROOT / "docs_build" / "tutorials.py"
+_spec = importlib.util.spec_from_file_location("bayesmtor_docs_tutorials", _HOOK_PATH)
+assert _spec is not None and _spec.loader is not None
+hook = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = hook
+_spec.loader.exec_module(hook)
 
-_FENCE_OPEN = re.compile(r"^```python\s*$")
-_FENCE_CLOSE = re.compile(r"^```\s*$")
-
-
-@dataclass(frozen=True)
-class CodeBlock:
-    """One executable block of a page: its 1-based number, first code line and source."""
-
-    number: int
-    line: int
-    source: str
+#: Files a page reads beyond docs/examples (the hook's table, found in ``../shared``).
+PAGE_FILES = hook.PAGE_FILES
+CodeBlock = hook.CodeBlock
 
 
 def python_blocks(path: Path) -> list[CodeBlock]:
-    """The ```python blocks of a Markdown page, in order."""
-    blocks: list[CodeBlock] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    i = 0
-    while i < len(lines):
-        if _FENCE_OPEN.match(lines[i]):
-            start = i + 1
-            j = start
-            while j < len(lines) and not _FENCE_CLOSE.match(lines[j]):
-                j += 1
-            if j == len(lines):
-                raise AssertionError(f"{path.name}: ```python block at line {i + 1} is not closed")
-            blocks.append(CodeBlock(len(blocks) + 1, start + 1, "\n".join(lines[start:j]) + "\n"))
-            i = j
-        i += 1
-    return blocks
+    """The ```python blocks of a Markdown page, in order (the rule the site build runs)."""
+    return hook.python_blocks_of(path.read_text(encoding="utf-8"), path.name)
 
 
-def run_page(path: Path) -> dict[str, object]:
+def run_page(path: Path) -> None:
     """Run the blocks of one page in order in a fresh namespace; fail naming the block."""
-    blocks = python_blocks(path)
-    assert blocks, f"{path.name} has no ```python block to run"
-    namespace: dict[str, object] = {"__name__": f"docs_{path.stem.replace('-', '_')}"}
-    for block in blocks:
-        code = compile(block.source, f"{path.name}:block{block.number}", "exec")
-        try:
-            exec(code, namespace)
-        except Exception as exc:  # report which block failed, then fail the test
-            tb = traceback.format_exc()
-            pytest.fail(
-                f"{path.relative_to(REPO_ROOT)}: block {block.number} (Markdown line "
-                f"{block.line}) raised {type(exc).__name__}: {exc}\n\n{tb}",
-                pytrace=False,
-            )
-    return namespace
+    assert python_blocks(path), f"{path.name} has no ```python block to run"
+    try:
+        hook.run_blocks(path.read_text(encoding="utf-8"), str(path.relative_to(REPO_ROOT)))
+    except hook.BlockError as exc:
+        tb = "".join(traceback.format_exception(exc.__cause__))
+        pytest.fail(f"{exc}\n\n{tb}", pytrace=False)
 
 
 @pytest.fixture
 def tutorial_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A scratch working directory holding a copy of the example CSV files."""
-    for csv in EXAMPLES.glob("*.csv"):
-        shutil.copy(csv, tmp_path / csv.name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     return tmp_path
@@ -119,11 +92,12 @@ def tutorial_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_tutorial_runs(page: str, tutorial_dir: Path) -> None:
     import matplotlib.pyplot as plt
 
-    for rel in PAGE_FILES.get(page, ()):
-        found = REPO_ROOT.parent / "shared" / rel
-        if not found.is_file():
-            pytest.skip(f"{page} reads {found.name}, not found at {found}; clone with ../shared")
-        shutil.copy(found, tutorial_dir / found.name)
+    absent = hook.missing_files(page)
+    if absent:
+        pytest.skip(
+            f"{page} reads {absent[0].name}, not found at {absent[0]}; clone with ../shared"
+        )
+    hook.copy_inputs(page, tutorial_dir)
     try:
         run_page(TUTORIALS / page)
     finally:
@@ -181,8 +155,49 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"mkdocs build --strict failed (exit {proc.returncode}):\n{output}"
     assert "WARNING" not in output, output
-    assert (tmp_path / "site" / "index.html").is_file()
-    assert (tmp_path / "site" / "api" / "index.html").is_file()
+    site = tmp_path / "site"
+    assert (site / "index.html").is_file()
+    _check_rendered_tutorials(site)
+    _check_api_links(site)
+
+
+#: Pages whose code draws at least one figure (shown under its block by the build).
+FIGURE_PAGES = ("quickstart.md", "own-csv.md", "tau-prior.md", "bayes-vs-frequentist.md")
+
+
+def _check_rendered_tutorials(site: Path) -> None:
+    """Every tutorial shows what its code printed, the pages that plot show their figures,
+    and the code is highlighted (Pygments spans)."""
+    for page in PAGES:
+        text = (site / "tutorials" / page.removesuffix(".md") / "index.html").read_text("utf-8")
+        assert 'class="highlight"' in text and '<span class="kn">import</span>' in text, page
+        if hook.missing_files(page):  # shown without outputs; its test_tutorial_runs skips
+            continue
+        outputs = text.count('<pre class="output">')
+        assert outputs >= 1, f"{page}: no rendered output block"
+        if page in FIGURE_PAGES:
+            figures = re.findall(
+                r'<img class="output-figure" alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]{100,})"',
+                text,
+            )
+            assert figures, f"{page}: no rendered figure"
+    quick = (site / "tutorials" / "quickstart" / "index.html").read_text("utf-8")
+    assert "BayesMetaResult(engine=" in quick  # a printed result, rendered as text
+
+
+#: Sphinx roles that must not survive as literal text in the API reference.
+_ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|exc|obj):`")
+
+
+def _check_api_links(site: Path) -> None:
+    text = (site / "api" / "index.html").read_text("utf-8")
+    raw = _ROLE.findall(text)
+    assert not raw, f"{len(raw)} Sphinx roles shown as literal text in the API reference"
+    links = text.count('class="autorefs autorefs-internal"')
+    assert links >= 200, f"only {links} cross-reference links in the API reference"
+    # one role of each kind, as a link to its object's anchor
+    for target in ("bayesmtor.effects.escalc", "bayesmtor.errors.InputError", "bayesmtor.config"):
+        assert f'href="#{target}"' in text, target
 
 
 def test_architecture_lists_every_module() -> None:

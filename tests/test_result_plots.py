@@ -314,3 +314,33 @@ def test_funnel_contours_and_legend_outside() -> None:
     renderer = canvas.get_renderer()
     legend_box = ax.get_legend().get_window_extent(renderer)
     assert legend_box.x0 >= ax.get_window_extent(renderer).x1  # beside the axes: covers no point
+
+
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_pool_mcmc_plot_uses_the_fit(tmp_path: Path, capsys) -> None:
+    """``--engine mcmc --plot``: the forest plot of the MCMC fit itself (no second fit)."""
+    target = tmp_path / "mcmc.svg"
+    small = tmp_path / "bcg4.csv"
+    pd.read_csv(DATASETS / "bcg.csv").iloc[:4].to_csv(small, index=False)
+    code, _, _ = _pool(
+        [
+            "pool",
+            str(small),
+            "--measure",
+            "RR",
+            "--bayes",
+            "--engine",
+            "mcmc",
+            "--seed",
+            "3",
+            "--plot",
+            str(target),
+        ],
+        capsys,
+    )
+    assert code == 0
+    text = target.read_text(encoding="utf-8")
+    assert (
+        "Pooled, Bayesian" in text and "Bayesian (τ ~ " in text and "Hart &amp; Sutherland" in text
+    )

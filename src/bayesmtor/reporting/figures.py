@@ -185,8 +185,8 @@ def _ratio_ticks(lo: float, hi: float) -> list[float]:
                 if lo <= m * 10.0**e <= hi
             }
         )
-        if len(ticks) < 6 and lo <= 0.5 <= hi and 0.5 not in ticks:  # mirror of 2 around 1
-            ticks = sorted([*ticks, 0.5])
+        if len(ticks) < 6 and lo <= 0.5 <= hi and 0.5 not in ticks:  # 0.5 and 2: mirrors
+            ticks = sorted({*ticks, 0.5, *([2.0] if lo <= 2.0 <= hi else [])})
         best = ticks
         if len(ticks) >= 4:
             break
