@@ -41,7 +41,7 @@ _FENCE_OPEN = re.compile(r"^```python\s*$")
 _FENCE_CLOSE = re.compile(r"^```\s*$")
 
 #: Resolution of the embedded figures (PNG), dots per inch.
-FIGURE_DPI = 80
+FIGURE_DPI = 110
 
 
 @dataclass(frozen=True)

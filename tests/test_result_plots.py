@@ -171,7 +171,9 @@ def test_svg_keeps_study_labels_as_text() -> None:
 
 
 def test_result_without_study_data_refuses() -> None:
-    table = bm.frequentist.pool_groups(
+    from bayesmtor.frequentist import pool_groups
+
+    table = pool_groups(
         pd.read_csv(DATASETS / "bcg.csv").assign(g=lambda f: ["a"] * 6 + ["b"] * 7),
         by=["g"],
         measure="RR",

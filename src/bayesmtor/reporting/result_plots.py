@@ -184,8 +184,8 @@ def _check_data(result: Any, what: str) -> StudyData:
     if data is None:
         raise InputError(
             f"this result carries no study data, so it cannot draw its {what}; results of "
-            "bm.rma, bm.rma_mh, bm.rma_peto, bm.meta_analysis and bm.bayesmeta carry them "
-            "(the per-group fits of a table do not)",
+            "bm.rma, bm.rma_mh, bm.rma_peto, bm.bayesmeta and bayesmtor.frequentist."
+            "meta_analysis carry them (the per-group fits of a table do not)",
             column="data",
         )
     return data

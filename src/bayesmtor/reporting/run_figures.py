@@ -65,13 +65,16 @@ def _analysis_drawings(
     columns = ["label", "kind", "estimate", "low", "high", "weight"]
     columns += [c for c in ("events_trt", "n_trt", "events_ctl", "n_ctl") if c in rows]
     drawn = rows if f.k >= 2 else rows.loc[rows["kind"] == "observed"]  # one trial: a trial
+    from bayesmtor.outcomes import comparison_label
+
     ax = forest_plot(
         drawn[columns],
         measure=f.measure,
-        title=f"{_outcome_name(f.task.outcome)}: {treatment} vs control ({f.measure})",
+        title=f"{_outcome_name(f.task.outcome)}: {comparison_label(f.task.comparison)} "
+        f"({f.measure})",
         ci_prob=plan.ci_prob,
         footnotes=notes,
-        favours=favours_labels(treatment, "control", benefit),
+        favours=favours_labels(treatment, "control", benefit) if benefit else None,
         arms=(treatment[:1].upper() + treatment[1:], "Control"),
         weight_label=f.freq.method if f.freq is not None else None,
     )
@@ -99,31 +102,19 @@ def _analysis_drawings(
     return drawings
 
 
-#: Readable names of the outcomes of the plans (adverse events: ``ae_any:<event>``,
-#: ``ae_grade34:<event>``).
-_OUTCOMES = {
-    "pfs": "Progression-free survival",
-    "orr": "Objective response",
-    "cbr": "Clinical benefit",
-}
-
-
 def _outcome_name(outcome: str) -> str:
-    """``"pfs"`` -> ``"Progression-free survival"``, ``"ae_grade34:anorexia"`` ->
-    ``"Anorexia, grade 3-4"``."""
-    if outcome in _OUTCOMES:
-        return _OUTCOMES[outcome]
-    kind, _, event = outcome.partition(":")
-    grade = {"ae_any": "any grade", "ae_grade34": "grade 3-4"}.get(kind)
-    if grade is None or not event:
-        return outcome
-    return f"{event.replace('_', ' ').capitalize()}, {grade}"
+    """The readable name of an outcome code (``data/outcomes.csv``)."""
+    from bayesmtor.outcomes import outcome_info
+
+    return outcome_info(outcome).label
 
 
-def _benefit(outcome: str) -> str:
-    """Which side of the null favours the treatment: response and clinical benefit are good
-    (RR > 1), progression and adverse events bad (HR, RR < 1 favours the treatment)."""
-    return "higher" if outcome in ("orr", "cbr") else "lower"
+def _benefit(outcome: str) -> str | None:
+    """Which side of the null favours the treatment, from ``data/outcomes.csv`` (``None``
+    when the outcome is not listed: the plot then names no side)."""
+    from bayesmtor.outcomes import outcome_info
+
+    return outcome_info(outcome).favourable
 
 
 def _treatment(comparison: str) -> str:
