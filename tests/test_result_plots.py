@@ -250,6 +250,7 @@ def test_pool_bayes_plot(tmp_path: Path, capsys) -> None:
         (["--plot", "out.pdf"], "unknown suffix '.pdf'"),
         (["--plot", "out"], "unknown suffix '(none)'"),
         (["--plot", "x.png", "--by", "study"], "with --by"),
+        (["--plot", "x.png", "--mods", "n_trt"], "not a meta-regression"),
     ],
 )
 def test_pool_plot_refusals(tmp_path: Path, capsys, monkeypatch, extra, match: str) -> None:
