@@ -232,25 +232,21 @@ def _gls(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float):
     return beta, vb, w, y - x @ beta
 
 
-def _p_matrix(v: np.ndarray, x: np.ndarray, tau2: float) -> tuple[np.ndarray, np.ndarray]:
-    """P = W - W X (X'WX)^-1 X' W and W at ``tau2``."""
-    w = 1.0 / (v + tau2)
-    _, vb, _, _ = _gls(np.zeros_like(v), v, x, tau2)
+def _trace_p(w: np.ndarray, vb: np.ndarray, x: np.ndarray) -> float:
+    """tr(P) with P = W - W X (X'WX)^-1 X' W, without forming the k x k matrix."""
     wx = x * w[:, None]
-    return np.diag(w) - wx @ vb @ wx.T, w
+    return float(np.sum(w) - np.sum(vb * (wx.T @ wx)))
 
 
 def _loglik_score(y, v, x, tau2: float, reml: bool) -> tuple[float, float]:
     """(Restricted) log-likelihood (without constants) and twice its derivative in tau2."""
     beta, vb, w, r = _gls(y, v, x, tau2)
     ll = -0.5 * (np.sum(np.log(v + tau2)) + np.sum(w * r * r))
+    score = float(np.sum(w * w * r * r) - np.sum(w))  # ML: r'W^2 r - tr(W)
     if reml:
-        pm, _ = _p_matrix(v, x, tau2)
-        py = pm @ y
-        ll -= 0.5 * np.linalg.slogdet(np.linalg.inv(vb))[1]
-        score = float(py @ py - np.trace(pm))
-    else:
-        score = float(np.sum(w * w * r * r) - np.sum(w))
+        # P y = W r and tr(P) = tr(W) - tr((X'WX)^-1 X'W^2 X): no k x k matrix is formed
+        ll += 0.5 * np.linalg.slogdet(vb)[1]  # - log|X'WX| / 2
+        score = float(np.sum(w * w * r * r)) - _trace_p(w, vb, x)
     return float(ll), score
 
 
@@ -304,9 +300,9 @@ def residual_tau2(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> f
     if method == "FE":
         return 0.0
     if method == "DL":
-        pm, _ = _p_matrix(v, x, 0.0)
-        qe = float(y @ pm @ y)
-        return max(0.0, (qe - (k - p)) / float(np.trace(pm)))
+        _, vb, w, r = _gls(y, v, x, 0.0)
+        qe = float(np.sum(w * r * r))  # y' P y
+        return max(0.0, (qe - (k - p)) / _trace_p(w, vb, x))
     if method in ("ML", "REML"):
         return _tau2_likelihood(y, v, x, method == "REML")
     raise InputError(
@@ -366,8 +362,8 @@ def fit_regression(
     else:
         qm_df2 = math.nan
         qm_p = float(special.chdtrc(m, qm))
-    pm0, _ = _p_matrix(v, x, 0.0)
-    qe = float(y @ pm0 @ y)
+    _, _, w0, r0 = _gls(y, v, x, 0.0)
+    qe = float(np.sum(w0 * r0 * r0))  # y' P y with fixed-effect weights
     r2 = math.nan
     if design.intercept and p > 1:
         if method == "FE":
