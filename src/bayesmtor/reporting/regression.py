@@ -146,7 +146,8 @@ def regression_drawings(reg: Any) -> list[tuple[str, str, Any]]:
     ax = bubble_plot(reg)
     caption = (
         f"Bubble plot {reg.id}: effect against {reg.exact.design.moderators[0].column}, "
-        f"{reg.k} trials (area: weight); fitted lines with 95% bands. Almost no power."
+        f"{reg.k} trials (area: weight); fitted lines with {100 * reg.exact.ci_prob:g}% bands. "
+        "Almost no power."
     )
     return [(caption, f"bubble_{reg.id}", ax.figure)]
 
