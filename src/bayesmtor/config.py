@@ -411,26 +411,6 @@ _SETTINGS: dict[str, Setting] = {
         "the normal approximation differs from the exact p-value by far less than sampling "
         "error.",
     ),
-    # RevMan re-analysis ----------------------------------------------------------------------
-    "revman_rtol": Setting(
-        1e-6,
-        _positive,
-        "Relative tolerance of agreement with the results a RevMan file stores (effects, "
-        "intervals, Q, I2, tau2, z, on the scale RevMan stores them): RevMan 5 writes 16 "
-        "significant digits, so a correct recomputation agrees far inside it.",
-    ),
-    "revman_p_atol": Setting(
-        1e-6,
-        _positive,
-        "Absolute tolerance of agreement with RevMan's stored p-values, which RevMan rounds "
-        "(about 1e-7 absolute in .rm5 files, six decimals in data packages).",
-    ),
-    "revman_package_atol": Setting(
-        5e-7,
-        _positive,
-        "Absolute tolerance added for RevMan Web data packages, which print results with six "
-        "decimals: half a unit of the last printed digit.",
-    ),
     "forest_benefit": Setting(
         "lower",
         _choice(vocabulary.BENEFIT_DIRECTIONS),
@@ -455,6 +435,26 @@ _SETTINGS: dict[str, Setting] = {
         _positive_int,
         "Processes that draw a run's figures side by side (forked, POSIX; each returns PNG and "
         "SVG bytes and the parent writes them): two, the cores of a small machine.",
+    ),
+    # RevMan re-analysis ----------------------------------------------------------------------
+    "revman_rtol": Setting(
+        1e-6,
+        _positive,
+        "Relative tolerance of agreement with the results a RevMan file stores (effects, "
+        "intervals, Q, I2, tau2, z, on the scale RevMan stores them): RevMan 5 writes 16 "
+        "significant digits, so a correct recomputation agrees far inside it.",
+    ),
+    "revman_p_atol": Setting(
+        1e-6,
+        _positive,
+        "Absolute tolerance of agreement with RevMan's stored p-values, which RevMan rounds "
+        "(about 1e-7 absolute in .rm5 files, six decimals in data packages).",
+    ),
+    "revman_package_atol": Setting(
+        5e-7,
+        _positive,
+        "Absolute tolerance added for RevMan Web data packages, which print results with six "
+        "decimals: half a unit of the last printed digit.",
     ),
 }
 
