@@ -216,6 +216,8 @@ _TAU_PRIORS = st.one_of(
     ),
     st.tuples(_REAL, _POS).map(lambda a: TauPrior.log_normal(*a)),
     st.sampled_from(sorted(TURNER_TABLE)).map(lambda key: TauPrior.turner(*key)),
+    st.just(TauPrior.improper_uniform()),
+    st.just(TauPrior.jeffreys()),
 )
 _MU_PRIORS = st.one_of(
     st.just(MuPrior.flat()), st.tuples(_REAL, _POS).map(lambda a: MuPrior.normal(*a))
@@ -241,7 +243,12 @@ def test_mu_to_string_round_trips(prior: MuPrior) -> None:
 
 @pytest.mark.parametrize(
     "prior",
-    [*ALL_TAU, *(TauPrior.turner(o, c) for o, c in sorted(TURNER_TABLE))],
+    [
+        *ALL_TAU,
+        *(TauPrior.turner(o, c) for o, c in sorted(TURNER_TABLE)),
+        TauPrior.improper_uniform(),
+        TauPrior.jeffreys(),
+    ],
     ids=repr,
 )
 def test_every_tau_family_and_turner_cell_round_trips(prior: TauPrior) -> None:
@@ -262,6 +269,10 @@ def test_to_string_is_canonical_and_ignores_the_label() -> None:
     assert custom == TauPrior.half_normal(0.5)
     assert TauPrior.from_string(custom.to_string()) == custom
     assert MuPrior.from_string("normal:-0.1,2.5").to_string() == "normal:-0.1,2.5"
+    # the improper priors: bare family names (uniform:L,U stays the proper uniform)
+    assert TauPrior.from_string(" Uniform ") == TauPrior.improper_uniform()
+    assert TauPrior.from_string("uniform:0,2").is_proper
+    assert TauPrior.from_string("JEFFREYS").to_string() == "jeffreys"
 
 
 def test_unknown_family_suggests_the_closest() -> None:

@@ -129,6 +129,18 @@ def _schedule(key: str, value: Any) -> tuple[float, ...]:
     return steps
 
 
+def _model_probs(key: str, value: Any) -> Any:
+    what = "four non-negative prior model probabilities summing to 1 (FE-null, FE-effect, RE-null, RE-effect)"
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, dict)):
+        raise _refuse(key, what, value)
+    nums = list(value.values()) if isinstance(value, dict) else list(value)
+    if len(nums) != 4 or any(_real(key, v, what) < 0 for v in nums):
+        raise _refuse(key, what, value)
+    if not math.isclose(sum(nums), 1.0, rel_tol=0, abs_tol=1e-9):
+        raise _refuse(key, what, value)
+    return value
+
+
 def _priors_module() -> Any:
     """The module holding TauPrior and MuPrior (imported on first use: it needs scipy)."""
     return importlib.import_module("bayesmtor.bayes.priors")
@@ -173,11 +185,13 @@ _SETTINGS: dict[str, Setting] = {
         "paper, RevMan 5 and metafor all report 95% intervals, so both sides match by default.",
     ),
     "ci_kind": Setting(
-        "eti",
-        _choice(vocabulary.INTERVAL_KINDS[:1]),
-        "Central (equal-tailed) credible intervals, not HDI: they are invariant to the log/ratio "
-        "back-transformation, so the ratio-scale interval is exp() of the log-scale one. The "
-        "only kind computed: the key records the choice, it does not switch it.",
+        "central",
+        _choice(vocabulary.INTERVAL_KINDS),
+        "Central (equal-tailed) credible intervals by default, not the shortest ones (R "
+        "bayesmeta's default): they are invariant to the log/ratio back-transformation, so the "
+        "ratio-scale interval is exp() of the log-scale one, and they are what the frequentist "
+        "side and the 2014 paper report. 'shortest' gives the narrowest intervals of mu, tau and "
+        "theta_new holding ci_prob ([0, q] for tau when that is narrowest).",
     ),
     "pi_dist": Setting(
         "t",
@@ -270,6 +284,13 @@ _SETTINGS: dict[str, Setting] = {
         _positive,
         "Quadrature tolerance of the exact engine (bound on the absolute error of posterior "
         "CDFs): far below the printed digits of any interval.",
+    ),
+    "bma_prior_probs": Setting(
+        (0.25, 0.25, 0.25, 0.25),
+        _model_probs,
+        "Prior probabilities of the models FE-null, FE-effect, RE-null and RE-effect in model "
+        "averaging: equal, so that both inclusion Bayes factors start from prior odds 1 (the "
+        "default of metaBMA and RoBMA).",
     ),
     "exact_chunk_cells": Setting(
         2_000_000,

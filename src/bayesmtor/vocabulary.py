@@ -128,9 +128,9 @@ Engine = Literal["exact", "mcmc"]
 #: Bayesian engines: quadrature of the normal-normal posterior, or PyMC/NUTS.
 ENGINES: tuple[Engine, ...] = ("exact", "mcmc")
 
-IntervalKind = Literal["eti", "hdi"]
-#: Credible interval kinds: equal-tailed (central) or highest density.
-INTERVAL_KINDS: tuple[IntervalKind, ...] = ("eti", "hdi")
+IntervalKind = Literal["central", "shortest"]
+#: Credible interval kinds: central (equal-tailed) or shortest (narrowest holding ci_prob).
+INTERVAL_KINDS: tuple[IntervalKind, ...] = ("central", "shortest")
 
 #: Bayesian likelihoods of the analysis plans.
 LIKELIHOODS: tuple[str, ...] = ("normal-normal", "binomial-normal", "multilevel")

@@ -70,18 +70,21 @@ import numpy as np
 import pandas as pd
 
 from bayesmtor import config
-from bayesmtor.bayes.priors import MuPrior, TauPrior
+from bayesmtor.bayes.priors import MuPrior, TauPrior, check_proper_posterior
 from bayesmtor.bayes.quadrature import (
     _GL_N,
+    _LOG2PI,
     _STATE_SHARE,
     _check_inputs,
     _chunk_cells,
     _conditional,
     _data_map,
     _Grid,
+    _log_prior,
     _Map,
     _mix_cdf,
     _mix_moments,
+    _mix_pdf,
     _mix_quantile,
     _row_slices,
     _solve,
@@ -202,15 +205,141 @@ class BatchPosterior:
             lambda g, qq: g.ref[:, None] + _mix_quantile(qq, *g.new_mix()), q, by_column=False
         )
 
+    def interval(self, what: str, ci_prob: float, kind: str | None = None) -> np.ndarray:
+        """Credible interval (m, 2) of ``what`` (``"mu"``, ``"tau"`` or ``"theta_new"``).
+
+        ``kind`` ``"central"`` (equal tails) or ``"shortest"`` (default config ``"ci_kind"``):
+        the narrowest interval holding ``ci_prob``, found by minimising the width
+        ``Q(a + ci_prob) - Q(a)`` over the probability ``a`` left of it (golden-section search
+        to 1e-11 in ``a``, vectorised over analyses; the width is unimodal in ``a`` for the
+        unimodal posteriors of this model). For tau the interval ``[Q(0), Q(ci_prob)]``
+        (``[0, q]`` for priors on [0, inf)) is kept when it is the narrowest, as in R
+        bayesmeta's ``post.interval(method="shortest")``.
+        """
+        kind_ = _check_kind(kind)
+        qfn = {
+            "mu": self.mu_quantile, "tau": self.tau_quantile, "theta_new": self.theta_new_quantile,
+        }[what]  # fmt: skip
+        m = self.k.size
+        if kind_ == "central":
+            return qfn(np.tile([(1.0 - ci_prob) / 2.0, (1.0 + ci_prob) / 2.0], (m, 1)))
+
+        def width(a: np.ndarray) -> np.ndarray:
+            q = qfn(np.column_stack([a, a + ci_prob]))
+            return q[:, 1] - q[:, 0]
+
+        span = 1.0 - ci_prob
+        lo = np.full(m, span * 1e-9 if what != "tau" else 0.0)
+        hi = np.full(m, span * (1.0 - 1e-9))
+        ratio = (math.sqrt(5.0) - 1.0) / 2.0
+        x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        f1, f2 = width(x1), width(x2)
+        for _ in range(_GOLDEN_STEPS):
+            left = ~(f1 > f2)  # the minimum lies in [lo, x2] (NaN rows: either way)
+            hi, lo = np.where(left, x2, hi), np.where(left, lo, x1)
+            new = np.where(left, hi - ratio * (hi - lo), lo + ratio * (hi - lo))
+            fn = width(new)
+            x1, f1, x2, f2 = (
+                np.where(left, new, x2), np.where(left, fn, f2),
+                np.where(left, x1, new), np.where(left, f1, fn),
+            )  # fmt: skip
+        a = 0.5 * (lo + hi)
+        out = qfn(np.column_stack([a, a + ci_prob]))
+        if what == "tau":  # the interval from the lower end of the support, when narrower
+            edge = qfn(np.tile([0.0, ci_prob], (m, 1)))
+            narrower = (edge[:, 1] - edge[:, 0]) <= (out[:, 1] - out[:, 0])
+            out = np.where(narrower[:, None], edge, out)
+        return out
+
     def p_mu_below(self, threshold: float = 0.0) -> np.ndarray:
         """Posterior probability that mu < threshold."""
         return self.mu_cdf(np.full(self.k.size, float(threshold)))
 
+    @property
+    def priors_proper(self) -> bool:
+        """True when both priors are proper, so that marginal likelihoods and Bayes factors
+        are defined."""
+        return self.tau_prior.is_proper and not self.mu_prior.is_flat
+
     def log_marginal_likelihood(self) -> np.ndarray | None:
-        """log p(y) (``None`` with a flat mu prior, where it is not defined)."""
-        if self.mu_prior.is_flat:
+        """log p(y) = log of the integral of ``prod_i N(y_i; mu, s_i^2 + tau^2) p(mu) p(tau)``
+        over mu and tau, both priors normalised (``None`` unless both priors are proper)."""
+        if not self.priors_proper:
             return None
         return self._per_row(lambda g: g.log_z)
+
+    def log_likelihood_tau0(self) -> np.ndarray:
+        """log p(y | tau = 0): mu integrated out analytically under its normal prior."""
+        return self._per_row(lambda g: _at_tau0(g)[0])
+
+    def fixed_effect_posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and SD of the conjugate posterior of mu at tau = 0 (the fixed-effect model)."""
+        mean = self._per_row(lambda g: g.ref + _at_tau0(g)[1])
+        sd = self._per_row(lambda g: 1.0 / np.sqrt(_at_tau0(g)[2]))
+        return mean, sd
+
+    def log_likelihood_mu0(self) -> np.ndarray:
+        """log p(y | mu = 0), the integral over tau of ``p(tau) prod_i N(y_i; 0, s_i^2 + tau^2)``.
+
+        By the Savage-Dickey identity (mu and tau are independent a priori),
+        ``p(y | mu = 0) = p(y) p(mu = 0 | y) / p(mu = 0)``: the posterior density of mu at 0
+        is a normal mixture over the same quadrature nodes.
+        """
+
+        def one(g: _Grid) -> np.ndarray:
+            dens = _mix_pdf(-g.ref[:, None], *g.mu_mix())[:, 0]
+            with np.errstate(divide="ignore"):
+                return g.log_z + np.log(dens) - float(self.mu_prior.logpdf(0.0))
+
+        return self._per_row(one)
+
+    def log_likelihood_null(self) -> np.ndarray:
+        """log p(y | mu = 0, tau = 0) = sum_i log N(y_i; 0, s_i^2)."""
+
+        def one(g: _Grid) -> np.ndarray:
+            y = g.y + g.ref[:, None]
+            terms = -0.5 * (_LOG2PI + np.log(g.v) + y * y / g.v)
+            return np.where(g.mask, terms, 0.0).sum(axis=1)
+
+        return self._per_row(one)
+
+    def bayes_factors(self) -> dict[str, np.ndarray]:
+        """``log_marginal_likelihood``, ``bf_tau0 = p(y | tau = 0) / p(y)`` and
+        ``bf_mu0 = p(y | mu = 0) / p(y)`` per analysis (R bayesmeta's
+        ``bayesfactor["actual", ]``); NaN unless both priors are proper."""
+        m = self.k.size
+        if not self.priors_proper:
+            nan = np.full(m, np.nan)
+            return {"log_marginal_likelihood": nan, "bf_tau0": nan.copy(), "bf_mu0": nan.copy()}
+        lz = self._per_row(lambda g: g.log_z)
+        with np.errstate(over="ignore"):
+            return {
+                "log_marginal_likelihood": lz,
+                "bf_tau0": np.exp(self.log_likelihood_tau0() - lz),
+                "bf_mu0": np.exp(self.log_likelihood_mu0() - lz),
+            }
+
+
+# Golden-section steps of the shortest-interval search: 0.618^50 of (1 - ci_prob) < 1e-11.
+_GOLDEN_STEPS = 50
+
+
+def _check_kind(kind: str | None) -> str:
+    from bayesmtor.vocabulary import INTERVAL_KINDS
+
+    value = config.get("ci_kind", kind)
+    if value not in INTERVAL_KINDS:
+        raise InputError(
+            f"interval kind must be one of {', '.join(INTERVAL_KINDS)}, got {value!r}",
+            column="interval",
+        )
+    return str(value)
+
+
+def _at_tau0(g: _Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log p(y | tau = 0), E[mu | tau = 0, y] - ref and its precision, per analysis of ``g``."""
+    ll, mean, prec = _conditional(g.y, g.v, g.mask, np.zeros(1), g.mp, g.ref)
+    return ll[:, 0], mean[:, 0], prec[:, 0]
 
 
 def _options(
@@ -235,13 +364,22 @@ def _warn_empty(empty: np.ndarray) -> None:
         )
 
 
+def _check_proper(tp: TauPrior, mp: MuPrior, k: np.ndarray) -> None:
+    """Refuse improper posteriors (see :func:`~bayesmtor.bayes.priors.check_proper_posterior`)
+    for the smallest analysis that has studies."""
+    live = k[k > 0]
+    if live.size:
+        check_proper_posterior(tp, mp, int(live.min()))
+
+
 def _prepare(
-    yi: Any, sei: Any, mask: Any, tp: TauPrior
+    yi: Any, sei: Any, mask: Any, tp: TauPrior, mp: MuPrior
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _Map]:
     """Checked (m x kmax) data, variances, mask (one placeholder study in each empty analysis,
     so that the arrays stay rectangular), numbers of studies and the tau map of the batch."""
     y, s, mk = _check_inputs(yi, sei, mask)
     k = mk.sum(axis=1)
+    _check_proper(tp, mp, k)
     v = s**2
     xmap = _data_map(tp, v, mk)  # from the studies only, not from placeholders
     empty = k == 0
@@ -279,7 +417,7 @@ def exact_batch_posterior(
         Quadrature tolerance (default ``config.defaults["exact_tol"]``).
     """
     tp, mp, tol_ = _options(tau_prior, mu_prior, tol)
-    y, v, mk, k, xmap = _prepare(yi, sei, mask, tp)
+    y, v, mk, k, xmap = _prepare(yi, sei, mask, tp, mp)
     err = np.full(k.size, np.inf)
     failed: list[np.ndarray] = []
     groups = list(_solve(y, v, mk, tp, mp, tol_, xmap, err, failed))
@@ -293,14 +431,15 @@ def exact_batch_posterior(
 
 _TABLE_COLUMNS = (
     "mu_mean", "mu_median", "mu_low", "mu_high", "tau_median", "tau_low", "tau_high",
-    "pred_low", "pred_high", "p_mu_below_0", "quad_error",
+    "pred_low", "pred_high", "p_mu_below_0", "quad_error", "log_marginal_likelihood", "bf_tau0",
+    "bf_mu0",
 )  # fmt: skip
 
 
 def _fill_table(
     out: dict[str, np.ndarray], rows: np.ndarray, y: np.ndarray, v: np.ndarray,
     mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, xmap: _Map, ci: float,
-    failed: list[np.ndarray],
+    failed: list[np.ndarray], kind: str = "central",
 ) -> None:  # fmt: skip
     """Summaries of the analyses (y, v, mask) into ``out[column][rows]``.
 
@@ -314,15 +453,15 @@ def _fill_table(
         pending.append(grid)
         held += grid.rows.size * grid.tau.size
         if held * _STATE_SHARE > _chunk_cells():
-            _summarise(out, rows, pending, mask, err, tp, mp, tol, ci)
+            _summarise(out, rows, pending, mask, err, tp, mp, tol, ci, kind)
             pending, held = [], 0
     if pending:
-        _summarise(out, rows, pending, mask, err, tp, mp, tol, ci)
+        _summarise(out, rows, pending, mask, err, tp, mp, tol, ci, kind)
 
 
 def _summarise(
     out: dict[str, np.ndarray], rows: np.ndarray, groups: list[_Grid], mask: np.ndarray,
-    err: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, ci: float,
+    err: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, ci: float, kind: str,
 ) -> None:  # fmt: skip
     at = np.concatenate([g.rows for g in groups])
     m = at.size
@@ -338,9 +477,14 @@ def _summarise(
     mu_q = post.mu_quantile(np.tile([0.5, lo, hi], (m, 1)))
     tau_q = post.tau_quantile(np.tile([0.5, lo, hi], (m, 1)))
     pred = post.theta_new_quantile(np.tile([lo, hi], (m, 1)))
+    if kind == "shortest":  # medians unchanged
+        mu_q[:, 1:] = post.interval("mu", ci, kind)
+        tau_q[:, 1:] = post.interval("tau", ci, kind)
+        pred = post.interval("theta_new", ci, kind)
     cols = (
         post.mu_mean(), mu_q[:, 0], mu_q[:, 1], mu_q[:, 2], tau_q[:, 0], tau_q[:, 1],
         tau_q[:, 2], pred[:, 0], pred[:, 1], post.p_mu_below(0.0), err[at],
+        *post.bayes_factors().values(),
     )  # fmt: skip
     for name, col in zip(_TABLE_COLUMNS, cols, strict=True):
         out[name][rows[at]] = col
@@ -362,6 +506,7 @@ def exact_batch(
     mu_prior: MuPrior | str | None = None,
     tol: float | None = None,
     ci_prob: float | None = None,
+    interval: str | None = None,
 ) -> pd.DataFrame:
     """Summaries of ``m`` meta-analyses at once (one row each; vectorised over analyses).
 
@@ -369,20 +514,26 @@ def exact_batch(
     working memory does not grow with ``m`` or ``kmax``. For analyses of very different sizes,
     :func:`exact_batch_groups` avoids padding them all to the largest.
 
+    ``interval`` is ``"central"`` or ``"shortest"`` (default config ``"ci_kind"``); see
+    :meth:`BatchPosterior.interval`.
+
     Returns
     -------
     pandas.DataFrame
         Columns ``k, mu_mean, mu_median, mu_low, mu_high, tau_median, tau_low, tau_high,
-        pred_low, pred_high, p_mu_below_0`` (central ``ci_prob`` intervals; ``pred_*`` is the
-        interval for a new trial's effect theta_new) and ``quad_error`` (the quadrature error
-        estimate reached). Rows without studies are missing (NaN).
+        pred_low, pred_high, p_mu_below_0`` (``ci_prob`` intervals; ``pred_*`` is the
+        interval for a new trial's effect theta_new), ``quad_error`` (the quadrature error
+        estimate reached) and ``log_marginal_likelihood, bf_tau0, bf_mu0`` (NaN unless both
+        priors are proper; :meth:`BatchPosterior.bayes_factors`). Rows without studies are
+        missing (NaN).
     """
     ci = _check_ci(ci_prob)
+    kind = _check_kind(interval)
     tp, mp, tol_ = _options(tau_prior, mu_prior, tol)
-    y, v, mk, k, xmap = _prepare(yi, sei, mask, tp)
+    y, v, mk, k, xmap = _prepare(yi, sei, mask, tp, mp)
     out = {name: np.full(k.size, np.nan) for name in _TABLE_COLUMNS}
     failed: list[np.ndarray] = []
-    _fill_table(out, np.arange(k.size), y, v, mk, tp, mp, tol_, xmap, ci, failed)
+    _fill_table(out, np.arange(k.size), y, v, mk, tp, mp, tol_, xmap, ci, failed, kind)
     _warn_unconverged(failed, tol_)
     return _table(k, out)
 
@@ -397,6 +548,7 @@ def exact_batch_groups(
     mu_prior: MuPrior | str | None = None,
     tol: float | None = None,
     ci_prob: float | None = None,
+    interval: str | None = None,
 ) -> pd.DataFrame:
     """Summaries of many meta-analyses given one study per entry (long format).
 
@@ -416,7 +568,7 @@ def exact_batch_groups(
     n_groups : int, optional
         Number of meta-analyses (default: the largest code + 1). Codes without studies give
         rows of missing values.
-    tau_prior, mu_prior, tol, ci_prob :
+    tau_prior, mu_prior, tol, ci_prob, interval :
         As for :func:`exact_batch`.
 
     Returns
@@ -425,11 +577,13 @@ def exact_batch_groups(
         One row per code, in code order, with the columns of :func:`exact_batch`.
     """
     ci = _check_ci(ci_prob)
+    kind = _check_kind(interval)
     tp, mp, tol_ = _options(tau_prior, mu_prior, tol)
     y, s, _ = _check_inputs(yi, sei, None)
     y, v = y[0], s[0] ** 2
     codes, m = _group_codes(group, y.size, n_groups)
     k = np.bincount(codes, minlength=m)
+    _check_proper(tp, mp, k)
     xmap = _data_map(tp, v, np.ones(v.size, dtype=bool))
     _warn_empty(k == 0)
     order = np.argsort(codes, kind="stable")
@@ -445,7 +599,7 @@ def exact_batch_groups(
         idx = np.where(mk, start[rows][:, None] + np.arange(width)[None, :], 0)
         yb, vb = np.where(mk, ys[idx], 0.0), np.where(mk, vs[idx], 1.0)
         del idx
-        _fill_table(out, rows, yb, vb, mk, tp, mp, tol_, xmap, ci, failed)
+        _fill_table(out, rows, yb, vb, mk, tp, mp, tol_, xmap, ci, failed, kind)
     _warn_unconverged(failed, tol_)
     return _table(k, out)
 
@@ -549,6 +703,16 @@ class ExactPosterior:
         lml = self._batch.log_marginal_likelihood()
         return None if lml is None else float(lml[0])
 
+    def bayes_factors(self) -> dict[str, float | None]:
+        """``log_marginal_likelihood``, ``bf_tau0 = p(y | tau = 0) / p(y)`` (> 1 when the data
+        favour tau = 0) and ``bf_mu0 = p(y | mu = 0) / p(y)``: R bayesmeta's
+        ``marginal.likelihood`` and ``bayesfactor["actual", ]``. All ``None`` unless both
+        priors are proper."""
+        return {
+            key: None if math.isnan(v[0]) else float(v[0])
+            for key, v in self._batch.bayes_factors().items()
+        }
+
     @property
     def _g(self) -> _Grid:
         return self._batch._groups[0]
@@ -569,7 +733,7 @@ class ExactPosterior:
         tt = np.where(t > 0, t, 0.0)
         g = self._g
         ll, _, _ = _conditional(g.y, g.v, g.mask, tt[0], self.mu_prior, g.ref)
-        logpost = self.tau_prior.logpdf(tt) + ll - self._g.log_z[0]
+        logpost = _log_prior(self.tau_prior, tt, g.v, g.mask) + ll - self._g.log_z[0]
         return np.where(t >= 0, np.exp(logpost), 0.0).reshape(shape)
 
     def tau_cdf(self, tau: Any) -> np.ndarray:
@@ -686,24 +850,42 @@ class ExactPosterior:
         return df
 
     # --- tables and draws
-    def summary(self, ci_prob: float | None = None) -> pd.DataFrame:
+    def interval(self, what: str, ci_prob: float | None = None, kind: str | None = None):
+        """Credible interval ``(low, high)`` of ``"mu"``, ``"tau"`` or ``"theta_new"``,
+        ``kind`` ``"central"`` or ``"shortest"`` (default config ``"ci_kind"``); see
+        :meth:`BatchPosterior.interval`."""
+        lo, hi = self._batch.interval(what, _check_ci(ci_prob), kind)[0]
+        return float(lo), float(hi)
+
+    def summary(self, ci_prob: float | None = None, interval: str | None = None) -> pd.DataFrame:
         """Posterior summary: rows ``mu, tau, theta_new, I2``; columns ``mean, sd, median,
-        q_low, q_high`` (central ``ci_prob`` interval; default from the config registry)."""
+        q_low, q_high`` (``ci_prob`` interval, central or shortest by ``interval``; defaults
+        from the config registry: ``ci_prob`` and ``ci_kind``). I2 is monotone in tau, so its
+        interval is the image of tau's."""
         ci = _check_ci(ci_prob)
+        kind = _check_kind(interval)
         qs = [0.5, (1 - ci) / 2, (1 + ci) / 2]
         new_q = np.asarray(self.theta_new_quantile(qs))
+        mu_q = np.asarray(self.mu_quantile(qs))
+        tau_q = np.asarray(self.tau_quantile(qs))
+        if kind == "shortest":
+            mu_q[1:] = self.interval("mu", ci, kind)
+            tau_q[1:] = self.interval("tau", ci, kind)
+            new_q[1:] = self.interval("theta_new", ci, kind)
+        i2_q = tau_q**2 / (tau_q**2 + self.s2_typical)
         i2_mean, i2_sd = self._i2_moments()
         rows = {
-            "mu": [self.mu_mean(), self.mu_sd(), *np.asarray(self.mu_quantile(qs))],
-            "tau": [self.tau_mean(), self.tau_sd(), *np.asarray(self.tau_quantile(qs))],
+            "mu": [self.mu_mean(), self.mu_sd(), *mu_q],
+            "tau": [self.tau_mean(), self.tau_sd(), *tau_q],
             "theta_new": [self.mu_mean(), self.theta_new_sd(), *new_q],
-            "I2": [i2_mean, i2_sd, *np.asarray(self.i2_quantile(qs))],
+            "I2": [i2_mean, i2_sd, *i2_q],
         }
         df = pd.DataFrame.from_dict(
             rows, orient="index", columns=["mean", "sd", "median", "q_low", "q_high"]
         )
         df.index.name = "parameter"
         df.attrs["ci_prob"] = ci
+        df.attrs["ci_kind"] = kind
         return df
 
     def draws(self, n: int, rng: np.random.Generator | int | None) -> pd.DataFrame:

@@ -13,6 +13,14 @@ Families for the heterogeneity standard deviation ``tau`` (:class:`TauPrior`):
 * ``uniform:A,B``            tau ~ U(A, B), 0 <= A < B
 * ``log-normal:M,S``         log tau ~ N(M, S^2)
 * ``turner:OUTCOME,COMPARISON``  the empirical log-normal priors of Turner et al. (2015)
+* ``uniform``                the improper uniform prior on [0, inf) (``uniform:A,B`` is proper)
+* ``jeffreys``               the improper Jeffreys prior of R bayesmeta,
+  ``p(tau) ~ sqrt(sum_i (tau / (s_i^2 + tau^2))^2)``: it depends on the standard errors
+  ``s_i``, so its density is evaluated with the data (:meth:`TauPrior.log_density`)
+
+The two improper priors give a proper posterior only with enough studies (see
+:func:`check_proper_posterior`); they have no CDF, quantiles, draws or normalising constant,
+so marginal likelihoods and Bayes factors are not defined with them.
 
 Families for the overall effect ``mu`` (:class:`MuPrior`): ``normal:M,S`` and ``flat``.
 
@@ -41,11 +49,13 @@ from bayesmtor.errors import PriorError
 from bayesmtor.vocabulary import z_quantile
 
 __all__ = [
+    "IMPROPER_TAU_FAMILIES",
     "MuPrior",
     "TURNER_COMPARISON_TYPES",
     "TURNER_OUTCOME_TYPES",
     "TURNER_TABLE",
     "TauPrior",
+    "check_proper_posterior",
     "default_mu_prior",
     "default_tau_prior",
 ]
@@ -142,7 +152,8 @@ TURNER_TABLE: Mapping[tuple[str, str], tuple[float, float]] = MappingProxyType(
 
 _TAU_FORMS = (
     "'half-normal:SCALE', 'half-cauchy:SCALE', 'half-student-t:SCALE,NU', 'uniform:LOWER,UPPER', "
-    "'log-normal:MEANLOG,SDLOG' or 'turner:OUTCOME,COMPARISON'"
+    "'log-normal:MEANLOG,SDLOG', 'turner:OUTCOME,COMPARISON', 'uniform' (improper) or "
+    "'jeffreys' (improper)"
 )
 _MU_FORMS = "'normal:MEAN,SD' or 'flat'"
 
@@ -160,6 +171,7 @@ _TAU_FAMILY_ALIASES = {
     "log-normal": "log-normal",
     "lognormal": "log-normal",
     "turner": "turner",
+    "jeffreys": "jeffreys",
 }
 
 _TAU_PARAM_NAMES = {
@@ -168,7 +180,12 @@ _TAU_PARAM_NAMES = {
     "half-student-t": ("scale", "nu"),
     "uniform": ("lower", "upper"),
     "log-normal": ("meanlog", "sdlog"),
+    "improper-uniform": (),
+    "jeffreys": (),
 }
+
+#: The improper tau families (no normalising constant; propriety needs enough studies).
+IMPROPER_TAU_FAMILIES = ("improper-uniform", "jeffreys")
 
 _MU_FAMILY_ALIASES = {"normal": "normal", "flat": "flat"}
 
@@ -180,6 +197,8 @@ _FORMS = {
     "uniform": "uniform:LOWER,UPPER",
     "log-normal": "log-normal:MEANLOG,SDLOG",
     "turner": "turner:OUTCOME,COMPARISON",
+    "improper-uniform": "uniform",
+    "jeffreys": "jeffreys",
     "normal": "normal:MEAN,SD",
     "flat": "flat",
 }
@@ -364,6 +383,19 @@ class TauPrior:
         return cls("uniform", *_labelled("uniform", named=False, lower=lower, upper=upper))
 
     @classmethod
+    def improper_uniform(cls) -> TauPrior:
+        """The improper uniform prior on tau, constant on [0, inf) (bayesmeta's "uniform")."""
+        return cls("improper-uniform", (), "uniform(0, inf) (improper)")
+
+    @classmethod
+    def jeffreys(cls) -> TauPrior:
+        """bayesmeta's improper "Jeffreys" prior, ``sqrt(sum_i (tau / (s_i^2 + tau^2))^2)``.
+
+        Its density depends on the standard errors of the analysis (:meth:`log_density`).
+        """
+        return cls("jeffreys", (), "Jeffreys (improper)")
+
+    @classmethod
     def log_normal(cls, meanlog: float, sdlog: float) -> TauPrior:
         """Log-normal prior on tau itself: log(tau) ~ N(meanlog, sdlog^2)."""
         return cls("log-normal", *_labelled("log-normal", meanlog=meanlog, sdlog=sdlog))
@@ -402,8 +434,16 @@ class TauPrior:
     def from_spec(cls, family: str, params: Mapping[str, float]) -> TauPrior:
         """Build from a family name and a parameter mapping (the form of the defaults registry)."""
         fam = _TAU_FAMILY_ALIASES.get(str(family).strip().lower().replace("_", "-"))
+        if str(family).strip().lower() == "improper-uniform":
+            fam = "uniform"
         if fam is None:
             raise PriorError(f"unknown tau prior family {family!r}; accepted forms: {_TAU_FORMS}")
+        if fam == "uniform" and not params:
+            return cls.improper_uniform()
+        if fam == "jeffreys":
+            if params:
+                raise PriorError(f"the jeffreys prior takes no parameters, got {sorted(params)}")
+            return cls.jeffreys()
         if fam == "turner":
             try:
                 return cls.turner(params["outcome_type"], params["comparison_type"])
@@ -444,6 +484,14 @@ class TauPrior:
         """
         family, parts = _split(text, "tau")
         form = _FORMS[family]
+        if family == "uniform" and parts is None:
+            return cls.improper_uniform()
+        if family == "jeffreys":
+            if parts is not None:
+                raise PriorError(
+                    f"cannot read tau prior {text!r}: jeffreys takes no parameters; write jeffreys"
+                )
+            return cls.jeffreys()
         if parts is None:
             raise PriorError(
                 f"cannot read tau prior {text!r}: {family} needs parameters; write {form}"
@@ -482,6 +530,8 @@ class TauPrior:
         turner = self._turner_key()
         if turner is not None:
             return f"turner:{turner[0]},{turner[1]}"
+        if not self.params:
+            return _FORMS[self.family]
         return self.family + ":" + ",".join(_num(v) for _, v in self.params)
 
     def __str__(self) -> str:
@@ -502,17 +552,57 @@ class TauPrior:
         """Read-only mapping of the parameters."""
         return MappingProxyType(dict(self.params))
 
+    @property
+    def is_proper(self) -> bool:
+        """False for the improper priors (``uniform`` without bounds, ``jeffreys``)."""
+        return self.family not in IMPROPER_TAU_FAMILIES
+
+    @property
+    def tail_exponent(self) -> float:
+        """``a`` with ``p(tau) ~ tau^-a`` as tau -> inf (``inf`` for lighter tails).
+
+        0 for the improper uniform prior, 1 for the Jeffreys prior, 2 for the half-Cauchy,
+        ``nu + 1`` for the half-Student-t; used by :func:`check_proper_posterior`.
+        """
+        return {
+            "improper-uniform": 0.0,
+            "jeffreys": 1.0,
+            "half-cauchy": 2.0,
+            "half-student-t": dict(self.params).get("nu", 0.0) + 1.0,
+        }.get(self.family, math.inf)
+
+    def _refuse_improper(self, what: str) -> None:
+        if not self.is_proper:
+            raise PriorError(
+                f"the {self.to_string()} prior on tau is improper: it has no {what}; use a "
+                "proper prior (e.g. half-normal:0.5 or uniform:0,2)"
+            )
+
+    def log_density(self, tau: Any, sei: Any) -> np.ndarray:
+        """Log density of tau for an analysis with standard errors ``sei`` (k,).
+
+        The same as :meth:`logpdf` for every family but the Jeffreys prior, whose
+        (unnormalised) density depends on the standard errors.
+        """
+        s = np.asarray(sei, dtype=float).reshape(1, -1)
+        t = np.asarray(tau, dtype=float)
+        return log_tau_density(self, t.reshape(-1), s**2, np.ones(s.shape, bool))[0].reshape(
+            t.shape
+        )
+
     def __getitem__(self, name: str) -> float:
         return dict(self.params)[name]
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{n}={_fmt(v)}" for n, v in self.params)
+        args = "".join(f", {n}={_fmt(v)}" for n, v in self.params)
         generic = self.label == "" or self.label.split("(")[0].lower() == self.family
-        lab = "" if generic else f", label={self.label!r}"
-        return f"TauPrior({self.family!r}, {args}{lab})"
+        lab = "" if generic or not self.params else f", label={self.label!r}"
+        return f"TauPrior({self.family!r}{args}{lab})"
 
     def describe(self) -> str:
         """One line of text: the label, the prior median and 95% interval of tau."""
+        if not self.is_proper:
+            return f"tau ~ {self.label}; improper, no prior quantiles"
         lo, med, hi = self.ppf(np.array([0.025, 0.5, 0.975]))
         return (
             f"tau ~ {self.label or self.family}; prior median {med:.3g}, "
@@ -534,8 +624,16 @@ class TauPrior:
         return None  # half-student-t: handled explicitly
 
     def logpdf(self, tau: Any) -> np.ndarray:
-        """Log density of tau (``-inf`` outside the support)."""
+        """Log density of tau (``-inf`` outside the support; unnormalised for the improper
+        uniform prior; the Jeffreys prior needs the data: :meth:`log_density`)."""
         t = np.asarray(tau, dtype=float)
+        if self.family == "improper-uniform":
+            return np.where(t >= 0, 0.0, -np.inf)
+        if self.family == "jeffreys":
+            raise PriorError(
+                "the Jeffreys prior on tau depends on the standard errors of the analysis; "
+                "evaluate it with log_density(tau, sei)"
+            )
         if self.family == "half-student-t":
             s, nu = self["scale"], self["nu"]
             with np.errstate(divide="ignore"):
@@ -550,6 +648,7 @@ class TauPrior:
 
     def cdf(self, tau: Any) -> np.ndarray:
         """Cumulative distribution function of tau."""
+        self._refuse_improper("CDF")
         t = np.asarray(tau, dtype=float)
         if self.family == "half-student-t":
             s, nu = self["scale"], self["nu"]
@@ -558,6 +657,7 @@ class TauPrior:
 
     def ppf(self, q: Any) -> np.ndarray:
         """Quantile function of tau (vectorised)."""
+        self._refuse_improper("quantiles")
         qq = np.asarray(q, dtype=float)
         fam = self.family
         if fam == "half-normal":
@@ -577,6 +677,7 @@ class TauPrior:
 
     def mean(self) -> float:
         """Prior mean of tau (``inf`` where it does not exist)."""
+        self._refuse_improper("mean")
         p = dict(self.params)
         fam = self.family
         if fam == "half-normal":
@@ -609,6 +710,12 @@ class TauPrior:
 
         p = dict(self.params)
         fam = self.family
+        if fam == "improper-uniform":
+            return pm.HalfFlat(name)
+        if fam == "jeffreys":
+            raise PriorError(
+                "the Jeffreys prior on tau is available on the exact engine only (--engine exact)"
+            )
         if fam == "half-normal":
             return pm.HalfNormal(name, sigma=p["scale"])
         if fam == "half-cauchy":
@@ -810,3 +917,62 @@ def _labelled(name: str, *, named: bool = True, **params: float) -> tuple[Any, s
     value written as ``key=value`` when ``named``."""
     shown = (f"{k}={_fmt(float(v))}" if named else _fmt(float(v)) for k, v in params.items())
     return tuple(params.items()), f"{name}({', '.join(shown)})"
+
+
+def log_tau_density(tp: TauPrior, tau: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Log prior density of tau at ``tau`` ((n,) shared or (g, n) per analysis) for analyses
+    with variances ``v`` (g, k) and study mask ``mask`` (g, k): (g, n) for the Jeffreys prior
+    and for per-analysis ``tau``, (1, n) otherwise."""
+    tau = np.asarray(tau, dtype=float)
+    tau = tau[None, :] if tau.ndim == 1 else tau
+    if tp.family != "jeffreys":
+        return tp.logpdf(tau)
+    t = np.where(np.isfinite(tau), tau, 0.0)[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(mask[:, None, :], t / (v[:, None, :] + t * t), 0.0)
+        top = r.max(axis=2)
+        scaled = np.where(top[:, :, None] > 0, r / np.where(top > 0, top, 1.0)[:, :, None], 0.0)
+        out = np.log(top) + 0.5 * np.log((scaled * scaled).sum(axis=2))
+    return np.where(np.isfinite(tau) & (tau > 0), out, -np.inf)
+
+
+def check_proper_posterior(tau_prior: TauPrior, mu_prior: MuPrior, k: int) -> None:
+    """Refuse a prior and a number of studies ``k`` that give an improper posterior.
+
+    Derivation. Let ``L(tau) = p(y | tau)``, mu integrated out. ``L`` is continuous and bounded
+    on [0, inf) (every marginal variance is at least min s_i^2 > 0), and every prior density
+    here is integrable near tau = 0, so the posterior is proper exactly when the integral of
+    ``p(tau) L(tau)`` converges at infinity. As tau -> inf, with weights
+    ``w_i = 1 / (s_i^2 + tau^2) ~ tau^-2``:
+
+    * normal mu prior: ``y ~ N(m 1, diag(s^2 + tau^2) + s0^2 1 1')``, whose determinant
+      grows like ``tau^(2k)``, so ``L(tau) ~ c tau^-k``;
+    * flat mu prior: ``L(tau) = (2 pi)^(-(k-1)/2) prod_i w_i^(1/2) (sum_i w_i)^(-1/2)
+      exp(-Q(tau)/2)``, with ``prod w^(1/2) ~ tau^-k``, ``(sum w)^(-1/2) ~ tau / sqrt(k)`` and
+      ``Q -> 0``, so ``L(tau) ~ c tau^-(k-1)`` (``L = 1`` for k = 1).
+
+    With ``p(tau) ~ tau^-a`` (:attr:`TauPrior.tail_exponent`: a = 0 for the improper uniform,
+    1 for the Jeffreys prior, whose terms ``tau / (s_i^2 + tau^2) ~ 1 / tau``), the integral
+    converges iff ``a + k > 1`` (normal mu) or ``a + k - 1 > 1`` (flat mu). A proper tau prior
+    always gives a proper posterior (``L`` is bounded), and mu given tau is then normal for
+    k >= 1. Hence the smallest k: uniform + flat mu 3, uniform + normal mu 2, Jeffreys + flat
+    mu 2, Jeffreys + normal mu 1.
+
+    Raises
+    ------
+    PriorError
+        When the posterior would be improper; the message names the priors and the number of
+        studies needed.
+    """
+    if tau_prior.is_proper:
+        return
+    shift = 1 if mu_prior.is_flat else 0
+    need = int(math.floor(1 + shift - tau_prior.tail_exponent)) + 1
+    if k < need:
+        raise PriorError(
+            f"the posterior is improper with tau ~ {tau_prior.to_string()} and "
+            f"mu ~ {mu_prior.to_string()} for k = {k} "
+            f"stud{'y' if k == 1 else 'ies'}: these priors need at least {need} studies; use a "
+            "proper tau prior (e.g. half-normal:0.5)"
+            + (" or a normal mu prior" if mu_prior.is_flat else "")
+        )

@@ -19,7 +19,7 @@ from numpy.polynomial import polynomial as npoly
 from scipy import special
 
 from bayesmtor import config
-from bayesmtor.bayes.priors import MuPrior, TauPrior
+from bayesmtor.bayes.priors import MuPrior, TauPrior, log_tau_density
 from bayesmtor.errors import ConvergenceWarning, InputError
 
 _LOG2PI = math.log(2.0 * math.pi)
@@ -319,8 +319,11 @@ class _Map:
         (of the order of their standard errors), so this keeps it away from x = 1 even for
         very wide priors such as uniform(0, 1e5).
         """
+        good = math.isfinite(data_scale) and data_scale > 0
+        if not tp.is_proper:  # no prior median: the data scale alone
+            return cls.centred(tp, data_scale if good else 1.0)
         c = float(tp.ppf(0.5))
-        if math.isfinite(data_scale) and data_scale > 0:
+        if good:
             c = min(c, data_scale)
         return cls.centred(tp, c)
 
@@ -406,7 +409,11 @@ class _Grid:
         fin = np.isfinite(tau)
         tt = np.where(fin, tau, 1.0)
         ll, _, _ = _conditional(self.y, self.v, self.mask, tt, self.mp, self.ref)
-        logk = ll + self.tp.logpdf(tt) + self.xmap.log_jac(np.where(fin, x, 0.0))
+        logk = (
+            ll
+            + _log_prior(self.tp, tt, self.v, self.mask)
+            + self.xmap.log_jac(np.where(fin, x, 0.0))
+        )
         return np.where(fin, np.exp(logk - self.shift[:, None]), 0.0)
 
     def _locate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -458,6 +465,21 @@ class _Grid:
         return x
 
 
+def _log_prior(tp: TauPrior, tau: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Log prior density of tau, (1, n) or (g, n); the data-dependent Jeffreys prior is
+    evaluated in row slices of at most ``exact_chunk_cells`` cells."""
+    if tp.family != "jeffreys":
+        return log_tau_density(tp, tau, v, mask)
+    g = v.shape[0]
+    per_row = int(np.shape(tau)[-1]) * v.shape[1]
+    tau2 = np.broadcast_to(tau, (g, np.shape(tau)[-1])) if np.ndim(tau) == 2 else tau
+    parts = [
+        log_tau_density(tp, tau2[sl] if np.ndim(tau2) == 2 else tau2, v[sl], mask[sl])
+        for sl in _row_slices(g, per_row)
+    ]
+    return np.concatenate(parts, axis=0)
+
+
 def _make_grid(
     panels: int, rows: np.ndarray, y: np.ndarray, v: np.ndarray, mask: np.ndarray,
     ref: np.ndarray, tp: TauPrior, mp: MuPrior, xmap: _Map,
@@ -469,7 +491,7 @@ def _make_grid(
     qw = (half[:, None] * _GL_W[None, :]).ravel()
     tau = xmap.tau(x)
     loglik, mean, prec = _conditional(y, v, mask, tau, mp, ref)
-    logk = loglik + (tp.logpdf(tau) + xmap.log_jac(x))[None, :]
+    logk = loglik + _log_prior(tp, tau, v, mask) + xmap.log_jac(x)[None, :]
     shift = logk.max(axis=1)
     h = np.exp(logk - shift[:, None])
     z = (h * qw).sum(axis=1)  # a sum per row (a matrix product would depend on the batch)
@@ -581,7 +603,7 @@ def _recentre(grid: _Grid, tol: float, err: np.ndarray, failed: list[np.ndarray]
     tp, mp = grid.tp, grid.mp
     ll, _, _ = _conditional(grid.y, grid.v, grid.mask, _SCAN_TAU, mp, grid.ref)
     with np.errstate(divide="ignore", invalid="ignore"):
-        logp = ll + (tp.logpdf(_SCAN_TAU) + np.log(_SCAN_TAU))[None, :]
+        logp = ll + _log_prior(tp, _SCAN_TAU, grid.v, grid.mask) + np.log(_SCAN_TAU)[None, :]
     logp = np.where(np.isnan(logp), -np.inf, logp)
     mode = _SCAN_TAU[np.argmax(logp, axis=1)]
     far = np.isfinite(logp.max(axis=1)) & (
