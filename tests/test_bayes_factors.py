@@ -276,3 +276,73 @@ def test_batch_shortest_intervals_equal_single_fits() -> None:
             assert table.loc[i, col] == pytest.approx(c["shortest"][key][j], rel=REL, abs=1e-12)
     with pytest.raises(InputError, match="central, shortest"):
         exact_batch_groups(y, s, group, interval="hdi")
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def _csv(tmp_path, case: dict) -> str:
+    path = tmp_path / "data.csv"
+    rows = "".join(
+        f"{lab},{y!r},{s!r}\n"
+        for lab, y, s in zip(case["labels"], case["y"], case["sei"], strict=True)
+    )
+    path.write_text("study,yi,sei\n" + rows, encoding="utf-8")
+    return str(path)
+
+
+def _pool(argv, capsys) -> tuple[int, str, str]:
+    from bayesmtor.cli import main
+
+    code = main(["pool", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_bayes_factors_bma_and_shortest(tmp_path, capsys) -> None:
+    c = REF["crins6_hn"]
+    path = _csv(tmp_path, c)
+    code, out, _ = _pool(
+        [path, "--measure", "OR", "--bayes", "--bma", "--interval", "shortest", "--json"], capsys
+    )
+    assert code == 0
+    obj = json.loads(out)
+    assert obj["bf_tau0"] == pytest.approx(c["bf_tau0"], rel=REL)
+    assert obj["bf_mu0"] == pytest.approx(c["bf_mu0"], rel=REL)
+    assert obj["log_marginal_likelihood"] == pytest.approx(c["log_marginal_likelihood"], rel=REL)
+    assert obj["ci_kind"] == "shortest"
+    assert [obj["tau_low"], obj["tau_high"]] == pytest.approx(c["shortest"]["tau"], rel=REL)
+    assert obj["ci_low"] == obj["mu_low"]  # the schema's interval is the same one
+    bma = obj["bma"]
+    assert [m["name"] for m in bma["models"]] == ["FE-null", "FE-effect", "RE-null", "RE-effect"]
+    assert [m["prior_prob"] for m in bma["models"]] == [0.25] * 4
+    probs = [m["posterior_prob"] for m in bma["models"]]
+    assert probs == pytest.approx([c["bma"]["posterior_prob"][m] for m in BMA_MODELS], rel=REL)
+    assert bma["bf_inclusion_effect"] == pytest.approx(c["bma"]["bf_inclusion_effect"], rel=REL)
+    code, out, _ = _pool(
+        [path, "--measure", "OR", "--bayes", "--bma", "--bma-prior-probs", "0.1,0.2,0.3,0.4",
+         "--json"], capsys,
+    )  # fmt: skip
+    probs = [m["posterior_prob"] for m in json.loads(out)["bma"]["models"]]
+    ref = c["bma_unequal"]["posterior_prob"]
+    assert probs == pytest.approx([ref[m] for m in BMA_MODELS], rel=REL)
+    code, out, _ = _pool([path, "--measure", "OR", "--bayes", "--bma"], capsys)  # text table
+    assert code == 0 and "Bayes factors" in out and "P(RE-effect)" in out
+
+
+def test_cli_improper_priors(tmp_path, capsys) -> None:
+    c = REF["crins6_uniform_flat"]
+    path = _csv(tmp_path, c)
+    base = [path, "--measure", "OR", "--bayes", "--tau-prior", "uniform", "--mu-prior", "flat"]
+    code, out, _ = _pool([*base, "--json"], capsys)
+    obj = json.loads(out)
+    assert code == 0 and obj["tau_median"] == pytest.approx(c["tau_median"], rel=REL)
+    assert obj["bf_tau0"] is None and obj["bf_mu0"] is None
+    assert obj["log_marginal_likelihood"] is None
+    code, out, err = _pool([*base, "--bma"], capsys)
+    assert code == 2 and "prior must be proper" in err and "Traceback" not in err
+    small = _csv(tmp_path, {k: c[k][:2] for k in ("labels", "y", "sei")})
+    code, out, err = _pool([small, *base[1:]], capsys)
+    assert code == 2 and "need at least 3 studies" in err
+    code, out, err = _pool([path, "--measure", "OR", "--bma"], capsys)
+    assert code == 2 and "--bayes" in err

@@ -178,10 +178,15 @@ def test_pool_bayes_by_groups_and_priors(reference_dir, capsys):
 def test_pool_bayes_mcmc_keys_with_a_stub_sampler(reference_dir, capsys, monkeypatch):
     """Structure of the MCMC output, with the sampler replaced by a stub (no PyMC)."""
     calls = {}
+    rng = np.random.default_rng(0)
+    tau = np.abs(rng.normal(0.2, 0.1, size=(2, 500)))
+    posterior = {
+        "mu": rng.normal(-0.5, 0.1, size=(2, 500)), "tau": tau,
+        "theta_new": rng.normal(-0.5, 0.3, size=(2, 500)), "I2": tau**2 / (tau**2 + 0.1),
+    }  # fmt: skip
 
     def fake_fit(yi, sei, **kwargs):
         calls.update(kwargs, k=len(yi))
-        draws = np.random.default_rng(0).normal(-0.5, 0.1, size=(2, 500))
         summ = pd.DataFrame(
             {"mean": [-0.5, 0.2, -0.5, 0.3], "sd": 0.1, "median": [-0.5, 0.2, -0.5, 0.3],
              "q_low": [-0.7, 0.01, -1.0, 0.01], "q_high": [-0.3, 0.5, 0.0, 0.6]},
@@ -191,7 +196,9 @@ def test_pool_bayes_mcmc_keys_with_a_stub_sampler(reference_dir, capsys, monkeyp
             engine="mcmc", model="normal_normal", measure=kwargs["measure"],
             labels=kwargs["labels"], priors={"tau": "stub", "mu": "stub"},
             summary=lambda ci=None, ci_prob=None: summ,
-            idata=types.SimpleNamespace(posterior={"mu": types.SimpleNamespace(values=draws)}),
+            idata=types.SimpleNamespace(
+                posterior={k: types.SimpleNamespace(values=v) for k, v in posterior.items()}
+            ),
             diagnostics={"divergences": 0, "rhat_max": 1.001, "ess_bulk_min": 900.0,
                          "random_seed": kwargs["random_seed"]},
             converged=True,
@@ -210,8 +217,24 @@ def test_pool_bayes_mcmc_keys_with_a_stub_sampler(reference_dir, capsys, monkeyp
     obj = json.loads(out)
     assert set(BAYES_KEYS) | {"divergences", "rhat_max", "ess_bulk_min"} <= set(obj)
     assert obj["engine"] == "mcmc" and obj["divergences"] == 0 and obj["seed"] == 7
-    assert obj["estimate"] == obj["mu_median"] == -0.5 and obj["I2"] == 30.0
+    # every number is computed from the draws, and each has its Monte Carlo standard error
+    mu = posterior["mu"].ravel()
+    assert obj["estimate"] == obj["mu_median"] == pytest.approx(np.median(mu), rel=1e-12)
+    assert obj["mu_low"] == pytest.approx(np.quantile(mu, 0.025), rel=1e-12)
     assert calls["random_seed"] == 7 and calls["k"] == 13
+    not_estimates = {
+        "k", "ci_prob", "seed", "divergences", "rhat_max", "ess_bulk_min", "quad_error",
+        "log_marginal_likelihood", "bf_tau0", "bf_mu0", "pval",
+    }  # fmt: skip
+    numbers = [
+        key for key, value in obj.items()
+        if isinstance(value, float) and not key.endswith("_mcse") and key not in not_estimates
+    ]  # fmt: skip
+    assert {"mu_median", "tau_high", "pred_low", "estimate", "tau2", "I2"} <= set(numbers)
+    missing = [key for key in numbers if not isinstance(obj.get(f"{key}_mcse"), float)]
+    assert not missing, f"MCMC numbers without an MCSE: {missing}"
+    assert all(obj[f"{key}_mcse"] >= 0 for key in numbers)
+    assert obj["bf_tau0"] is None and obj["log_marginal_likelihood"] is None
 
 
 def test_pool_bayes_options_need_bayes(reference_dir, capsys):

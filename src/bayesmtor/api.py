@@ -68,13 +68,34 @@ class BayesMetaResult:
         ``posterior.attrs["engine"] == "exact"``)."""
         return self.posterior.idata
 
-    def summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
+    def bayes_factors(self) -> dict[str, float | None]:
+        """``log_marginal_likelihood``, ``bf_tau0`` and ``bf_mu0`` of the exact posterior
+        (R bayesmeta's ``bayesfactor["actual", ]``); ``None`` unless both priors are proper
+        or with the MCMC engine, whose draws give no marginal likelihood."""
+        if self.engine != "exact":
+            return {"log_marginal_likelihood": None, "bf_tau0": None, "bf_mu0": None}
+        return self.posterior.bayes_factors()
+
+    def model_average(self, *, prior_probs: Any = None, ci_prob: float | None = None) -> Any:
+        """Model averaging over FE-null, FE-effect, RE-null and RE-effect (exact engine, proper
+        priors): :func:`bayesmtor.bayes.model_averaging.model_average`."""
+        from bayesmtor.bayes.model_averaging import model_average
+        from bayesmtor.errors import InputError
+
+        if self.engine != "exact":
+            raise InputError("model averaging needs the exact engine (engine='exact')")
+        return model_average(self.posterior, prior_probs=prior_probs, ci_prob=ci_prob)
+
+    def summary(self, *, ci_prob: float | None = None, interval: str | None = None) -> pd.DataFrame:
         """Posterior summary, the same for both engines.
 
         Parameters
         ----------
         ci_prob : float, optional
-            Probability of the central intervals; default ``config.defaults["ci_prob"]``.
+            Probability of the intervals; default ``config.defaults["ci_prob"]``.
+        interval : {"central", "shortest"}, optional
+            Interval kind (default ``config.defaults["ci_kind"]``); exact engine only for
+            ``"shortest"``.
 
         Returns
         -------
@@ -83,7 +104,19 @@ class BayesMetaResult:
             new study, its interval the prediction interval), columns ``mean, sd, median,
             q_low, q_high``; ``attrs["ci_prob"]`` holds the interval probability.
         """
-        s = self.posterior.summary(ci_prob=ci_prob)
+        if self.engine == "exact":
+            s = self.posterior.summary(ci_prob=ci_prob, interval=interval)
+        else:
+            from bayesmtor import config
+            from bayesmtor.errors import InputError
+
+            if config.get("ci_kind", interval) != "central":
+                raise InputError(
+                    "shortest intervals of an MCMC fit: use bayesmtor.bayes.mcse.draw_summary "
+                    "(with their Monte Carlo errors) or the exact engine",
+                    column="interval",
+                )
+            s = self.posterior.summary(ci_prob=ci_prob)
         out = s.loc[list(_SUMMARY_ROWS), list(_SUMMARY_COLUMNS)].astype(float).copy()
         out.loc["I2"] *= 100.0
         out.index.name = "parameter"

@@ -22,7 +22,7 @@ from typing import Any
 
 from bayesmtor.errors import BayesMTORError
 from bayesmtor.pipeline import POSTERIOR_COLUMNS
-from bayesmtor.vocabulary import ENGINES, MEASURES, METHODS, PI_DISTS
+from bayesmtor.vocabulary import ENGINES, INTERVAL_KINDS, MEASURES, METHODS, PI_DISTS
 
 PROG = "bayesmtor"
 
@@ -50,14 +50,18 @@ add the sections subgroups (with Q_between), leave_one_out, cumulative, egger an
 Bayesian pooling (--bayes): normal-normal random-effects model on the log scale, exact
 posterior by quadrature (default) or PyMC NUTS (--engine mcmc). Keys: engine, measure, ci_prob,
 tau_prior, mu_prior, k, mu_mean, mu_median, mu_low, mu_high, tau_median, tau_low, tau_high,
-pred_low, pred_high (interval for a new trial's effect), p_mu_below_0; with --engine mcmc also
+pred_low, pred_high (interval for a new trial's effect), p_mu_below_0, log_marginal_likelihood,
+bf_tau0, bf_mu0 (Bayes factors of tau = 0 and of mu = 0; null unless both priors are proper);
+with --bma also bma (models FE-null, FE-effect, RE-null, RE-effect with prior and posterior
+probabilities, inclusion Bayes factors, model-averaged mu quantiles); with --engine mcmc also
 divergences, rhat_max, ess_bulk_min, converged, seed (the --seed given, else the default seed)
 and attempt_seeds (the seed of each run, retries of a fit that failed the convergence gate
-included).
+included), and the Monte Carlo standard error of every number (<key>_mcse).
   bayesmtor pool trials.csv --measure HR --bayes --json
   bayesmtor pool trials.csv --measure RR --bayes --tau-prior half-cauchy:0.5 --mu-prior flat
   bayesmtor pool ae.csv --measure RR --bayes --by outcome --json
   bayesmtor pool trials.csv --measure OR --bayes --engine mcmc --seed 1 --json
+  bayesmtor pool trials.csv --measure OR --bayes --bma --interval shortest --json
 """
 
 MAIN_EPILOG = """\
@@ -107,6 +111,7 @@ examples:
 """
 
 BAYES_KEYS = ("k", "mu_mean", *POSTERIOR_COLUMNS)
+BF_KEYS = ("log_marginal_likelihood", "bf_tau0", "bf_mu0")
 MCMC_KEYS = ("divergences", "rhat_max", "ess_bulk_min", "converged")
 
 
@@ -293,7 +298,8 @@ def _add_bayes_options(pool: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PRIOR",
         help="prior on tau, e.g. half-normal:0.5 (default), half-cauchy:0.5, uniform:0,2, "
-        "log-normal:M,S, turner:OUTCOME_TYPE,COMPARISON_TYPE",
+        "log-normal:M,S, turner:OUTCOME_TYPE,COMPARISON_TYPE, or the improper uniform and "
+        "jeffreys (exact engine)",
     )
     bayes.add_argument(
         "--mu-prior",
@@ -303,6 +309,24 @@ def _add_bayes_options(pool: argparse.ArgumentParser) -> None:
     )
     bayes.add_argument(
         "--seed", type=int, default=None, metavar="N", help="random seed of the MCMC engine"
+    )
+    bayes.add_argument(
+        "--interval",
+        choices=INTERVAL_KINDS,
+        default=None,
+        help="central (default: bayesmtor.config ci_kind) or shortest credible intervals",
+    )
+    bayes.add_argument(
+        "--bma",
+        action="store_true",
+        help="model averaging over FE-null, FE-effect, RE-null, RE-effect (exact engine, "
+        "proper priors)",
+    )
+    bayes.add_argument(
+        "--bma-prior-probs",
+        default=None,
+        metavar="P,P,P,P",
+        help="prior probabilities of FE-null, FE-effect, RE-null, RE-effect (default 0.25 each)",
     )
 
 
@@ -503,6 +527,9 @@ def _cmd_pool(args: argparse.Namespace) -> int:
             ("--tau-prior", args.tau_prior),
             ("--mu-prior", args.mu_prior),
             ("--seed", args.seed),
+            ("--interval", args.interval),
+            ("--bma", args.bma or None),
+            ("--bma-prior-probs", args.bma_prior_probs),
         )
         if value is not None
     ]
@@ -715,6 +742,10 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
             "--method, --hksj and --mh-correction are frequentist options; drop them with --bayes"
         )
     engine = args.engine or "exact"
+    if (args.bma or args.bma_prior_probs) and engine != "exact":
+        raise UsageError("--bma needs the exact engine (drop --engine mcmc)")
+    if args.bma_prior_probs and not args.bma:
+        raise UsageError("--bma-prior-probs is an option of --bma; add --bma")
     tau_prior = TauPrior.coerce(args.tau_prior)
     mu_prior = MuPrior.coerce(args.mu_prior)
     by = [b.strip() for b in args.by.split(",") if b.strip()] if args.by else None
@@ -743,6 +774,7 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
         "engine": engine,
         "measure": measure,
         "ci_prob": ci,
+        "ci_kind": config.get("ci_kind", args.interval),
         "tau_prior": tau_prior.label or repr(tau_prior),
         "mu_prior": mu_prior.label or repr(mu_prior),
     }
@@ -843,9 +875,16 @@ def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tupl
             tau_prior=tau_prior,
             mu_prior=mu_prior,
             ci_prob=ci,
+            interval=args.interval,
+            bma=args.bma,
+            bma_prior_probs=_bma_probs(args),
         )
     _print_warnings(caught)
-    head = out[[*BAYES_KEYS, "quad_error"]].copy()
+    head = out[[*BAYES_KEYS, "quad_error", *BF_KEYS]].copy()
+    if args.bma:
+        from bayesmtor.bayes.model_averaging import bma_object
+
+        head["bma"] = [bma_object(r, _bma_probs(args)) for _, r in out.iterrows()]
     head["k"] = sizes.astype(int)
     rows = schema.exact_table_frame(
         out,
@@ -861,10 +900,10 @@ def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tupl
 
 def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple[Any, Any]:
     """One PyMC fit per group: the documented columns and the schema's."""
-    import numpy as np
     import pandas as pd
 
     from bayesmtor import schema
+    from bayesmtor.bayes.mcse import draw_summary, posterior_draws, schema_values
     from bayesmtor.bayes.pymc_models import fit_normal_normal
     from bayesmtor.vocabulary import is_ratio
 
@@ -891,17 +930,14 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
             )
         _print_warnings(caught, logged)
         args.mcmc_fit = res  # the fit of --plot (one group: --plot refuses --by)
-        summ = res.summary(ci)
         d = res.diagnostics
-        mu = summ.loc["mu"]
+        # every number with its Monte Carlo standard error, from the draws alone
+        drawn = draw_summary(posterior_draws(res.idata), ci, args.interval)
         heads.append(
             {
                 "k": int(sel.sum()),
-                **{f"mu_{c}": mu[q] for c, q in _MU_KEYS},
-                **{f"tau_{c}": summ.loc["tau", q] for c, q in _MU_KEYS[1:]},
-                "pred_low": summ.loc["theta_new", "q_low"],
-                "pred_high": summ.loc["theta_new", "q_high"],
-                "p_mu_below_0": float(np.mean(res.idata.posterior["mu"].values < 0)),
+                **{k: v for k, v in drawn.items() if not k.startswith(("mu_sd", "I2"))},
+                **dict.fromkeys(BF_KEYS),  # no marginal likelihood from MCMC draws
                 "divergences": d.get("divergences"),
                 "rhat_max": d.get("rhat_max"),
                 "ess_bulk_min": d.get("ess_bulk_min"),
@@ -910,11 +946,22 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
                 "attempt_seeds": d.get("attempt_seeds"),
             }
         )
-        rows.append(schema.pooled_row(res, ci_prob=ci, measure=measure, excluded=excluded[g]))
-    return pd.DataFrame(heads), pd.DataFrame(rows, columns=list(schema.POOLED_COLUMNS))
+        row = schema.pooled_row(res, ci_prob=ci, measure=measure, excluded=excluded[g])
+        rows.append({**row, **schema_values(drawn)})
+    return pd.DataFrame(heads), pd.DataFrame(rows)
 
 
-_MU_KEYS = (("mean", "mean"), ("median", "median"), ("low", "q_low"), ("high", "q_high"))
+def _bma_probs(args: argparse.Namespace) -> Any:
+    """The four prior model probabilities of --bma-prior-probs (None: the config default)."""
+    if not args.bma_prior_probs:
+        return None
+    try:
+        return [float(p) for p in args.bma_prior_probs.split(",")]
+    except ValueError:
+        raise UsageError(
+            f"--bma-prior-probs takes four numbers separated by commas (FE-null, FE-effect, "
+            f"RE-null, RE-effect), got {args.bma_prior_probs!r}"
+        ) from None
 
 
 def _ci_of(args: argparse.Namespace) -> float:
@@ -939,14 +986,24 @@ def _print_bayes_table(frame, by_cols, engine, base, ci, measure) -> None:
     ratio = is_ratio(measure) or measure == "generic"
     keys = [*by_cols, *BAYES_KEYS]
     if engine == "mcmc":
+        keys = [*by_cols, *(k for b in BAYES_KEYS for k in (b, f"{b}_mcse") if k in frame)]
         keys += ["divergences", "rhat_max", "ess_bulk_min"]
     scale = "log" if ratio else "identity"
     print(
         f"Bayesian random-effects pooling ({engine}), tau ~ {base['tau_prior']}, "
-        f"mu ~ {base['mu_prior']}; {100 * ci:g}% central intervals, {scale} scale"
+        f"mu ~ {base['mu_prior']}; {100 * ci:g}% {base['ci_kind']} intervals, {scale} scale"
     )
     with pd.option_context("display.width", 160, "display.max_columns", 30):
         print(frame[keys].round(4).to_string(index=False))
+        if frame[list(BF_KEYS)].notna().any(axis=None):
+            print()
+            print("Bayes factors (bf_tau0 = p(y | tau = 0) / p(y), bf_mu0 = p(y | mu = 0) / p(y)):")
+            print(frame[[*by_cols, *BF_KEYS]].to_string(index=False, float_format="%.6g"))
+        if "bma" in frame:
+            from bayesmtor.bayes.model_averaging import bma_text
+
+            print()
+            print(bma_text(frame, by_cols))
         if ratio:
             label = measure if measure != "generic" else "ratio"
             show = frame[[*by_cols, "k"]].copy()

@@ -439,7 +439,7 @@ _TABLE_COLUMNS = (
 def _fill_table(
     out: dict[str, np.ndarray], rows: np.ndarray, y: np.ndarray, v: np.ndarray,
     mask: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, xmap: _Map, ci: float,
-    failed: list[np.ndarray], kind: str = "central",
+    failed: list[np.ndarray], kind: str = "central", bma: Any = None,
 ) -> None:  # fmt: skip
     """Summaries of the analyses (y, v, mask) into ``out[column][rows]``.
 
@@ -453,15 +453,16 @@ def _fill_table(
         pending.append(grid)
         held += grid.rows.size * grid.tau.size
         if held * _STATE_SHARE > _chunk_cells():
-            _summarise(out, rows, pending, mask, err, tp, mp, tol, ci, kind)
+            _summarise(out, rows, pending, mask, err, tp, mp, tol, ci, kind, bma)
             pending, held = [], 0
     if pending:
-        _summarise(out, rows, pending, mask, err, tp, mp, tol, ci, kind)
+        _summarise(out, rows, pending, mask, err, tp, mp, tol, ci, kind, bma)
 
 
 def _summarise(
     out: dict[str, np.ndarray], rows: np.ndarray, groups: list[_Grid], mask: np.ndarray,
     err: np.ndarray, tp: TauPrior, mp: MuPrior, tol: float, ci: float, kind: str,
+    bma: Any = None,
 ) -> None:  # fmt: skip
     at = np.concatenate([g.rows for g in groups])
     m = at.size
@@ -488,6 +489,11 @@ def _summarise(
     )  # fmt: skip
     for name, col in zip(_TABLE_COLUMNS, cols, strict=True):
         out[name][rows[at]] = col
+    if bma is not None:  # the prior model probabilities, checked
+        from bayesmtor.bayes.model_averaging import bma_batch, bma_columns
+
+        for name, col in bma_columns(bma_batch(post, bma, ci)).items():
+            out[name][rows[at]] = col
 
 
 def _table(k: np.ndarray, out: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -549,6 +555,8 @@ def exact_batch_groups(
     tol: float | None = None,
     ci_prob: float | None = None,
     interval: str | None = None,
+    bma: bool = False,
+    bma_prior_probs: Any = None,
 ) -> pd.DataFrame:
     """Summaries of many meta-analyses given one study per entry (long format).
 
@@ -570,6 +578,12 @@ def exact_batch_groups(
         rows of missing values.
     tau_prior, mu_prior, tol, ci_prob, interval :
         As for :func:`exact_batch`.
+    bma : bool
+        Also average over the four models of
+        :mod:`~bayesmtor.bayes.model_averaging` (columns
+        :data:`~bayesmtor.bayes.model_averaging.BMA_COLUMNS`); both priors must be proper.
+    bma_prior_probs : mapping or sequence, optional
+        Prior model probabilities (default config ``"bma_prior_probs"``).
 
     Returns
     -------
@@ -584,13 +598,21 @@ def exact_batch_groups(
     codes, m = _group_codes(group, y.size, n_groups)
     k = np.bincount(codes, minlength=m)
     _check_proper(tp, mp, k)
+    names = _TABLE_COLUMNS
+    probs = None
+    if bma:
+        from bayesmtor.bayes.model_averaging import BMA_COLUMNS, check_model_priors, require_proper
+
+        require_proper(tp, mp)
+        probs = check_model_priors(bma_prior_probs)
+        names = (*_TABLE_COLUMNS, *BMA_COLUMNS)
     xmap = _data_map(tp, v, np.ones(v.size, dtype=bool))
     _warn_empty(k == 0)
     order = np.argsort(codes, kind="stable")
     ys, vs = y[order], v[order]
     start = np.cumsum(k) - k
     size_class = np.ceil(np.log2(np.maximum(k, 1))).astype(int)
-    out = {name: np.full(m, np.nan) for name in _TABLE_COLUMNS}
+    out = {name: np.full(m, np.nan) for name in names}
     failed: list[np.ndarray] = []
     for c in np.unique(size_class[k > 0]):
         rows = np.flatnonzero((size_class == c) & (k > 0))
@@ -599,7 +621,7 @@ def exact_batch_groups(
         idx = np.where(mk, start[rows][:, None] + np.arange(width)[None, :], 0)
         yb, vb = np.where(mk, ys[idx], 0.0), np.where(mk, vs[idx], 1.0)
         del idx
-        _fill_table(out, rows, yb, vb, mk, tp, mp, tol_, xmap, ci, failed, kind)
+        _fill_table(out, rows, yb, vb, mk, tp, mp, tol_, xmap, ci, failed, kind, probs)
     _warn_unconverged(failed, tol_)
     return _table(k, out)
 

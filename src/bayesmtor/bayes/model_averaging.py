@@ -35,10 +35,31 @@ from bayesmtor.bayes.quadrature import _mix_cdf, _mix_quantile
 from bayesmtor.errors import InputError, PriorError
 from bayesmtor.vocabulary import check_prob
 
-__all__ = ["BMA_MODELS", "BMAResult", "bma_batch", "check_model_priors", "model_average"]
+__all__ = [
+    "BMA_COLUMNS",
+    "BMA_MODELS",
+    "BMAResult",
+    "bma_batch",
+    "bma_columns",
+    "bma_object",
+    "bma_text",
+    "check_model_priors",
+    "model_average",
+    "require_proper",
+]
 
 #: The four models, in order.
 BMA_MODELS: tuple[str, ...] = ("FE-null", "FE-effect", "RE-null", "RE-effect")
+#: Columns of a table of model-averaged summaries (one row per analysis), in order.
+BMA_COLUMNS: tuple[str, ...] = (
+    *(f"posterior_prob_{m}" for m in BMA_MODELS),
+    *(f"log_marginal_likelihood_{m}" for m in BMA_MODELS),
+    "bf_inclusion_effect",
+    "bf_inclusion_heterogeneity",
+    "bma_mu_median",
+    "bma_mu_low",
+    "bma_mu_high",
+)
 _EFFECT = np.array([False, True, False, True])
 _RANDOM = np.array([False, False, True, True])
 
@@ -135,11 +156,12 @@ class BMAResult:
         }
 
 
-def _require_proper(post: Any) -> None:
-    if not post.priors_proper:
+def require_proper(tau_prior: Any, mu_prior: Any) -> None:
+    """Refuse improper priors, under which the marginal likelihoods are not defined."""
+    if not (tau_prior.is_proper and not mu_prior.is_flat):
         raise PriorError(
             f"model averaging needs proper priors on mu and tau, got tau ~ "
-            f"{post.tau_prior.to_string()} and mu ~ {post.mu_prior.to_string()}: the marginal "
+            f"{tau_prior.to_string()} and mu ~ {mu_prior.to_string()}: the marginal "
             "likelihoods are not defined under an improper prior; the prior must be proper "
             "(e.g. --tau-prior half-normal:0.5 --mu-prior normal:0,4)"
         )
@@ -155,7 +177,7 @@ def bma_batch(post: Any, prior_probs: Any = None, ci_prob: float | None = None) 
         order, ``prior_prob`` (4,), ``bf_inclusion_effect``, ``bf_inclusion_heterogeneity``,
         ``mu_median``, ``mu_low``, ``mu_high`` (m,) and ``ci_prob``.
     """
-    _require_proper(post)
+    require_proper(post.tau_prior, post.mu_prior)
     prior = check_model_priors(prior_probs)
     ci = check_prob(config.get("ci_prob", ci_prob), "ci_prob")
     logml = np.column_stack(
@@ -269,3 +291,73 @@ def model_average(
         mu_high=float(res["mu_high"][0]),
         ci_prob=float(res["ci_prob"]),
     )
+
+
+def bma_columns(res: dict) -> dict[str, np.ndarray]:
+    """The :data:`BMA_COLUMNS` of a :func:`bma_batch` result, one value per analysis."""
+    out = {f"posterior_prob_{m}": res["posterior_prob"][:, j] for j, m in enumerate(BMA_MODELS)}
+    out.update(
+        {
+            f"log_marginal_likelihood_{m}": res["log_marginal_likelihood"][:, j]
+            for j, m in enumerate(BMA_MODELS)
+        }
+    )
+    for key in ("bf_inclusion_effect", "bf_inclusion_heterogeneity"):
+        out[key] = res[key]
+    for key in ("mu_median", "mu_low", "mu_high"):
+        out[f"bma_{key}"] = res[key]
+    return out
+
+
+def bma_object(row: Mapping[str, Any], prior_probs: Any = None) -> dict[str, Any] | None:
+    """The ``bma`` object of one table row (JSON-ready: missing numbers are ``None``)."""
+
+    def num(x: Any) -> float | None:
+        v = float(x)
+        return v if math.isfinite(v) else None
+
+    if not np.isfinite(float(row["posterior_prob_RE-effect"])):
+        return None
+    prior = check_model_priors(prior_probs)
+    return {
+        "models": [
+            {
+                "name": m,
+                "prior_prob": float(prior[j]),
+                "posterior_prob": num(row[f"posterior_prob_{m}"]),
+                "log_marginal_likelihood": num(row[f"log_marginal_likelihood_{m}"]),
+            }
+            for j, m in enumerate(BMA_MODELS)
+        ],
+        "bf_inclusion_effect": num(row["bf_inclusion_effect"]),
+        "bf_inclusion_heterogeneity": num(row["bf_inclusion_heterogeneity"]),
+        "mu_median": num(row["bma_mu_median"]),
+        "mu_low": num(row["bma_mu_low"]),
+        "mu_high": num(row["bma_mu_high"]),
+    }
+
+
+def bma_text(frame: pd.DataFrame, by: Sequence[str] = ()) -> str:
+    """A readable table of the ``bma`` objects of ``frame`` (one row per analysis)."""
+    rows = []
+    for _, r in frame.iterrows():
+        b = r["bma"]
+        if b is None:
+            continue
+        row = {c: r[c] for c in by}
+        row.update({f"P({m['name']})": m["posterior_prob"] for m in b["models"]})
+        row.update(
+            {
+                "BF_incl effect": b["bf_inclusion_effect"],
+                "BF_incl heterogeneity": b["bf_inclusion_heterogeneity"],
+                "mu median": b["mu_median"],
+                "mu low": b["mu_low"],
+                "mu high": b["mu_high"],
+            }
+        )
+        rows.append(row)
+    prior = ", ".join(
+        f"{m['name']} {m['prior_prob']:g}" for m in frame["bma"].dropna().iloc[0]["models"]
+    )
+    head = f"Model averaging (prior probabilities {prior}); model-averaged mu quantiles:"
+    return head + "\n" + pd.DataFrame(rows).to_string(index=False, float_format="%.4g")

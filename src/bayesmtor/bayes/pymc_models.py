@@ -119,6 +119,7 @@ def fit_normal_normal(
     tau_prior, mu_prior = _resolve_priors(tau_prior, mu_prior)
     s2_typ = typical_within_variance(s**2)
 
+    _refuse_improper_tau(tau_prior)
     model = NormalNormalModel(tau_prior, mu_prior, yi=y, sei=s, labels=labs).model
 
     def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
@@ -150,6 +151,17 @@ def fit_normal_normal(
             draws, tune, chains, target_accept, random_seed, max_retries, progressbar, sample_kwargs
         ),
     )
+
+
+def _refuse_improper_tau(tau_prior: TauPrior | str | None) -> None:
+    """The improper tau priors have no prior draws to store: exact engine only."""
+    tp = TauPrior.coerce(tau_prior)
+    if not tp.is_proper:
+        raise PriorError(
+            f"the improper tau prior {tp.to_string()!r} is available on the exact engine only "
+            "(--engine exact, bayesmtor.bayesmeta(engine='exact')); the MCMC fits store prior "
+            "draws, which an improper prior does not have"
+        )
 
 
 def fit_binomial_normal(

@@ -101,6 +101,10 @@ class AnalysisResult:
         Pooled Bayesian summary (``mu_*``, ``tau_*``, ``pred_*``, ...); empty when not fitted.
     shrunken : pandas.DataFrame or None
         Posterior summaries of the trial effects.
+    evidence : Mapping
+        Bayes factors of the exact posterior (``log_marginal_likelihood, bf_tau0, bf_mu0``)
+        and, with proper priors, its model averaging (the columns of
+        :data:`bayesmtor.bayes.model_averaging.BMA_COLUMNS`); empty when not fitted.
     idata, check_idata : arviz.InferenceData or None
         The analysis' InferenceData and that of its MCMC check.
     check_table : pandas.DataFrame or None
@@ -126,6 +130,7 @@ class AnalysisResult:
     bayes: Any = None
     bayes_row: Mapping[str, Any] = field(default_factory=dict)
     shrunken: pd.DataFrame | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
     idata: Any = None
     check_idata: Any = None
     check_table: pd.DataFrame | None = None

@@ -219,8 +219,25 @@ def _exact(result: AnalysisResult, plan: Plan, priors: Priors) -> AnalysisResult
         exact=post,
         bayes_row=exact_row(post, plan.ci_prob),
         shrunken=th[["study", "mean", "median", "q_low", "q_high"]].copy(),
+        evidence=exact_evidence(post, plan.ci_prob),
         notes=result.notes + tuple(f"exact posterior: {w.message}" for w in caught),
     )
+
+
+def exact_evidence(post: Any, ci_prob: float) -> dict[str, float]:
+    """Bayes factors of an exact posterior and, when both priors are proper, its model
+    averaging over FE-null, FE-effect, RE-null and RE-effect (NaN columns otherwise)."""
+    from bayesmtor.bayes.model_averaging import BMA_COLUMNS, bma_batch, bma_columns
+
+    batch = post._batch
+    out = {k: float(v[0]) for k, v in batch.bayes_factors().items()}
+    if batch.priors_proper:
+        out.update(
+            {k: float(v[0]) for k, v in bma_columns(bma_batch(batch, None, ci_prob)).items()}
+        )
+    else:
+        out.update(dict.fromkeys(BMA_COLUMNS, float("nan")))
+    return out
 
 
 def exact_row(post: Any, ci_prob: float) -> dict[str, Any]:

@@ -616,6 +616,32 @@ def analysis_title(f: AnalysisResult) -> str:
     return title if f.spec.likelihood == "normal-normal" else f"{title}, {f.spec.likelihood}"
 
 
+def _evidence_section(tables: Mapping[str, pd.DataFrame]) -> ReportSection:
+    t = tables["model_averaging"]
+    show = t[
+        ["analysis", "k", "bf_tau0", "bf_mu0", "posterior_prob_FE-null",
+         "posterior_prob_FE-effect", "posterior_prob_RE-null", "posterior_prob_RE-effect",
+         "bf_inclusion_effect", "bf_inclusion_heterogeneity",
+         *(c for c in ("bma_mu_median_ratio", "bma_mu_low_ratio", "bma_mu_high_ratio") if c in t)]
+    ]  # fmt: skip
+    return ReportSection(
+        id="bayes-factors",
+        title="Bayes factors and model averaging",
+        text=(
+            "From each analysis's exact posterior: bf_tau0 = p(y | tau = 0) / p(y) (above 1 when "
+            "the data favour no heterogeneity) and bf_mu0 = p(y | mu = 0) / p(y) (above 1 when "
+            "they favour no effect), as R bayesmeta; the posterior probabilities of the four "
+            "models FE-null (mu = 0, tau = 0), FE-effect (tau = 0), RE-null (mu = 0) and "
+            "RE-effect from prior probabilities 1/4 each; the inclusion Bayes factors of an "
+            "effect and of heterogeneity; and the model-averaged median and central interval "
+            "of the pooled ratio, which are exactly 1 where the null models hold that much "
+            "posterior mass. Missing where a prior is improper."
+        ),
+        tables=(("Bayes factors and model-averaged pooled effects", show),),
+        collapsible=True,
+    )
+
+
 def _analysis_text(f: AnalysisResult) -> str:
     from bayesmtor import config
 
@@ -785,6 +811,8 @@ def run_report_sections(
         _methods_section(plan),
         _side_by_side_section(plan, tables),
     ]
+    if "model_averaging" in tables and len(tables["model_averaging"]):
+        sections.append(_evidence_section(tables))
     sections += [_analysis_section(f, plan, tables, figures) for f in fitted]
     from bayesmtor.reporting.regression import regression_sections
 

@@ -26,7 +26,7 @@ from bayesmtor.plans import Plan
 from bayesmtor.reporting.findings import format_ratio_interval, summary_of_findings
 from bayesmtor.vocabulary import RATIO_MEASURES, z_quantile
 
-__all__ = ["build_tables", "forest_rows", "pooled", "side_by_side"]
+__all__ = ["build_tables", "forest_rows", "model_averaging", "pooled", "side_by_side"]
 
 
 def _base(f: AnalysisResult) -> dict[str, Any]:
@@ -68,6 +68,7 @@ def build_tables(result: RunResult) -> dict[str, pd.DataFrame]:
         "pooled_frequentist": _pooled_frequentist(fits),
         "side_by_side": side_by_side(done, plan),
         "pooled": pooled(fits, plan),
+        "model_averaging": model_averaging(done),
     }
     tables.update(_excluded(fits))
     tables["analyses"] = pd.DataFrame([f.record().to_dict() for f in fits])
@@ -129,6 +130,22 @@ def _pooled_bayes(done: Sequence[AnalysisResult], plan: Plan) -> pd.DataFrame:
     )
     add_ratio_columns(bayes, ["mu_median", "mu_low", "mu_high", "pred_low", "pred_high"])
     return bayes
+
+
+def model_averaging(done: Sequence[AnalysisResult]) -> pd.DataFrame:
+    """Bayes factors and model averaging of each analysis's exact posterior: the marginal
+    likelihood, ``bf_tau0``, ``bf_mu0``, the posterior probabilities of FE-null, FE-effect,
+    RE-null and RE-effect, the inclusion Bayes factors and the model-averaged quantiles of mu
+    (with ``_ratio`` columns for ratio measures); NaN where a prior is improper."""
+    from bayesmtor.bayes.model_averaging import BMA_COLUMNS
+
+    cols = ["log_marginal_likelihood", "bf_tau0", "bf_mu0", *BMA_COLUMNS]
+    table = pd.DataFrame(
+        [{**_base(f), "k": f.k, **{c: f.evidence.get(c, np.nan) for c in cols}} for f in done],
+        columns=[*_base_cols(), "k", *cols],
+    )
+    add_ratio_columns(table, ["bma_mu_median", "bma_mu_low", "bma_mu_high"])
+    return table
 
 
 def _pooled_frequentist(fits: Sequence[AnalysisResult]) -> pd.DataFrame:
