@@ -6,6 +6,7 @@ The run of the primary plan (MCMC included) is exercised end to end in test_cli_
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -89,6 +90,7 @@ def test_every_promised_file_exists(small_run):
         "tables/prior_sensitivity.csv",
         "tables/replication.csv",
         "tables/unit_comparison.csv",
+        "tables/model_averaging.csv",
         "figures/prior_sensitivity_HR.png",
         "figures/prior_sensitivity_RR.svg",
         # funnel plot only with >= 3 trials (ORR neoadjuvant has 3)
@@ -152,6 +154,27 @@ def test_tables_have_expected_columns(small_run):
         index="analysis", columns="prior", values="w"
     )
     assert (width["half-normal:1"] > width["half-normal:0.25"]).all()
+
+
+def test_model_averaging_table_and_report_section(small_run):
+    """The plan's Bayes factors and model averaging are those of each analysis's exact
+    posterior (whose values tests/test_bayes_factors.py checks against R bayesmeta)."""
+    from bayesmtor.bayes.model_averaging import model_average
+
+    result, _, out, _ = small_run
+    table = pd.read_csv(out / "tables" / "model_averaging.csv").set_index("analysis")
+    assert set(table.index) == set(FITTED)
+    for f in (a for a in result.analyses if a.id in FITTED):
+        row, bf, bma = table.loc[f.id], f.exact.bayes_factors(), model_average(f.exact)
+        for key in ("log_marginal_likelihood", "bf_tau0", "bf_mu0"):
+            assert row[key] == pytest.approx(bf[key], rel=1e-9)
+        probs = bma.models.set_index("name")["posterior_prob"]
+        for name, p in probs.items():
+            assert row[f"posterior_prob_{name}"] == pytest.approx(p, rel=1e-9, abs=1e-300)
+        assert row["bma_mu_median"] == pytest.approx(bma.mu_median, rel=1e-9, abs=1e-300)
+        assert row["bma_mu_median_ratio"] == pytest.approx(math.exp(bma.mu_median), rel=1e-9)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="bayes-factors"' in html and "model averaging" in html
 
 
 def test_forest_rows_list_every_trial_of_the_dataset(small_run):
