@@ -24,7 +24,12 @@ from test_mcse import BOUND, REPS  # noqa: E402
 
 def main(n_seeds: int) -> None:
     t0 = time.perf_counter()
-    table = np.array([[spread_ratios(seed, REPS)[k] for k in KEYS] for seed in range(n_seeds)])
+    rows = []
+    for seed in range(n_seeds):
+        rows.append([spread_ratios(seed, REPS)[k] for k in KEYS])
+        worst = np.abs(np.log(rows[-1])).max()
+        print(f"seed {seed}: largest |log ratio| {worst:.3f}", flush=True)
+    table = np.array(rows)
     fails = (np.abs(np.log(table)) > BOUND).any(axis=1)
     print(
         f"{n_seeds} seeds x {REPS} replications of 4 x 1000 AR(1) draws "

@@ -60,3 +60,33 @@ def test_shortest_window_is_the_narrowest_interval_of_the_draws() -> None:
     assert hi - lo == pytest.approx(np.min(s[n_in - 1 :] - s[: x.size - n_in + 1]), rel=1e-12)
     assert lo == s[0]  # an exponential's narrowest interval starts at its smallest draw
     assert np.mean((x >= lo) & (x <= hi)) >= 0.9
+
+
+def test_plan_mcmc_rows_carry_mcse() -> None:
+    """A plan's MCMC result (here a stand-in holding exact posterior draws in four chains)
+    gives its pooled numbers from the draws, each with its MCSE."""
+    import types
+
+    from bayesmtor.bayes.exact import exact_posterior
+    from bayesmtor.pipeline.expand import expand_plan
+    from bayesmtor.pipeline.results import AnalysisResult
+    from bayesmtor.pipeline.stages import apply_fit
+    from bayesmtor.plans import parse_plan
+
+    plan = parse_plan(
+        '[plan]\nname = "t"\ndescription = "t"\nunit = "trial"\n\n[[analysis]]\n'
+        'outcome = "pfs"\ncomparison = "everolimus_endocrine"\nmeasure = "HR"\n',
+        source="t.toml",
+    )
+    task = expand_plan(plan)[0]
+    idata = exact_posterior([-0.84, -0.62], [0.11, 0.21]).to_inference_data(draws=500, chains=4)
+    res = types.SimpleNamespace(
+        idata=idata, diagnostics={}, converged=True, reason=None, model="normal_normal"
+    )
+    out = apply_fit(AnalysisResult(task=task, index=0, engine="mcmc"), res, plan)
+    row = out.bayes_row
+    mu = idata.posterior["mu"].values.ravel()
+    assert row["mu_median"] == np.median(mu)
+    numbers = [k for k in row if not k.endswith("_mcse") and k != "quad_error"]
+    assert {"mu_median", "tau_high", "pred_low", "p_mu_below_0"} <= set(numbers)
+    assert all(row[mcse_key(k)] > 0 for k in numbers)

@@ -370,22 +370,13 @@ def apply_check(
 
 def apply_fit(result: AnalysisResult, res: Any, plan: Plan) -> AnalysisResult:
     """Take over an MCMC result (binomial-normal, multilevel or MCMC normal-normal)."""
-    summ = res.summary(plan.ci_prob)
+    from bayesmtor.bayes.mcse import draw_summary, posterior_draws
+
     post = res.idata.posterior
-    bayes_row = {
-        "mu_mean": summ.loc["mu", "mean"],
-        "mu_sd": summ.loc["mu", "sd"],
-        "mu_median": summ.loc["mu", "median"],
-        "mu_low": summ.loc["mu", "q_low"],
-        "mu_high": summ.loc["mu", "q_high"],
-        "tau_median": summ.loc["tau", "median"],
-        "tau_low": summ.loc["tau", "q_low"],
-        "tau_high": summ.loc["tau", "q_high"],
-        "pred_low": summ.loc["theta_new", "q_low"],
-        "pred_high": summ.loc["theta_new", "q_high"],
-        "p_mu_below_0": float(np.mean(post["mu"].values < 0)),
-        "quad_error": np.nan,
-    }
+    # every number from the draws, each with its Monte Carlo standard error (<key>_mcse)
+    drawn = draw_summary(posterior_draws(res.idata), plan.ci_prob, "central")
+    bayes_row = {k: v for k, v in drawn.items() if not k.startswith("I2")}
+    bayes_row["quad_error"] = np.nan
     lo, hi = (1 - plan.ci_prob) / 2, (1 + plan.ci_prob) / 2
     th = post["theta"]
     shrunken = pd.DataFrame(

@@ -690,6 +690,19 @@ def _analysis_section(
                 f.bayes.summary(plan.ci_prob).reset_index(),
             )
         )
+        keys = [k for k in f.bayes_row if f"{k}_mcse" in f.bayes_row]
+        tabs.append(
+            (
+                f"{f.id}: pooled MCMC numbers with their Monte Carlo standard errors",
+                pd.DataFrame(
+                    {
+                        "quantity": keys,
+                        "value": [f.bayes_row[k] for k in keys],
+                        "mcse": [f.bayes_row[f"{k}_mcse"] for k in keys],
+                    }
+                ),
+            )
+        )
     if f.freq is not None:
         tabs.append(
             (

@@ -39,7 +39,10 @@ def _base(f: AnalysisResult) -> dict[str, Any]:
     }
 
 
-_BAYES_COLS = ["mu_mean", "mu_sd", *POSTERIOR_COLUMNS, "quad_error"]
+_BAYES_COLS = [
+    *(c for b in ("mu_mean", "mu_sd", *POSTERIOR_COLUMNS) for c in (b, f"{b}_mcse")),
+    "quad_error",
+]  # every MCMC number with its Monte Carlo standard error (NaN for the exact engine)
 _FREQ_COLS = [
     "estimate",
     "se",
