@@ -45,6 +45,7 @@ PAGES: dict[str, tuple[pytest.MarkDecorator, ...]] = {
     "replicating-2014.md": (),
     "bayes-vs-frequentist.md": (pytest.mark.slow, pytest.mark.mcmc),
     "tau-prior.md": (),
+    "bayes-factors.md": (),
     "own-csv.md": (),
     "revman.md": (),
     "meta-regression.md": (),

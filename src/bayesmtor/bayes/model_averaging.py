@@ -237,13 +237,18 @@ def _averaged_quantiles(post: Any, probs: np.ndarray, p: np.ndarray) -> np.ndarr
         means = np.column_stack([mean, fe_mean[r] - g.ref])
         sds = np.column_stack([sd, fe_sd[r]])
         wts = np.where(np.isfinite(wts), wts, 0.0)
+        empty = ~(cont > 0)  # all mass at 0: a placeholder mixture (the answer is 0)
+        wts[empty] = 0.0
+        wts[empty, -1] = 1.0
         below = cont * _mix_cdf(-g.ref[:, None], wts, means, sds)[:, 0]  # C = F(0-)
         pp = np.broadcast_to(p, (r.size, p.size))
         low_side = pp <= below[:, None]
         zero = ~low_side & (pp <= (below + p0)[:, None])
         with np.errstate(invalid="ignore", divide="ignore"):
             target = np.where(low_side, pp, pp - p0[:, None]) / cont[:, None]
-        target = np.clip(np.where(np.isfinite(target), target, 0.5), 0.0, 1.0)
+        # entries at the point mass take a placeholder target (cheap to solve, overwritten)
+        target = np.where(zero | empty[:, None] | ~np.isfinite(target), 0.5, target)
+        target = np.clip(target, 0.0, 1.0)
         q = g.ref[:, None] + _mix_quantile(target, wts, means, sds)
         q = np.where(zero | (cont[:, None] <= 0), 0.0, q)
         out[r] = q
