@@ -244,11 +244,16 @@ def run_figures(
     return figures
 
 
+def _prior_top(tau_prior: Any) -> float:
+    """The prior's 99% quantile (0 for an improper prior, which has none)."""
+    return float(tau_prior.ppf(0.99)) if tau_prior.is_proper else 0.0
+
+
 def _tau_figure(f: AnalysisResult, priors: Priors, plots: Any) -> Any:
     draws = None
     if f.exact is not None:
         post = f.exact
-        top = max(float(priors.tau.ppf(0.99)), float(post.tau_quantile(0.995)))
+        top = max(_prior_top(priors.tau), float(post.tau_quantile(0.995)))
         grid = np.linspace(0.0, top, 300)
         post_pdf = np.asarray(post.tau_pdf(grid), dtype=float)
         if f.check_idata is not None:
@@ -257,21 +262,27 @@ def _tau_figure(f: AnalysisResult, priors: Priors, plots: Any) -> Any:
         from scipy import stats
 
         draws = f.bayes.idata.posterior["tau"].values.ravel()
-        top = max(float(priors.tau.ppf(0.99)), float(np.quantile(draws, 0.995)))
+        top = max(_prior_top(priors.tau), float(np.quantile(draws, 0.995)))
         grid = np.linspace(0.0, top, 300)
         # reflected kernel density estimate (tau >= 0)
         kde = stats.gaussian_kde(np.concatenate([draws, -draws]))
         post_pdf = 2.0 * kde(grid)
     else:
         return None
-    prior_pdf = np.asarray(priors.tau.pdf(grid), dtype=float)
-    prior_pdf = np.where(np.isfinite(prior_pdf), prior_pdf, 0.0)
+    label = str(priors.tau.label or priors.tau.family)
     post_pdf = np.where(np.isfinite(post_pdf), post_pdf, 0.0)
+    if priors.tau.is_proper:
+        prior_pdf = np.asarray(priors.tau.pdf(grid), dtype=float)
+    else:  # no normalising constant: its shape, scaled to the posterior's peak
+        dens = np.exp(priors.tau.log_density(grid, f.es_table["sei"].to_numpy(float)))
+        prior_pdf = dens * (post_pdf.max() / max(float(np.max(dens)), 1e-300))
+        label += ", improper: scaled to the posterior's peak"
+    prior_pdf = np.where(np.isfinite(prior_pdf), prior_pdf, 0.0)
     ax = plots.tau_prior_posterior_plot(
         grid,
         prior_pdf,
         post_pdf,
-        prior_label=str(priors.tau.label or priors.tau.family),
+        prior_label=label,
         posterior_draws=draws,
     )
     name = _outcome_name(f.task.outcome)
