@@ -125,6 +125,22 @@ def test_numbers_are_the_pooled_results_on_the_ratio_scale(run, sof):
     assert tables["summary_of_findings"]["analysis"].tolist() == list(sof.index)
 
 
+def test_bayes_factors_and_model_averaging_are_those_of_the_exact_posterior(run, sof):
+    """The summary's Bayes factors and model-averaged ratio are the model-averaging table's
+    (whose values tests/test_bayes_factors.py checks against R bayesmeta)."""
+    ma = build_tables(run)["model_averaging"].set_index("analysis")
+    for aid in (PFS, ORR, AE1, AE2):
+        row = sof.loc[aid]
+        for a in ("bf_tau0", "bf_mu0", "bf_inclusion_effect"):
+            assert row[a] == pytest.approx(ma.loc[aid, a], rel=1e-12)
+        for a, b in (("bma_median", "bma_mu_median"), ("bma_low", "bma_mu_low"),
+                     ("bma_high", "bma_mu_high")):  # fmt: skip
+            assert row[a] == pytest.approx(math.exp(ma.loc[aid, b]), rel=1e-12)
+    cells = {c.header: c.cell(sof.loc[PFS].to_dict()) for c in COLUMNS}
+    assert cells["BF(mu = 0) / BF(tau = 0)"].count("/") == 1
+    assert cells["Model-averaged median [{pct}]"].count("[") == 1
+
+
 def test_patients_are_the_randomised_arm_sizes(run, sof):
     # PFS: BOLERO-2 (485 + 239) and Bachelot 2012 (54 + 57), from data/studies.csv
     assert sof.loc[PFS, "patients"] == 485 + 239 + 54 + 57

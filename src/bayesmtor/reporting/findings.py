@@ -75,11 +75,14 @@ def summary_of_findings(fits: Sequence[AnalysisResult], plan: Plan) -> pd.DataFr
     favourable, k, patients, engine, bayes_median, bayes_low, bayes_high, p_below_null,
     probability, probability_of, probability_side, freq_method, freq_estimate, freq_low,
     freq_high, freq_pval, tau_median, tau_low, tau_high, freq_tau, I2, pred_low, pred_high,
-    ci_prob, status, flags``. Effects and intervals are on the ratio scale for ratio measures
+    bf_tau0, bf_mu0, bf_inclusion_effect, bma_median, bma_low, bma_high, ci_prob, status,
+    flags``. Effects and intervals are on the ratio scale for ratio measures
     (risk differences as they are); ``probability`` is the posterior probability of benefit
     (``probability_of = "benefit"``) or harm (``"harm"``), ``probability_side`` the event it
     is the probability of (``"HR < 1"``); ``pred_low/high`` are NaN for a single trial (the
-    interval would come from the prior alone); ``flags`` joined by ``"; "``.
+    interval would come from the prior alone); ``bf_*`` are the exact posterior's Bayes
+    factors and ``bma_*`` its model-averaged median and interval (ratio scale; NaN with an
+    improper prior); ``flags`` joined by ``"; "``.
     """
     rows = [_finding(f, plan) for f in fits if f.fitted]
     order = {"efficacy": 0, "safety": 1}
@@ -92,8 +95,8 @@ _COLUMN_NAMES = [
     "role", "favourable", "k", "patients", "engine", "bayes_median", "bayes_low",
     "bayes_high", "p_below_null", "probability", "probability_of", "probability_side",
     "freq_method", "freq_estimate", "freq_low", "freq_high", "freq_pval", "tau_median",
-    "tau_low", "tau_high", "freq_tau", "I2", "pred_low", "pred_high", "ci_prob", "status",
-    "flags",
+    "tau_low", "tau_high", "freq_tau", "I2", "pred_low", "pred_high", "bf_tau0", "bf_mu0",
+    "bf_inclusion_effect", "bma_median", "bma_low", "bma_high", "ci_prob", "status", "flags",
 ]  # fmt: skip
 
 
@@ -138,11 +141,28 @@ def _finding(f: AnalysisResult, plan: Plan) -> dict[str, Any]:
         "I2": float(fr.I2) if freq_ok and not single else math.nan,
         "pred_low": math.nan if single else float(back(b["pred_low"])),
         "pred_high": math.nan if single else float(back(b["pred_high"])),
+        **_evidence(f.evidence, back),
         "ci_prob": plan.ci_prob,
         "status": f.status,
     }
     row["flags"] = "; ".join(_flags(row, info.known, freq_ok, plan))
     return row
+
+
+def _evidence(ev: Mapping[str, Any], back: Callable[[Any], Any]) -> dict[str, float]:
+    """Bayes factors and the model-averaged summary of mu (ratio scale) of an analysis."""
+
+    def get(key: str) -> float:
+        return float(ev.get(key, math.nan))
+
+    return {
+        "bf_tau0": get("bf_tau0"),
+        "bf_mu0": get("bf_mu0"),
+        "bf_inclusion_effect": get("bf_inclusion_effect"),
+        "bma_median": float(back(get("bma_mu_median"))),
+        "bma_low": float(back(get("bma_mu_low"))),
+        "bma_high": float(back(get("bma_mu_high"))),
+    }
 
 
 def _probability(info: Any, p_below: float, measure: str) -> tuple[float, str, str]:
@@ -180,6 +200,8 @@ def _prior_dominated(row: Mapping[str, Any], plan: Plan) -> bool:
     of the prior's central interval of the same probability."""
     lo, hi = (1 - plan.ci_prob) / 2, (1 + plan.ci_prob) / 2
     prior = plan.priors.tau
+    if not prior.is_proper:  # no prior interval to compare with
+        return False
     width = float(prior.ppf(hi)) - float(prior.ppf(lo))
     post = row["tau_high"] - row["tau_low"]
     if not (math.isfinite(width) and width > 0 and math.isfinite(post)):
@@ -301,6 +323,21 @@ def _i2(r: Mapping[str, Any]) -> str:
     return f"{r['I2']:.0f}%" if math.isfinite(r["I2"]) else "–"
 
 
+def _bayes_factors(r: Mapping[str, Any]) -> str:
+    if not (math.isfinite(r["bf_tau0"]) and math.isfinite(r["bf_mu0"])):
+        return "– (improper prior)"
+    return f"{_bf(r['bf_mu0'])} / {_bf(r['bf_tau0'])}"
+
+
+def _bf(x: float) -> str:
+    return f"{x:.2g}" if x < 0.01 or x >= 100 else f"{x:.2f}"
+
+
+def _averaged(r: Mapping[str, Any]) -> str:
+    text = format_ratio_interval(r["bma_median"], r["bma_low"], r["bma_high"])
+    return text or "–"
+
+
 def _prediction(r: Mapping[str, Any]) -> str:
     if r["k"] == 1:
         return "– (prior only)"
@@ -317,6 +354,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("tau median [{pct} CrI]", _tau),
     Column("I2", _i2),
     Column("Prediction, new trial [{pct}]", _prediction),
+    Column("BF(mu = 0) / BF(tau = 0)", _bayes_factors),
+    Column("Model-averaged median [{pct}]", _averaged),
     Column("Flags", lambda r: r["flags"], "text flags"),
 )
 

@@ -578,8 +578,13 @@ def _findings_section(
             f"{pct} credible interval (CrI) and the posterior probability that the treatment "
             "helps (efficacy) or harms (adverse events); frequentist: "
             f"{plan.frequentist.method} estimate with its {pct} confidence interval. tau is the "
-            "between-trial SD on the log scale; n.r. = not reported. Click an outcome for its "
-            "forest plot and details."
+            "between-trial SD on the log scale; n.r. = not reported. BF(mu = 0) and "
+            "BF(tau = 0) are Bayes factors of no effect and of no heterogeneity (above 1: the "
+            "data favour them); the model-averaged median and interval average over the "
+            "fixed- and random-effects models with and without an effect (1/4 each a priori), "
+            "and are exactly 1 where the no-effect models hold that much posterior mass (see "
+            "Bayes factors and model averaging). Click an outcome for its forest plot and "
+            "details."
         ),
         html=markup,
     )
