@@ -690,8 +690,8 @@ class ExactPosterior:
     n_nodes : int
         Number of quadrature nodes (mixture components) used.
     marginal_likelihood : float or None
-        p(y) under the proper priors (``None`` with a flat mu prior); it under- or overflows
-        for data on extreme scales or with many studies, where
+        p(y) under the proper priors (``None`` with a flat mu prior or an improper tau
+        prior); it under- or overflows for data on extreme scales or with many studies, where
         :attr:`log_marginal_likelihood` does not.
     """
 
@@ -721,7 +721,7 @@ class ExactPosterior:
 
     @property
     def log_marginal_likelihood(self) -> float | None:
-        """log p(y) under the proper priors (``None`` with a flat mu prior)."""
+        """log p(y) under the proper priors (``None`` unless both priors are proper)."""
         lml = self._batch.log_marginal_likelihood()
         return None if lml is None else float(lml[0])
 
