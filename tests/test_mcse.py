@@ -19,11 +19,12 @@ from bayesmtor.bayes.mcse import draw_summary, mcse_key, schema_values, shortest
 REPS = 120
 # log(SD_obs / RMS(MCSE)): the sample SD over REPS replications has a relative error of
 # ~1 / sqrt(2 (REPS - 1)) (normal estimates); Bonferroni over the summaries keeps the
-# family-wise false-failure rate below 0.1%. ArviZ's quantile MCSE is itself an estimate with
-# a small bias for tail quantiles of autocorrelated chains (~5% here, seed sweep), allowed on
-# top. An MCSE that ignored the autocorrelation would be off by sqrt((1 + rho) / (1 - rho)),
-# a factor 1.3 to 2.4 for these chains, and fail.
-BIAS = 0.05
+# family-wise false-failure rate below 0.1%. ArviZ's MCSEs are themselves estimates and are
+# conservative on these chains: the seed sweep (benchmarks/seed_sweep_mcse.py) finds the
+# observed spread 0-20% below the reported MCSE (mean log ratio about -0.07, tail quantiles
+# and the SD most), so 0.10 is allowed on top. An MCSE that ignored the autocorrelation would
+# be off by sqrt((1 + rho) / (1 - rho)), a factor 1.7 (mu) and 2.4 (tau) here, and fail.
+BIAS = 0.10
 BOUND = bonferroni_z(len(KEYS)) / math.sqrt(2 * (REPS - 1)) + BIAS
 
 
