@@ -323,19 +323,17 @@ def _i2(r: Mapping[str, Any]) -> str:
     return f"{r['I2']:.0f}%" if math.isfinite(r["I2"]) else "–"
 
 
-def _bayes_factors(r: Mapping[str, Any]) -> str:
+def _averaged(r: Mapping[str, Any]) -> str:
+    """Model-averaged median [interval]; then BF(mu = 0), BF(tau = 0) (one cell, which may
+    wrap, so that the table keeps to its box)."""
     if not (math.isfinite(r["bf_tau0"]) and math.isfinite(r["bf_mu0"])):
         return "– (improper prior)"
-    return f"{_bf(r['bf_mu0'])} / {_bf(r['bf_tau0'])}"
+    text = format_ratio_interval(r["bma_median"], r["bma_low"], r["bma_high"])
+    return f"{text}; BF {_bf(r['bf_mu0'])}, {_bf(r['bf_tau0'])}"
 
 
 def _bf(x: float) -> str:
     return f"{x:.2g}" if x < 0.01 or x >= 100 else f"{x:.2f}"
-
-
-def _averaged(r: Mapping[str, Any]) -> str:
-    text = format_ratio_interval(r["bma_median"], r["bma_low"], r["bma_high"])
-    return text or "–"
 
 
 def _prediction(r: Mapping[str, Any]) -> str:
@@ -354,8 +352,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("tau median [{pct} CrI]", _tau),
     Column("I2", _i2),
     Column("Prediction, new trial [{pct}]", _prediction),
-    Column("BF(mu = 0) / BF(tau = 0)", _bayes_factors),
-    Column("Model-averaged median [{pct}]", _averaged),
+    Column("Model-averaged [{pct}]; BF(mu = 0), BF(tau = 0)", _averaged, "text"),
     Column("Flags", lambda r: r["flags"], "text flags"),
 )
 
