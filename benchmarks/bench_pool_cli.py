@@ -1,27 +1,51 @@
-"""Time `bayesmtor pool --by` end to end on 10,000 simulated meta-analyses.
+"""`bayesmtor pool` end to end, whole processes: 10,000 meta-analyses, start-up, R metafor.
 
-Writes one CSV (log_se shape, k = 6-12 studies per group, fixed seed) and runs the real command
-line in a subprocess, process start-up and CSV parsing included:
+Writes one CSV (log_se shape, k = 6-12 studies per group, fixed seed) and times the real
+command line in fresh processes (start-up, CSV parsing and JSON output included), interleaved
+and repeated, printing medians of wall and CPU time:
 
-* `bayesmtor pool FILE --measure generic --method REML --by group --json` (frequentist), and
-* `bayesmtor pool FILE --measure generic --bayes --by group --json` (exact engine).
+* `pool FILE --measure generic --method REML --by group --json` (frequentist) and
+  `pool FILE --measure generic --bayes --by group --json` (exact engine), and their ratio
+  (target: exact <= 1.5 x REML);
+* one `pool` call on a 4-study file (target: < 0.3 s), beside the floor of the interpreter and
+  of `import numpy, pandas, scipy.special`;
+* where `Rscript` with metafor is installed, R metafor's `rma(yi, sei=sei, method="REML")` in a
+  loop over the same 10,000 meta-analyses, as a whole `Rscript` process (target: bayesmtor at
+  least 50x faster).
 
-Targets: 10,000 exact posteriors in <= 10 s through one `--by` call. Usage:
+``--base-src DIR`` also times another source tree of the package (e.g. an export of an earlier
+commit: ``git archive COMMIT | tar -x -C DIR``) through ``PYTHONPATH=DIR/src``, side by side.
 
-    python benchmarks/bench_pool_cli.py [N_GROUPS]
+    python benchmarks/bench_pool_cli.py [--groups 10000] [--repeats 3] [--base-src DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import PY, Timings, machine_line, run  # noqa: E402
+
+R_LOOP = """
+suppressPackageStartupMessages(library(metafor))
+d <- read.csv(commandArgs(trailingOnly = TRUE)[1])
+ctl <- list(threshold = 1e-13, tol = 1e-13, maxiter = 10000, stepadj = 0.5)
+out <- lapply(split(d[, c("yi", "sei")], d$group), function(g) {
+  fit <- try(rma(g$yi, sei = g$sei, method = "REML", control = ctl), silent = TRUE)
+  if (inherits(fit, "try-error")) NA else fit$tau2
+})
+cat(length(out), "\\n")
+"""
 
 
 def simulate(n_groups: int, seed: int = 20141001) -> pd.DataFrame:
@@ -36,33 +60,102 @@ def simulate(n_groups: int, seed: int = 20141001) -> pd.DataFrame:
     return pd.DataFrame({"group": group, "study": study, "yi": yi, "sei": sei})
 
 
-def time_command(args: list[str]) -> tuple[float, int]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stderr}")
-    return elapsed, len(json.loads(proc.stdout))
+def _env(src: str | None) -> dict[str, str]:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    if src:
+        env["PYTHONPATH"] = str(Path(src) / "src")
+    return env
+
+
+def _time(label: str, cmd: list[str], env: dict[str, str], repeats: int, check=None) -> Timings:
+    t = Timings(label)
+    for _ in range(repeats):
+        wall, cpu, out = run(cmd, env)
+        if check is not None:
+            check(out)
+        t.wall.append(wall)
+        t.cpu.append(cpu)
+    return t
 
 
 def main() -> None:
-    n_groups = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--groups", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--base-src", default=None, help="also time this source tree, side by side")
+    args = ap.parse_args()
+    trees = {"": None} | ({" [base]": args.base_src} if args.base_src else {})
+    print(machine_line())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "many.csv"
-        frame = simulate(n_groups)
+        frame = simulate(args.groups)
         frame.to_csv(path, index=False)
-        print(f"{n_groups} meta-analyses, {len(frame)} studies in one CSV")
-        base = [sys.executable, "-m", "bayesmtor", "pool", str(path), "--measure", "generic"]
-        for label, extra in (
-            ("frequentist REML", ["--method", "REML"]),
-            ("Bayesian exact", ["--bayes"]),
-        ):
-            elapsed, n_out = time_command(base + extra + ["--by", "group", "--json"])
-            assert n_out == n_groups, (n_out, n_groups)
+        small = Path(tmp) / "small.csv"
+        frame[frame["group"] == 0].to_csv(small, index=False)
+        print(f"{args.groups} meta-analyses, {len(frame)} studies in one CSV\n")
+
+        def n_out(out: str) -> None:
+            assert len(json.loads(out)) == args.groups
+
+        base = ["-m", "bayesmtor", "pool", str(path), "--measure", "generic", "--by", "group"]
+        rows: dict[str, Timings] = {}
+        for _ in range(args.repeats):  # interleaved: REML, exact, REML [base], exact [base], ...
+            for tag, src in trees.items():
+                for label, extra in (("REML", ["--method", "REML"]), ("exact", ["--bayes"])):
+                    t = _time(f"{label}{tag}", [PY, *base, *extra, "--json"], _env(src), 1, n_out)
+                    rows.setdefault(t.label, Timings(t.label))
+                    rows[t.label].wall += t.wall
+                    rows[t.label].cpu += t.cpu
+        print(f"pool --by group --json, {args.groups} meta-analyses (whole processes):")
+        for t in rows.values():
+            print("  " + t.line())
+        for tag in trees:
+            r, e = rows[f"REML{tag}"], rows[f"exact{tag}"]
             print(
-                f"{label:>17}: {elapsed:6.2f} s for {n_groups} in one --by call "
-                f"({1000 * elapsed / n_groups:.3f} ms per meta-analysis, start-up included)"
+                f"  exact / REML{tag}: {e.wall_median / r.wall_median:.2f} wall, "
+                f"{e.cpu_median / r.cpu_median:.2f} CPU  [target <= 1.5]"
             )
+
+        print("\nstart-up: one pool call on a 4-study file (whole processes):")
+        one = [PY, "-m", "bayesmtor", "pool", str(small), "--measure", "generic"]
+        reps = max(5, 3 * args.repeats)
+        starts = [_time("python -c pass", [PY, "-c", "pass"], _env(None), reps)]
+        starts.append(
+            _time(
+                "import numpy, pandas, scipy.special",
+                [PY, "-c", "import numpy, pandas, scipy.special"],
+                _env(None),
+                reps,
+            )  # fmt: skip
+        )
+        for tag, src in trees.items():
+            starts.append(
+                _time(f"pool --method REML{tag}", [*one, "--method", "REML"], _env(src), reps)
+            )
+        for t in starts:
+            print("  " + t.line())
+        print(f"  target: pool call < 0.3 s (median {starts[2].wall_median:.3f} s)")
+
+        rscript = shutil.which("Rscript")
+        ok = (
+            rscript
+            and subprocess.run([rscript, "-e", "library(metafor)"], capture_output=True).returncode
+            == 0
+        )
+        if not ok:
+            print("\nR metafor not installed: the metafor comparison is skipped")
+            return
+        script = Path(tmp) / "loop.R"
+        script.write_text(R_LOOP)
+        r = _time(
+            "R metafor rma() loop (Rscript)", [rscript, str(script), str(path)], _env(None), 1
+        )
+        ours = rows["REML"]
+        print(f"\n10,000 REML fits, whole processes:\n  {r.line()}\n  {ours.line()}")
+        print(
+            f"  metafor / bayesmtor: {r.wall_median / ours.wall_median:.0f}x wall, "
+            f"{r.cpu_median / ours.cpu_median:.0f}x CPU  [target >= 50x]"
+        )
 
 
 if __name__ == "__main__":

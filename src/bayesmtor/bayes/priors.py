@@ -42,7 +42,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from bayesmtor import config
 from bayesmtor.errors import PriorError
@@ -610,19 +610,9 @@ class TauPrior:
         )
 
     # ------------------------------------------------------------------ distribution
-    def _frozen_scipy(self) -> Any:
-        p = dict(self.params)
-        fam = self.family
-        if fam == "half-normal":
-            return stats.halfnorm(scale=p["scale"])
-        if fam == "half-cauchy":
-            return stats.halfcauchy(scale=p["scale"])
-        if fam == "uniform":
-            return stats.uniform(loc=p["lower"], scale=p["upper"] - p["lower"])
-        if fam == "log-normal":
-            return stats.lognorm(s=p["sdlog"], scale=math.exp(p["meanlog"]))
-        return None  # half-student-t: handled explicitly
-
+    # Closed forms (scipy.special only): the exact engine evaluates the prior density on every
+    # quadrature node of every analysis, and building scipy.stats distributions per call (and
+    # importing scipy.stats) cost more than the quadrature itself.
     def logpdf(self, tau: Any) -> np.ndarray:
         """Log density of tau (``-inf`` outside the support; unnormalised for the improper
         uniform prior; the Jeffreys prior needs the data: :meth:`log_density`)."""
@@ -634,13 +624,34 @@ class TauPrior:
                 "the Jeffreys prior on tau depends on the standard errors of the analysis; "
                 "evaluate it with log_density(tau, sei)"
             )
-        if self.family == "half-student-t":
-            s, nu = self["scale"], self["nu"]
-            with np.errstate(divide="ignore"):
-                out = np.log(2.0) + stats.t.logpdf(t / s, nu) - np.log(s)
+        fam = self.family
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if fam == "half-normal":
+                s = self["scale"]
+                out = 0.5 * math.log(2.0 / math.pi) - math.log(s) - 0.5 * (t / s) ** 2
+            elif fam == "half-cauchy":
+                s = self["scale"]
+                out = math.log(2.0 / (math.pi * s)) - np.log1p((t / s) ** 2)
+            elif fam == "half-student-t":
+                s, nu = self["scale"], self["nu"]
+                const = (
+                    math.log(2.0)
+                    + math.lgamma((nu + 1.0) / 2.0)
+                    - math.lgamma(nu / 2.0)
+                    - 0.5 * math.log(nu * math.pi)
+                    - math.log(s)
+                )
+                out = const - 0.5 * (nu + 1.0) * np.log1p((t / s) ** 2 / nu)
+            elif fam == "uniform":
+                lo, hi = self["lower"], self["upper"]
+                inside = (t >= lo) & (t <= hi)
+                return np.where(inside, -math.log(hi - lo), -np.inf)
+            else:  # log-normal
+                m, sd = self["meanlog"], self["sdlog"]
+                lt = np.log(np.where(t > 0, t, 1.0))
+                out = -lt - math.log(sd * math.sqrt(2.0 * math.pi)) - 0.5 * ((lt - m) / sd) ** 2
+                return np.where(t > 0, out, -np.inf)
             return np.where(t >= 0, out, -np.inf)
-        with np.errstate(divide="ignore"):
-            return np.asarray(self._frozen_scipy().logpdf(t), dtype=float)
 
     def pdf(self, tau: Any) -> np.ndarray:
         """Density of tau."""
@@ -650,10 +661,22 @@ class TauPrior:
         """Cumulative distribution function of tau."""
         self._refuse_improper("CDF")
         t = np.asarray(tau, dtype=float)
-        if self.family == "half-student-t":
-            s, nu = self["scale"], self["nu"]
-            return np.where(t > 0, 2.0 * stats.t.cdf(np.maximum(t, 0) / s, nu) - 1.0, 0.0)
-        return np.asarray(self._frozen_scipy().cdf(t), dtype=float)
+        fam = self.family
+        tp = np.maximum(t, 0.0)
+        if fam == "half-normal":
+            out = special.erf(tp / (self["scale"] * math.sqrt(2.0)))
+        elif fam == "half-cauchy":
+            out = (2.0 / math.pi) * np.arctan(tp / self["scale"])
+        elif fam == "half-student-t":
+            out = 2.0 * special.stdtr(self["nu"], tp / self["scale"]) - 1.0
+        elif fam == "uniform":
+            lo, hi = self["lower"], self["upper"]
+            return np.clip((t - lo) / (hi - lo), 0.0, 1.0)
+        else:  # log-normal
+            with np.errstate(divide="ignore"):
+                z = (np.log(tp) - self["meanlog"]) / self["sdlog"]
+            out = special.ndtr(z)
+        return np.where(t > 0, out, 0.0)
 
     def ppf(self, q: Any) -> np.ndarray:
         """Quantile function of tau (vectorised)."""
@@ -665,7 +688,7 @@ class TauPrior:
         if fam == "half-cauchy":
             return self["scale"] * np.tan(np.pi * qq / 2.0)
         if fam == "half-student-t":
-            return self["scale"] * stats.t.ppf((1.0 + qq) / 2.0, self["nu"])
+            return self["scale"] * special.stdtrit(self["nu"], (1.0 + qq) / 2.0)
         if fam == "uniform":
             return self["lower"] + qq * (self["upper"] - self["lower"])
         return np.exp(self["meanlog"] + self["sdlog"] * special.ndtri(qq))
@@ -862,7 +885,8 @@ class MuPrior:
         x = np.asarray(mu, dtype=float)
         if self.is_flat:
             return np.zeros_like(x)
-        return np.asarray(stats.norm.logpdf(x, loc=self.mean, scale=self.sd), dtype=float)
+        z = (x - self.mean) / self.sd
+        return -0.5 * z * z - math.log(self.sd * math.sqrt(2.0 * math.pi))
 
     def to_pymc(self, name: str) -> Any:
         """Create the matching PyMC random variable in the current model context."""

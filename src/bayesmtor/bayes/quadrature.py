@@ -447,11 +447,22 @@ class _Grid:
         """x (g, q) with tau CDF = q: bisection on the interpolant, then Newton on the exact CDF."""
         cum = self.cum()
         idx = np.clip((cum[:, None, :] <= q[:, :, None]).sum(axis=2) - 1, 0, self.panels - 1)
-        lo = self.xmap.x0 + idx * self.width
-        hi = lo + self.width
+        left = self.xmap.x0 + idx * self.width
+        lo, hi = left, left + self.width
+        # The bisection stays inside each point's panel, so the interpolant of that panel (the
+        # polynomial of cdf_interp, in s = 2 frac - 1) is gathered once and evaluated by Horner.
+        g, nq = idx.shape
+        gather = (idx[:, :, None] * _GL_N + np.arange(_GL_N)).reshape(g, -1)
+        hh = np.take_along_axis(self.h, gather, axis=1).reshape(g, nq, _GL_N)
+        coef = (hh @ _ANTI) * ((0.5 * self.width) / self.z)[:, None, None]  # (g, q, 9)
+        base = np.take_along_axis(cum, idx, axis=1)
         for _ in range(25):
             mid = 0.5 * (lo + hi)
-            below = self.cdf_interp(mid, cum) < q
+            s = 2.0 * (mid - left) / self.width - 1.0
+            poly = coef[..., _GL_N]
+            for i in range(_GL_N - 1, -1, -1):
+                poly = poly * s + coef[..., i]
+            below = base + poly < q
             lo = np.where(below, mid, lo)
             hi = np.where(below, hi, mid)
         x = 0.5 * (lo + hi)
