@@ -2,8 +2,8 @@
 
 Reruns, for seeds 0..N-1, the computations of
 
-* ``tests/test_mcmc_vs_exact.py`` (family ``vs_exact``: 3 datasets x 11 quantities at the
-  package defaults);
+* ``tests/test_mcmc_vs_exact.py`` (family ``vs_exact``: 2 samplers x 3 datasets x 11
+  quantities at the package defaults; ``--samplers`` restricts the samplers);
 * ``tests/test_pymc_models.py::test_normal_normal_agrees_with_exact_engine`` (family ``bcg``:
   8 quantities, 2 chains x 1000 draws), and on the same fit
   ``test_shrunken_effects_lie_between_estimate_and_mean`` (slack of each shrunken mean inside
@@ -54,6 +54,7 @@ from bayesmtor.bayes.exact import exact_posterior  # noqa: E402
 from bayesmtor.errors import ConvergenceWarning  # noqa: E402
 
 FAMILIES = ("vs_exact", "bcg", "summaries", "binomial")
+SAMPLERS = list(vs.SAMPLERS)  # of the vs_exact family (--samplers)
 SUMMARY_TOL = 0.05  # test_summaries: |MCMC - exact| median of mu
 SHRINK_TOL = 0.02  # test_shrunken_effects_lie_between_estimate_and_mean
 #: The MCSE is too small (z inflated) when the ESS is overestimated: the "low-side" spread
@@ -107,10 +108,11 @@ def _rows(family: str, dataset: str, seed: int, fit, ex, quantities) -> list[dic
 
 def sweep_vs_exact(seeds) -> pd.DataFrame:
     rows = []
-    for name in sorted(vs.DATASETS):
-        for seed in seeds:
-            fit, ex = vs.fit_dataset(name, TESTS / "reference", seed)
-            rows += _rows("vs_exact", name, seed, fit, ex, vs.QUANTITIES)
+    for sampler in SAMPLERS:
+        for name in sorted(vs.DATASETS):
+            for seed in seeds:
+                fit, ex = vs.fit_dataset(name, TESTS / "reference", seed, sampler=sampler)
+                rows += _rows("vs_exact", f"{name} ({sampler})", seed, fit, ex, vs.QUANTITIES)
     return pd.DataFrame(rows)
 
 
@@ -222,6 +224,9 @@ def main() -> None:
     ap.add_argument("families", nargs="?", default=",".join(FAMILIES))
     ap.add_argument("--csv", type=Path, default=None, help="write the raw z-scores here")
     ap.add_argument(
+        "--samplers", default=",".join(vs.SAMPLERS), help="samplers of the vs_exact family"
+    )
+    ap.add_argument(
         "--from-csv", type=Path, default=None, help="report the z-scores of an earlier --csv run"
     )
     args = ap.parse_args()
@@ -239,6 +244,7 @@ def main() -> None:
         return
     seeds = range(args.n)
     families = args.families.split(",")
+    SAMPLERS[:] = args.samplers.split(",")
     warnings.simplefilter("ignore", ConvergenceWarning)  # counted, not printed
     warnings.simplefilter("ignore", UserWarning)
     logging.getLogger("pymc").setLevel(logging.ERROR)

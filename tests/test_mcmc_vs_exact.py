@@ -1,6 +1,7 @@
-"""MCMC (PyMC, marginal normal-normal model) against the exact quadrature engine on public data.
+"""MCMC (marginal normal-normal model) against the exact quadrature engine on public data.
 
-Each dataset is fitted once with NUTS at the package's default settings (config: 4 chains x
+Each dataset is fitted once by each NUTS sampler -- the NumPy one of bayesmtor.bayes.nuts and
+PyMC's -- at the package's default settings (config: 4 chains x
 2000 draws, target_accept 0.9; shorter runs give unreliable MCSEs for tail quantiles); every
 reported quantity (mean and central quantiles of mu, quantiles of tau, mean and quantiles of
 the new-trial effect) is compared with the exact engine in units of its Monte Carlo standard
@@ -53,13 +54,15 @@ def _schools(reference_dir):
 
 
 DATASETS = {"hackshaw1998": _hackshaw, "nielweise2007": _nielweise, "eight_schools": _schools}
+SAMPLERS = ("numpy", "pymc")
 
 #: Compared quantities: means of mu and theta_new, three quantiles of mu, tau and theta_new.
 QUANTITIES = ("mu mean", "theta_new mean") + tuple(
     f"{var} q{q}" for var in ("mu", "tau", "theta_new") for q in QUANTILES
 )
-#: The family is the whole parametrised test: every comparison of every dataset (3 x 11).
-M_FAMILY = len(DATASETS) * len(QUANTITIES)
+#: The family is the whole parametrised test: every comparison of every dataset and sampler
+#: (2 x 3 x 11).
+M_FAMILY = len(SAMPLERS) * len(DATASETS) * len(QUANTITIES)
 #: Relative SD of the estimated MCSEs (through 1 / sqrt(ESS)) on the side that inflates z: at
 #: most 0.092 over all quantities and datasets in the seed sweep (benchmarks/seed_sweep_mcmc.py,
 #: "low-side" column), rounded up with a margin for the sweep's own noise.
@@ -68,17 +71,18 @@ MCSE_REL_SD = 0.12
 Z_MAX = mcse_z_bound(M_FAMILY, MCSE_REL_SD)
 
 
-def fit_dataset(name, reference_dir, seed=SEED):
-    """MCMC fit (package defaults) and exact posterior of one dataset."""
+def fit_dataset(name, reference_dir, seed=SEED, sampler="pymc"):
+    """MCMC fit (package defaults, the given sampler) and exact posterior of one dataset."""
     yi, sei, tau_prior, mu_prior = DATASETS[name](reference_dir)
     fit = pymc_models.fit_normal_normal(
-        yi, sei, tau_prior=tau_prior, mu_prior=mu_prior, random_seed=seed
+        yi, sei, tau_prior=tau_prior, mu_prior=mu_prior, random_seed=seed, sampler=sampler
     )
     return fit, exact_posterior(yi, sei, tau_prior=tau_prior, mu_prior=mu_prior)
 
 
+@pytest.mark.parametrize("sampler", SAMPLERS)
 @pytest.mark.parametrize("name", sorted(DATASETS))
-def test_mcmc_within_mcse_of_exact(name, reference_dir):
+def test_mcmc_within_mcse_of_exact(name, sampler, reference_dir):
     """Every quantity lies within ``Z_MAX`` MCSEs of the exact engine.
 
     ``z = (MCMC - exact) / MCSE`` as in ``familywise.mcmc_vs_exact`` (quantiles compared on the
@@ -100,7 +104,7 @@ def test_mcmc_within_mcse_of_exact(name, reference_dir):
     2.5% and 97.5% quantiles of mu and theta_new and 0.5 SD for those of tau (seed sweep):
     a sampler that shifts the centre of a posterior by a sixth of its SD fails this test.
     """
-    fit, ex = fit_dataset(name, reference_dir)
+    fit, ex = fit_dataset(name, reference_dir, sampler=sampler)
     assert fit.diagnostics["divergences"] == 0, fit.diagnostics
     assert fit.converged, fit.diagnostics
     found = mcmc_vs_exact(fit.idata.posterior, ex, QUANTITIES)

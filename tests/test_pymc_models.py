@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from familywise import mcmc_vs_exact, mcse_z_bound
 
+from bayesmtor import config
 from bayesmtor.bayes import pymc_models as pmm
 from bayesmtor.bayes import sampling
 from bayesmtor.bayes.exact import exact_posterior
@@ -372,7 +373,8 @@ def test_retry_loop_seeds_are_seed_plus_attempt(monkeypatch):
 
 @pytest.mark.mcmc
 def test_check_and_fit_build_the_same_normal_normal_model(monkeypatch):
-    """fit_normal_normal and the plan run's MCMC check both build sampling.NormalNormalModel."""
+    """With PyMC's sampler, fit_normal_normal and the plan run's MCMC check both build
+    sampling.NormalNormalModel."""
     from bayesmtor.bayes.priors import MuPrior, TauPrior
     from bayesmtor.pipeline import mcmc_worker
     from bayesmtor.plans import load_plan
@@ -385,6 +387,7 @@ def test_check_and_fit_build_the_same_normal_normal_model(monkeypatch):
         built.append(self)
 
     monkeypatch.setattr(sampling.NormalNormalModel, "__init__", spy)
+    monkeypatch.setitem(config.defaults, "mcmc_sampler", "pymc")
     yi, sei = bcg_log_rr()
     kw = dict(draws=200, tune=200, chains=2, max_retries=0, random_seed=7)
     with warnings.catch_warnings():

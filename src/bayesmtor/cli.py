@@ -48,7 +48,8 @@ undefined; log scale for ratio measures); --subgroup, --leave-one-out, --cumulat
 add the sections subgroups (with Q_between), leave_one_out, cumulative, egger and begg.
 
 Bayesian pooling (--bayes): normal-normal random-effects model on the log scale, exact
-posterior by quadrature (default) or PyMC NUTS (--engine mcmc). Keys: engine, measure, ci_prob,
+posterior by quadrature (default) or NUTS (--engine mcmc; --sampler numpy, the default, or
+pymc). Keys: engine, measure, ci_prob,
 tau_prior, mu_prior, k, mu_mean, mu_median, mu_low, mu_high, tau_median, tau_low, tau_high,
 pred_low, pred_high (interval for a new trial's effect), p_mu_below_0, log_marginal_likelihood,
 bf_tau0, bf_mu0 (Bayes factors of tau = 0 and of mu = 0; null unless both priors are proper);
@@ -291,7 +292,7 @@ def _add_bayes_options(pool: argparse.ArgumentParser) -> None:
         "--engine",
         choices=ENGINES,
         default=None,
-        help="exact quadrature (default, fast) or PyMC NUTS",
+        help="exact quadrature (default, fast) or NUTS MCMC (see --sampler)",
     )
     bayes.add_argument(
         "--tau-prior",
@@ -327,6 +328,12 @@ def _add_bayes_options(pool: argparse.ArgumentParser) -> None:
         default=None,
         metavar="P,P,P,P",
         help="prior probabilities of FE-null, FE-effect, RE-null, RE-effect (default 0.25 each)",
+    )
+    bayes.add_argument(
+        "--sampler",
+        choices=("numpy", "pymc"),
+        default=None,
+        help="NUTS of the MCMC engine: numpy (default, no compilation) or pymc",
     )
 
 
@@ -530,6 +537,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
             ("--interval", args.interval),
             ("--bma", args.bma or None),
             ("--bma-prior-probs", args.bma_prior_probs),
+            ("--sampler", args.sampler),
         )
         if value is not None
     ]
@@ -927,6 +935,7 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
                 tau_prior=tau_prior,
                 mu_prior=mu_prior,
                 random_seed=args.seed,
+                sampler=args.sampler,
             )
         _print_warnings(caught, logged)
         args.mcmc_fit = res  # the fit of --plot (one group: --plot refuses --by)

@@ -32,24 +32,31 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
-import pymc as pm
-import pytensor
-import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmtor import config
 from bayesmtor.bayes.exact import conditional_normal
+from bayesmtor.bayes.nuts import Density, multilevel_density, normal_normal_density, sample_nuts
 from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.bayes.results import BayesResult
-from bayesmtor.bayes.sampling import NormalNormalModel, pymc_sample, sample_with_retries
+from bayesmtor.bayes.sampling import (
+    NormalNormalModel,
+    choose_sampler,
+    nuts_idata,
+    pymc_sample,
+    sample_with_retries,
+)
 from bayesmtor.errors import ConvergenceWarning, EstimationError, InputError, PriorError
 from bayesmtor.logs import third_party_quiet
 from bayesmtor.validation import check_safe_range
 from bayesmtor.vocabulary import RATIO_MEASURES
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 __all__ = [
     "BayesResult",
@@ -80,6 +87,7 @@ def fit_normal_normal(
     max_retries: int | None = None,
     progressbar: bool = False,
     sample_kwargs: dict[str, Any] | None = None,
+    sampler: str | None = None,
 ) -> BayesResult:
     """Normal--normal random-effects model with the trial effects integrated out.
 
@@ -108,7 +116,12 @@ def fit_normal_normal(
         Show PyMC's progress bar.
     sample_kwargs : dict, optional
         Further keyword arguments for :func:`pymc.sample` (e.g. ``{"init": "adapt_diag"}``);
-        they may not repeat the explicit settings above.
+        they may not repeat the explicit settings above. Given, PyMC samples the model.
+    sampler : {"numpy", "pymc"}, optional
+        The NUTS implementation (default: config ``mcmc_sampler``): ``"numpy"``, the sampler
+        of :mod:`bayesmtor.bayes.nuts` (no compilation, no PyMC import), or PyMC's. Both are
+        held to the same convergence gate. Predictive quantities come from the posterior
+        draws either way.
 
     Returns
     -------
@@ -120,7 +133,13 @@ def fit_normal_normal(
     s2_typ = typical_within_variance(s**2)
 
     _refuse_improper_tau(tau_prior)
-    model = NormalNormalModel(tau_prior, mu_prior, yi=y, sei=s, labels=labs).model
+    if choose_sampler(sampler, (tau_prior, mu_prior), sample_kwargs) == "numpy":
+        model: Any = _NumpyModel(
+            normal_normal_density(y, s, tau_prior, mu_prior), {"trial": list(labs)}, y, s,
+            {"mu": mu_prior, "tau": tau_prior},
+        )  # fmt: skip
+    else:
+        model = NormalNormalModel(tau_prior, mu_prior, yi=y, sei=s, labels=labs).model
 
     def generate(ds: xr.Dataset, rng: np.random.Generator, posterior: bool) -> dict[str, Any]:
         mu_d, tau_d = _draws(ds["mu"]), _draws(ds["tau"])
@@ -279,6 +298,7 @@ def fit_multilevel(
     max_retries: int | None = None,
     progressbar: bool = False,
     sample_kwargs: dict[str, Any] | None = None,
+    sampler: str | None = None,
 ) -> BayesResult:
     """Trials within drug classes around one mTOR-inhibitor mean.
 
@@ -306,7 +326,7 @@ def fit_multilevel(
     class_sd_prior : TauPrior, optional
         Prior on ``sigma_class``, the SD of the class means around ``mu``.
     labels, measure, tau_prior, mu_prior, draws, tune, chains, target_accept, random_seed,
-    max_retries, progressbar, sample_kwargs
+    max_retries, progressbar, sample_kwargs, sampler
         As in :func:`fit_normal_normal`.
 
     Returns
@@ -322,7 +342,15 @@ def fit_multilevel(
     onehot = (idx[:, None] == np.arange(len(classes))[None, :]).astype(float)
     s2_typ = typical_within_variance(s**2)
 
-    model = _multilevel_model(y, s, labs, classes, onehot, (mu_prior, tau_prior, class_sd_prior))
+    priors = (mu_prior, tau_prior, class_sd_prior)
+    if choose_sampler(sampler, priors, sample_kwargs) == "numpy":
+        model: Any = _NumpyModel(
+            multilevel_density(y, s, onehot, priors),
+            {"trial": list(labs), "drug_class": list(classes)}, y, s,
+            {"mu": mu_prior, "tau": tau_prior, "sigma_class": class_sd_prior},
+        )  # fmt: skip
+    else:
+        model = _multilevel_model(y, s, labs, classes, onehot, priors)
     generate = _multilevel_generate(y, s, idx, onehot, classes, s2_typ)
 
     return _fit(
@@ -353,6 +381,9 @@ def _binomial_model(
 ) -> pm.Model:
     """The binomial--normal model of :func:`fit_binomial_normal` (counts: events and sizes of
     the treatment and control arms)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
     if parametrization not in ("noncentred", "centred"):
         raise InputError(
             f"parametrization {parametrization!r} is not known; use 'noncentred' or 'centred'",
@@ -406,6 +437,9 @@ def _multilevel_model(
 ) -> pm.Model:
     """The multilevel model of :func:`fit_multilevel`, ``theta`` and ``mu_class`` integrated out
     (``priors``: mu, tau, sigma_class)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
     mu_prior, tau_prior, class_sd_prior = priors
     with pm.Model(coords={"trial": list(labs), "drug_class": list(classes)}) as model:
         mu = mu_prior.to_pymc("mu")
@@ -541,8 +575,20 @@ class _Nuts:
     sample_kwargs: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class _NumpyModel:
+    """A model for the NumPy NUTS: its density, coordinates, data and the priors of the sampled
+    parameters (by name, for the prior draws)."""
+
+    density: Density
+    coords: dict[str, list[Any]]
+    y: np.ndarray
+    s: np.ndarray
+    priors: dict[str, TauPrior | MuPrior]
+
+
 def _fit(
-    model: pm.Model,
+    model: pm.Model | _NumpyModel,
     *,
     name: str,
     flat_mu: bool,
@@ -574,6 +620,9 @@ def _fit(
         )
 
     def sample(**settings: Any) -> az.InferenceData:
+        if isinstance(model, _NumpyModel):
+            run = sample_nuts(model.density, **settings)
+            return nuts_idata(run, coords=model.coords, observed={"y": model.y})
         return pymc_sample(
             model, cores=min(chains, 2), progressbar=progressbar, sample_kwargs=extra, **settings
         )
@@ -591,7 +640,11 @@ def _fit(
         _add_generated(idata, "posterior", generate(idata.posterior, rng_post, True), model_coords)
 
         prior_note = _add_prior_groups(model, idata, generate, model_coords, final_seed, flat_mu)
-        if manual_y is None:
+        if isinstance(model, _NumpyModel) and manual_y is None:
+            _add_marginal_y_groups(idata, model, final_seed)
+        elif manual_y is None:
+            import pymc as pm
+
             with model:
                 pm.sample_posterior_predictive(
                     idata, random_seed=final_seed, progressbar=False, extend_inferencedata=True
@@ -625,7 +678,7 @@ def _fit(
 
 
 def _add_prior_groups(
-    model: pm.Model,
+    model: pm.Model | _NumpyModel,
     idata: az.InferenceData,
     generate: Any,
     coords: Mapping[str, Sequence[Any]],
@@ -636,14 +689,60 @@ def _add_prior_groups(
     for the diagnostics says which."""
     if flat_mu:
         return "prior groups omitted: the prior on mu is flat (improper)"
-    with model, warnings.catch_warnings():
-        # the multilevel likelihood is a Potential: ignoring it is what a prior draw is
-        warnings.filterwarnings("ignore", message="The effect of Potentials")
-        prior_idata = pm.sample_prior_predictive(draws=config.get("prior_draws"), random_seed=seed)
+    if isinstance(model, _NumpyModel):
+        prior_idata = _numpy_prior(model, int(config.get("prior_draws")), seed)
+    else:
+        prior_idata = _pymc_prior(model, seed)
     rng_prior = np.random.default_rng([seed, 2])
     _add_generated(prior_idata, "prior", generate(prior_idata.prior, rng_prior, False), coords)
     idata.extend(prior_idata, join="left")
     return f"{config.get('prior_draws')} prior draws"
+
+
+def _numpy_prior(model: _NumpyModel, n: int, seed: int) -> az.InferenceData:
+    """Independent draws of the sampled parameters from their priors (one chain of ``n``), and
+    for the normal-normal model the prior predictive ``y ~ N(mu, s^2 + tau^2)``."""
+    rng = np.random.default_rng([seed, 5])
+    draws: dict[str, np.ndarray] = {}
+    for name, prior in model.priors.items():
+        if isinstance(prior, MuPrior):
+            draws[name] = rng.normal(prior.mean, prior.sd, size=(1, n))
+        else:
+            draws[name] = prior.rvs((1, n), rng)
+    cd = {"chain": [0], "draw": np.arange(n)}
+    groups = {"prior": xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items()}, coords=cd)}
+    if "sigma_class" not in draws:  # the normal-normal model: y is a function of (mu, tau)
+        groups["prior_predictive"] = _marginal_y(draws["mu"], draws["tau"], model, rng)
+    return az.InferenceData(**groups)
+
+
+def _marginal_y(mu: np.ndarray, tau: np.ndarray, model: _NumpyModel, rng: Any) -> xr.Dataset:
+    """Replicates ``y_i ~ N(mu, s_i^2 + tau^2)`` for every draw (the PyMC model's ``y``)."""
+    sd = np.sqrt(model.s**2 + tau[..., None] ** 2)
+    y = mu[..., None] + sd * rng.standard_normal(sd.shape)
+    return xr.Dataset(
+        {"y": (("chain", "draw", "trial"), y)},
+        coords={"chain": np.arange(y.shape[0]), "draw": np.arange(y.shape[1]),
+                "trial": model.coords["trial"]},
+    )  # fmt: skip
+
+
+def _add_marginal_y_groups(idata: az.InferenceData, model: _NumpyModel, seed: int) -> None:
+    """The posterior predictive ``y`` from the posterior draws, in NumPy (no second pass)."""
+    post = idata.posterior
+    rng = np.random.default_rng([seed, 3])
+    idata.add_groups(
+        {"posterior_predictive": _marginal_y(_draws(post["mu"]), _draws(post["tau"]), model, rng)}
+    )
+
+
+def _pymc_prior(model: pm.Model, seed: int) -> az.InferenceData:
+    import pymc as pm
+
+    with model, warnings.catch_warnings():
+        # the multilevel likelihood is a Potential: ignoring it is what a prior draw is
+        warnings.filterwarnings("ignore", message="The effect of Potentials")
+        return pm.sample_prior_predictive(draws=config.get("prior_draws"), random_seed=seed)
 
 
 def _add_manual_y_groups(
@@ -701,6 +800,8 @@ def _data_vector(values: np.ndarray, name: str) -> Any:
     is abandoned -- the graph stays correct -- but a traceback is logged on stderr. A shared
     variable is never inlined, so the graph compiles cleanly; the model is unchanged.
     """
+    import pytensor
+
     return pytensor.shared(np.asarray(values, dtype=float), name=name)
 
 

@@ -11,26 +11,38 @@
   (from 0) samples with seed ``seed + a``; a run that fails the gate is repeated with a higher
   target acceptance, twice the tuning and, when the ESS was short, twice the draws.
 
-PyMC is imported by this module; the priors and the exact engine never import it.
+* :class:`NumpyNormalNormal` and :func:`nuts_idata` -- the same model sampled by the NumPy NUTS
+  of :mod:`bayesmtor.bayes.nuts` (no graph compilation, no PyMC import), with the same
+  ``set_data``/``sample`` interface; :func:`choose_sampler` picks between the two samplers
+  (config ``mcmc_sampler``).
+
+PyMC is imported only by the functions that build or sample a PyMC model; the priors, the exact
+engine and the NumPy sampler never import it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmtor import config
+from bayesmtor.bayes.nuts import NutsRun, normal_normal_density, sample_nuts, supports
 from bayesmtor.bayes.priors import MuPrior, TauPrior
+from bayesmtor.errors import InputError
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 __all__ = [
     "NormalNormalModel",
+    "NumpyNormalNormal",
+    "choose_sampler",
+    "nuts_idata",
     "SampleRun",
     "convergence_gate",
     "pymc_sample",
@@ -70,14 +82,20 @@ class NormalNormalModel:
         sei: Sequence[float] | np.ndarray | None = None,
         labels: Sequence[str] | None = None,
     ) -> None:
+        self.tau_prior, self.mu_prior = tau_prior, mu_prior
         y = np.zeros(2) if yi is None else np.asarray(yi, dtype=float)
         s = np.ones(len(y)) if sei is None else np.asarray(sei, dtype=float)
-        labs = [f"trial_{i}" for i in range(1, len(y) + 1)] if labels is None else list(labels)
+        self._build(y, s, _trial_labels(labels, len(y)))
+
+    def _build(self, y: np.ndarray, s: np.ndarray, labs: list[str]) -> None:
+        import pymc as pm
+        import pytensor.tensor as pt
+
         with pm.Model(coords={"trial": labs}) as model:
             y_data = pm.Data("yi", y, dims="trial")
             s_data = pm.Data("sei", s, dims="trial")
-            mu = mu_prior.to_pymc("mu")
-            tau = tau_prior.to_pymc("tau")
+            mu = self.mu_prior.to_pymc("mu")
+            tau = self.tau_prior.to_pymc("tau")
             pm.Normal("y", mu=mu, sigma=pt.sqrt(s_data**2 + tau**2), observed=y_data, dims="trial")
         self.model = model
         self._steps: dict[float, Any] = {}
@@ -86,14 +104,18 @@ class NormalNormalModel:
         self, yi: np.ndarray, sei: np.ndarray, labels: Sequence[str] | None = None
     ) -> None:
         """Swap in the data of another analysis (any number of trials); nothing recompiles."""
+        import pymc as pm
+
         y = np.asarray(yi, dtype=float)
-        labs = [f"trial_{i}" for i in range(1, len(y) + 1)] if labels is None else list(labels)
+        labs = _trial_labels(labels, len(y))
         with self.model:
             pm.set_data({"yi": y, "sei": np.asarray(sei, dtype=float)}, coords={"trial": labs})
 
     def step(self, target_accept: float) -> Any:
         """The NUTS step for ``target_accept``, compiled on first use and then reused."""
         if target_accept not in self._steps:
+            import pymc as pm
+
             with self.model:
                 self._steps[target_accept] = pm.NUTS(target_accept=target_accept)
         return self._steps[target_accept]
@@ -117,12 +139,18 @@ class NormalNormalModel:
         analyses); ``False`` lets :func:`pymc.sample` initialise NUTS itself (jitter and
         diagonal adaptation), as every single fit does.
         """
-        step = self.step(target_accept) if compiled_step else None
-        return pymc_sample(
-            self.model, draws=draws, tune=tune, chains=chains, target_accept=target_accept,
-            seed=seed, cores=cores, progressbar=progressbar, step=step,
-            sample_kwargs=sample_kwargs,
-        )  # fmt: skip
+        settings = {
+            "draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept,
+            "seed": seed,
+        }  # fmt: skip
+        pymc_options = {"cores": cores, "progressbar": progressbar, "sample_kwargs": sample_kwargs}
+        return self._sample(settings, compiled_step, pymc_options)
+
+    def _sample(
+        self, settings: dict[str, Any], compiled_step: bool, pymc_options: dict[str, Any]
+    ) -> az.InferenceData:
+        step = self.step(settings["target_accept"]) if compiled_step else None
+        return pymc_sample(self.model, step=step, **settings, **pymc_options)
 
 
 def pymc_sample(
@@ -140,6 +168,8 @@ def pymc_sample(
 ) -> az.InferenceData:
     """:func:`pymc.sample` with the package's settings (no PyMC convergence checks: the gate
     of :func:`convergence_gate` decides). A given ``step`` carries its own target acceptance."""
+    import pymc as pm
+
     extra: dict[str, Any] = dict(sample_kwargs or {})
     if step is None:
         extra["target_accept"] = target_accept
@@ -156,6 +186,110 @@ def pymc_sample(
             compute_convergence_checks=False,
             **extra,
         )
+
+
+def _trial_labels(labels: Sequence[str] | None, k: int) -> list[str]:
+    return [f"trial_{i}" for i in range(1, k + 1)] if labels is None else list(labels)
+
+
+def choose_sampler(
+    sampler: str | None,
+    priors: Sequence[TauPrior | MuPrior],
+    sample_kwargs: Mapping[str, Any] | None = None,
+) -> str:
+    """The sampler of a fit: ``sampler`` or config ``mcmc_sampler`` (``"numpy"`` or ``"pymc"``).
+
+    The NumPy sampler needs closed-form log densities of the priors
+    (:func:`bayesmtor.bayes.nuts.supports`) and takes no PyMC ``sample_kwargs``; where either
+    fails the fit falls back to PyMC, unless ``"numpy"`` was asked for explicitly (then an
+    :class:`~bayesmtor.errors.InputError` says why).
+    """
+    asked = sampler is not None
+    name = str(config.get("mcmc_sampler", sampler)).lower()
+    if name not in ("numpy", "pymc"):
+        raise InputError(
+            f"unknown MCMC sampler {sampler!r}; use 'numpy' or 'pymc'", column="sampler"
+        )
+    if name == "pymc":
+        return name
+    why = None
+    if not supports(*priors):
+        why = "a prior without a closed-form density in the NumPy sampler: " + ", ".join(
+            str(p) for p in priors if not supports(p)
+        )
+    elif sample_kwargs:
+        why = f"PyMC sample_kwargs {sorted(sample_kwargs)}"
+    if why is None:
+        return name
+    if asked:
+        raise InputError(
+            f"the NumPy sampler cannot take {why}; use sampler='pymc'", column="sampler"
+        )
+    return "pymc"
+
+
+def nuts_idata(
+    run: NutsRun,
+    *,
+    coords: Mapping[str, Sequence[Any]] | None = None,
+    observed: Mapping[str, np.ndarray] | None = None,
+) -> az.InferenceData:
+    """A run of the NumPy NUTS (:func:`~bayesmtor.bayes.nuts.sample_nuts`) as InferenceData:
+    ``posterior`` and ``sample_stats``, and ``observed_data`` with dims ``trial`` when
+    ``observed`` is given."""
+    post, stats = run.posterior, run.sample_stats
+    chains, draws = next(iter(post.values())).shape
+    groups: dict[str, xr.Dataset] = {}
+    cd = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    groups["posterior"] = xr.Dataset(
+        {k: (("chain", "draw"), v) for k, v in post.items()}, coords=cd
+    )
+    groups["sample_stats"] = xr.Dataset(
+        {k: (("chain", "draw"), v) for k, v in stats.items()}, coords=cd
+    )
+    if observed:
+        trial = list((coords or {}).get("trial", range(len(next(iter(observed.values()))))))
+        groups["observed_data"] = xr.Dataset(
+            {k: (("trial",), np.asarray(v, float)) for k, v in observed.items()},
+            coords={"trial": trial},
+        )
+    attrs = {
+        "sampler": "NUTS (bayesmtor.bayes.nuts, NumPy)",
+        "sampling_time": run.seconds,
+        "tuning_steps": run.tune,
+        "target_accept": run.target_accept,
+    }
+    for ds in groups.values():
+        ds.attrs.update(attrs)
+    return az.InferenceData(**groups)
+
+
+class NumpyNormalNormal(NormalNormalModel):
+    """The model of :class:`NormalNormalModel` sampled by the NumPy NUTS: same constructor and
+    interface (``set_data``, ``sample``), nothing to compile."""
+
+    def _build(self, y: np.ndarray, s: np.ndarray, labs: list[str]) -> None:
+        self.priors = (self.tau_prior, self.mu_prior)
+        self.set_data(y, s, labs)
+
+    def set_data(
+        self, yi: np.ndarray, sei: np.ndarray, labels: Sequence[str] | None = None
+    ) -> None:
+        """Use the data of another analysis."""
+        self.y, self.s = np.asarray(yi, dtype=float), np.asarray(sei, dtype=float)
+        self.labels = _trial_labels(labels, len(self.y))
+        self.density = normal_normal_density(self.y, self.s, *self.priors)
+
+    def step(self, target_accept: float) -> None:
+        """Nothing to compile (the interface of :meth:`NormalNormalModel.step`)."""
+
+    def _sample(
+        self, settings: dict[str, Any], compiled_step: bool, pymc_options: dict[str, Any]
+    ) -> az.InferenceData:
+        """One NUTS run on the current data (the chains one after the other in this process;
+        PyMC's options do not apply)."""
+        run = sample_nuts(self.density, **settings)
+        return nuts_idata(run, coords={"trial": self.labels}, observed={"y": self.y})
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 The jobs are pure data (:class:`MCMCJob`), so they can be sent to a child process; the worker
 (:class:`MCMCRunner`) samples them there while the main process computes the exact stages, and
-hands back ``(kind, job id, payload)`` messages. The check fits share one compiled PyMC model
-(data held in ``pm.Data`` containers and one NUTS step reused), so the compilation is paid
-once per run. The worker is terminated, and killed if need be, when the run ends or is
+hands back ``(kind, job id, payload)`` messages. The check fits share one model: with the
+NumPy sampler (config ``mcmc_sampler``, the default) nothing is compiled; with PyMC's, one
+compiled model (data held in ``pm.Data`` containers and one NUTS step reused), so the
+compilation is paid once per run. The worker is terminated, and killed if need be, when the run ends or is
 interrupted: it never outlives the run.
 """
 
@@ -224,7 +225,7 @@ def _mcmc_worker(conn: Any, plan: Plan, jobs: list[MCMCJob]) -> None:
 
 
 def _quiet_pymc() -> None:
-    import logging
+    import logging  # configuring PyMC's loggers does not import PyMC
 
     for name in ("pymc", "pymc.sampling", "pytensor"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -243,17 +244,22 @@ def _run_jobs(
         checks = [j for j in jobs if j.kind == "check"]
         sampler = None
         if checks:
-            from bayesmtor.bayes.sampling import NormalNormalModel
+            from bayesmtor.bayes import sampling
 
             t0 = time.perf_counter()
-            sampler = NormalNormalModel(priors.tau, priors.mu)
-            sampler.step(float(m.target_accept))
+            if sampling.choose_sampler(None, (priors.tau, priors.mu)) == "numpy":
+                sampler = sampling.NumpyNormalNormal(priors.tau, priors.mu)
+                note = "NumPy NUTS, nothing to compile"
+            else:
+                sampler = sampling.NormalNormalModel(priors.tau, priors.mu)
+                sampler.step(float(m.target_accept))
+                note = "PyMC model compiled once"
             send(
                 (
                     "progress",
                     "",
-                    f"MCMC: normal-normal check model compiled once "
-                    f"({time.perf_counter() - t0:.2f} s, PyMC import included)",
+                    f"MCMC: normal-normal check model ready ({note}; "
+                    f"{time.perf_counter() - t0:.2f} s, imports included)",
                 )
             )
         for job in jobs:
@@ -320,6 +326,7 @@ def _sample_check(job: MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[str
         {
             "engine": "mcmc",
             "role": "check of the exact posterior (same normal-normal model, NUTS)",
+            "sampler": str(idata.posterior.attrs.get("sampler", "PyMC NUTS")),
             "analysis_id": job.id,
             "measure": job.measure,
             "tau_prior": plan.priors.tau.to_string(),
