@@ -64,8 +64,8 @@ QUANTITIES = ("mu mean", "theta_new mean") + tuple(
 #: (2 x 3 x 11).
 M_FAMILY = len(SAMPLERS) * len(DATASETS) * len(QUANTITIES)
 #: Relative SD of the estimated MCSEs (through 1 / sqrt(ESS)) on the side that inflates z: at
-#: most 0.092 over all quantities and datasets in the seed sweep (benchmarks/seed_sweep_mcmc.py,
-#: "low-side" column), rounded up with a margin for the sweep's own noise.
+#: most 0.092 (PyMC) and 0.115 (NumPy sampler, hackshaw tau q0.025) over all quantities and
+#: datasets in the seed sweeps (benchmarks/seed_sweep_mcmc.py, "low-side" column), rounded up.
 MCSE_REL_SD = 0.12
 #: Largest |z| = |MCMC - exact| / MCSE allowed over the whole family (see the test docstring).
 Z_MAX = mcse_z_bound(M_FAMILY, MCSE_REL_SD)
@@ -88,20 +88,21 @@ def test_mcmc_within_mcse_of_exact(name, sampler, reference_dir):
     ``z = (MCMC - exact) / MCSE`` as in ``familywise.mcmc_vs_exact`` (quantiles compared on the
     probability scale, so only the ESS is estimated).
 
-    Threshold: the family is all ``M_FAMILY = 3 x 11 = 33`` comparisons of the three
-    datasets. For a family-wise false-failure rate of ``FAMILY_ALPHA = 0.001`` each comparison
-    is made at level 0.001 / 33 (Bonferroni): ``|z| < Phi^-1(1 - 0.001 / 66) = 4.17``. The MCSE
-    in the denominator is estimated from the same draws; if it is off by a factor ``1 + eps``
-    with ``eps ~ N(0, r^2)``, the bound that keeps the level is ``4.17 / sqrt(1 - (4.17 r)^2)``
-    (``familywise.mcse_z_bound``). The seed sweep (benchmarks/seed_sweep_mcmc.py, 50 seeds)
-    puts the relative spread of the MCSE at 0.09 at most on the side that inflates ``z``
-    (0.20 counting runs with a low ESS, which only shrink ``z``); with ``r = MCSE_REL_SD =
-    0.12``, ``Z_MAX = 4.82``. In that sweep the 1650 z-scores have SD 0.97, no seed comes
-    closer than a family max |z| of 3.75 and none fails.
+    Threshold: the family is all ``M_FAMILY = 2 x 3 x 11 = 66`` comparisons of the two
+    samplers on the three datasets. For a family-wise false-failure rate of ``FAMILY_ALPHA =
+    0.001`` each comparison is made at level 0.001 / 66 (Bonferroni): ``|z| < Phi^-1(1 - 0.001 /
+    132) = 4.33``. The MCSE in the denominator is estimated from the same draws; if it is off by
+    a factor ``1 + eps`` with ``eps ~ N(0, r^2)``, the bound that keeps the level is
+    ``4.33 / sqrt(1 - (4.33 r)^2)`` (``familywise.mcse_z_bound``). The seed sweeps
+    (benchmarks/seed_sweep_mcmc.py, 50 seeds each) put the relative spread of the MCSE at 0.09
+    (PyMC) and 0.115 (NumPy sampler) at most on the side that inflates ``z``; with
+    ``r = MCSE_REL_SD = 0.12``, ``Z_MAX = 5.06``. PyMC: the 1650 z-scores have SD 0.97 and no
+    seed comes closer than a family max |z| of 3.75; NumPy sampler: SD 1.03, worst family max
+    |z| 3.80 (seed 19), no seed fails and none fails the convergence gate.
 
-    Power: a bias of ``Z_MAX + 1.645 = 6.5`` MCSEs is detected with probability 95%. At the
+    Power: a bias of ``Z_MAX + 1.645 = 6.7`` MCSEs is detected with probability 95%. At the
     default settings that is at most 0.16 posterior SD for a mean or median, 0.4 SD for the
-    2.5% and 97.5% quantiles of mu and theta_new and 0.5 SD for those of tau (seed sweep):
+    2.5% and 97.5% quantiles of mu and theta_new and 0.6 SD for those of tau (seed sweep):
     a sampler that shifts the centre of a posterior by a sixth of its SD fails this test.
     """
     fit, ex = fit_dataset(name, reference_dir, sampler=sampler)
