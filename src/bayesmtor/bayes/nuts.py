@@ -96,11 +96,14 @@ def supports(*priors: TauPrior | MuPrior) -> bool:
     return True
 
 
-@dataclass(frozen=True)
 class _Scale:
-    """A standard deviation parameter: ``sd = forward(z)`` and ``log p(z)`` with its derivative."""
+    """A standard deviation parameter: ``sd = forward(z)`` and ``log p(z)`` with its derivative
+    (the prior's parameters read once: this is evaluated at every leapfrog step)."""
 
-    prior: TauPrior
+    def __init__(self, prior: TauPrior) -> None:
+        self.prior = prior
+        self.family = prior.family
+        self.p = {k: float(v) for k, v in prior.params}
 
     def forward(self, z: Any) -> Any:
         p = self.prior
@@ -119,8 +122,8 @@ class _Scale:
 
     def logp(self, z: float) -> tuple[float, float, float, float]:
         """``(sd, d sd / dz, log p(z), d log p / dz)``; the log density up to a constant."""
-        p = self.prior
-        fam = p.family
+        p = self.p
+        fam = self.family
         if fam == "uniform":
             lo, hi = p["lower"], p["upper"]
             if z >= 0:
@@ -150,11 +153,13 @@ class _Scale:
         return t, t, lp + z, dlp * t + 1.0
 
 
-def _mu_logp(prior: MuPrior, mu: float) -> tuple[float, float]:
+def _mu_term(prior: MuPrior) -> Callable[[float], tuple[float, float]]:
+    """``mu -> (log p(mu), d log p / d mu)`` up to a constant (parameters read once)."""
     if prior.is_flat:
-        return 0.0, 0.0
-    m, sd = prior.mean, prior.sd
-    return -0.5 * ((mu - m) / sd) ** 2, -(mu - m) / (sd * sd)
+        return lambda mu: (0.0, 0.0)
+    m, sd = float(prior.mean), float(prior.sd)
+    prec = 1.0 / (sd * sd)
+    return lambda mu: (-0.5 * (mu - m) * (mu - m) * prec, -(mu - m) * prec)
 
 
 def _centre(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
@@ -173,6 +178,7 @@ def normal_normal_density(
     y = np.asarray(y, dtype=float)
     s2 = np.asarray(s, dtype=float) ** 2
     scale = _Scale(tau_prior)
+    mu_term = _mu_term(mu_prior)
     pairs = list(zip(y.tolist(), s2.tolist(), strict=True))
     log = math.log
 
@@ -201,7 +207,7 @@ def normal_normal_density(
         mu, z = x
         t, dt, lp_z, dlp_z = scale.logp(z)
         sl, sw, swr, swr2, sw2r2 = sums(mu, t * t)
-        lp_mu, dlp_mu = _mu_logp(mu_prior, mu)
+        lp_mu, dlp_mu = mu_term(mu)
         d_t = t * (sw2r2 - sw)
         return 0.5 * (sl - swr2) + lp_mu + lp_z, [swr + dlp_mu, d_t * dt + dlp_z]
 
@@ -232,6 +238,7 @@ def multilevel_density(
     s2 = np.asarray(s, dtype=float) ** 2
     oh = np.asarray(onehot, dtype=float)
     st, ss = _Scale(tau_prior), _Scale(sigma_prior)
+    mu_term = _mu_term(mu_prior)
 
     n_class = oh.shape[1]
     rows = list(zip(y.tolist(), s2.tolist(), oh.argmax(axis=1).tolist(), strict=True))
@@ -274,7 +281,7 @@ def multilevel_density(
         ll = -0.5 * (-sl + l1p + swr2 - quad)
         d_g *= -0.5
         d_t2 = -0.5 * (sw - sw2r2 - c_t2)
-        lp_mu, dlp_mu = _mu_logp(mu_prior, mu)
+        lp_mu, dlp_mu = mu_term(mu)
         grad = [d_mu + dlp_mu, d_t2 * 2.0 * t * dt + dlpt, d_g * 2.0 * sg * dsg + dlps]
         return ll + lp_mu + lpt + lps, grad
 
