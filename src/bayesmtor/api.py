@@ -268,6 +268,11 @@ def bayesmeta(
         raise InputError("'beta_prior' is the coefficient prior of a meta-regression: give "
                          "'mods' too", column="beta_prior")  # fmt: skip
     y, s, labels, measure, excluded = _data(yi, sei, labels, measure)
+    from bayesmtor.bayes.priors import default_prior_problem
+
+    problem = default_prior_problem(measure, tau_prior, mu_prior)
+    if problem:
+        raise InputError(problem, column="tau_prior" if tau_prior is None else "mu_prior")
     studies = (
         StudyData.from_effect_sizes(yi)
         if hasattr(yi, "table") and hasattr(yi, "dropped")

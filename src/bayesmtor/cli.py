@@ -22,7 +22,14 @@ from typing import Any
 
 from bayesmtor.errors import BayesMTORError
 from bayesmtor.pipeline import POSTERIOR_COLUMNS
-from bayesmtor.vocabulary import ENGINES, INTERVAL_KINDS, MEASURES, METHODS, PI_DISTS
+from bayesmtor.vocabulary import (
+    ENGINES,
+    INTERVAL_KINDS,
+    MEASURES,
+    METHODS,
+    PI_DISTS,
+    SMD_CONVENTIONS,
+)
 
 PROG = "bayesmtor"
 
@@ -34,17 +41,21 @@ input shapes (a 'study' column plus one of):
   counts:   events_trt, n_trt, events_ctl, n_ctl   (--measure RR, OR or RD)
   ratio_ci: estimate, ci_low, ci_high              (--measure HR, RR, OR or generic)
   log_se:   yi, sei                                (--measure HR, RR, OR or generic)
+  means:    mean_trt, sd_trt, n_trt, mean_ctl, sd_ctl, n_ctl   (--measure MD or SMD)
+  metafor's names are read too: ai, bi, ci, di or ai, n1i, ci, n2i (counts) and
+  m1i, sd1i, n1i, m2i, sd2i, n2i (means)
 
 examples:
   bayesmtor pool trials.csv --measure RR --method MH
   bayesmtor pool trials.csv --measure OR --method REML --hksj --json
   bayesmtor pool ae.csv --measure RR --method DL --by outcome,drug_class --json
   bayesmtor pool bcg.csv --measure RR --subgroup alloc --cumulative year --bias --pi z --json
+  bayesmtor pool means.csv --measure SMD --method REML --json    # Hedges' g as metafor
 
 JSON output: one object (a list of objects with --by, each with its group keys) with keys
 k, estimate, se, ci_low, ci_high, pval, tau2, tau2_ci_low, tau2_ci_high, tau2_se, tau_ci_low,
 tau_ci_high, I2, H2, I2_ci_low, ..., Q, Q_df, Q_pval, pi_low, pi_high, pi_dist, ... (null where
-undefined; log scale for ratio measures); --subgroup, --leave-one-out, --cumulative and --bias
+undefined; log scale for ratio measures, the difference itself for RD, MD and SMD); --subgroup, --leave-one-out, --cumulative and --bias
 add the sections subgroups (with Q_between), leave_one_out, cumulative, egger and begg.
 
 Bayesian pooling (--bayes): normal-normal random-effects model on the log scale, exact
@@ -221,6 +232,13 @@ def _add_pool_parser(sub: Any) -> None:
         default="revman",
         help="zero cells inside the MH estimate: add 1/2 as RevMan 5 (default) or use raw "
         "counts as metafor's rma.mh default",
+    )
+    pool.add_argument(
+        "--smd-convention",
+        choices=SMD_CONVENTIONS,
+        default=None,
+        help="Hedges' g of --measure SMD: metafor's escalc (default; exact correction) or "
+        "RevMan 5's (approximate correction, its variance)",
     )
     pool.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pool.add_argument(
@@ -462,9 +480,9 @@ def _cmd_revman(args: argparse.Namespace) -> int:
         from bayesmtor.reporting.outputs import atomic_output_dir
 
         atomic_output_dir(args.out, force=args.force, protect=(Path(args.file),)).check()
-    tau_prior, mu_prior = _priors_of(args)
+    _priors_of(args)  # refuse a bad prior before reading; None keeps "not given" (MD analyses)
     result = revman_reanalysis(
-        args.file, tau_prior=tau_prior, mu_prior=mu_prior, ci_prob=args.ci_prob
+        args.file, tau_prior=args.tau_prior, mu_prior=args.mu_prior, ci_prob=args.ci_prob
     )
     print(json.dumps(result.records(), indent=2) if args.json else format_revman(result))
     if args.out is not None:
@@ -741,7 +759,7 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from bayesmtor.bayes.priors import MuPrior, TauPrior
+    from bayesmtor.bayes.priors import MuPrior, TauPrior, default_prior_problem
     from bayesmtor.effects import escalc
     from bayesmtor.inputs import group_codes, read_meta_data
 
@@ -764,6 +782,11 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     if meta.shape != "counts" and measure == "RD":
         raise UsageError("--measure RD needs 2x2 counts (events_trt, n_trt, events_ctl, n_ctl)")
     es = escalc(meta, shape_measure)
+    problem = default_prior_problem(
+        measure, args.tau_prior, args.mu_prior, ("--tau-prior", "--mu-prior")
+    )
+    if problem:
+        raise UsageError(problem)
     table = es.table
     if by_cols:
         # One code per row, groups numbered in order of first appearance, keys exactly as read
@@ -997,7 +1020,7 @@ def _print_bayes_table(frame, by_cols, engine, base, ci, measure) -> None:
     if engine == "mcmc":
         keys = [*by_cols, *(k for b in BAYES_KEYS for k in (b, f"{b}_mcse") if k in frame)]
         keys += ["divergences", "rhat_max", "ess_bulk_min"]
-    scale = "log" if ratio else "identity"
+    scale = "log" if ratio else "difference"
     print(
         f"Bayesian random-effects pooling ({engine}), tau ~ {base['tau_prior']}, "
         f"mu ~ {base['mu_prior']}; {100 * ci:g}% {base['ci_kind']} intervals, {scale} scale"
@@ -1230,6 +1253,25 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(sigterm, previous if previous is not None else signal.SIG_DFL)
 
 
+@contextlib.contextmanager
+def _option_settings(args: argparse.Namespace) -> Iterator[None]:
+    """Options that set a config default for one command (``--smd-convention``), restored after."""
+    value = getattr(args, "smd_convention", None)
+    if value is None:
+        yield
+        return
+    from bayesmtor import config
+
+    if getattr(args, "measure", None) != "SMD":
+        raise UsageError("--smd-convention applies only with --measure SMD")
+    previous = config.get("smd_convention")
+    config.set("smd_convention", value)
+    try:
+        yield
+    finally:
+        config.set("smd_convention", previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayesmtor`` command; returns the exit status."""
     parser = build_parser()
@@ -1245,7 +1287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_cli_logging(args.verbose)
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), _option_settings(args):
             status = int(handler(args))
             sys.stdout.flush()  # a closed pipe is noticed here, not at exit
             return status

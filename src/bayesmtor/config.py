@@ -253,6 +253,13 @@ _SETTINGS: dict[str, Setting] = {
         _choice(vocabulary.ZERO_CELL_TO),
         "The correction goes to studies with a zero cell only (RevMan 5, metafor's default).",
     ),
+    "smd_convention": Setting(
+        "metafor",
+        _choice(vocabulary.SMD_CONVENTIONS),
+        "Hedges' g of metafor's escalc(measure='SMD'): the exact small-sample correction and "
+        "its default variance (vtype='LS'), so that SMD fits can be checked against metafor; "
+        "'revman' gives RevMan 5's approximate correction and variance (Deeks & Higgins 2010).",
+    ),
     "drop00": Setting(
         True,
         _bool,

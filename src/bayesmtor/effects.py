@@ -42,12 +42,19 @@ from numpy.typing import ArrayLike, NDArray
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
-from bayesmtor.inputs import STUDY, MetaInput, read_meta_data
+from bayesmtor.inputs import SHAPES, STUDY, MetaInput, read_meta_data
 from bayesmtor.validation import check_safe_range
-from bayesmtor.vocabulary import SHAPE_MEASURES, ZERO_CELL_TO, z_quantile
+from bayesmtor.vocabulary import (
+    CONTINUOUS_MEASURES,
+    SHAPE_MEASURES,
+    SMD_CONVENTIONS,
+    ZERO_CELL_TO,
+    z_quantile,
+)
 
 __all__ = [
     "MEASURES",
+    "MEANS_COLUMNS",
     "RAW_COUNT_COLUMNS",
     "CorrectedCells",
     "EffectArrays",
@@ -70,6 +77,8 @@ _TO_OPTIONS = ZERO_CELL_TO
 REASON_NO_CI = "ratio printed without CI or SE: excluded from pooling"
 #: Raw 2x2 counts kept in :attr:`EffectSizes.table` for counts data (before any correction).
 RAW_COUNT_COLUMNS = ("events_trt", "n_trt", "events_ctl", "n_ctl")
+#: The means shape's columns, kept in :attr:`EffectSizes.table` for means data.
+MEANS_COLUMNS = SHAPES["means"]
 
 
 class CorrectedCells(NamedTuple):
@@ -300,10 +309,6 @@ def mean_difference(
         return EffectArrays(yi=m1 - m2, vi=s1**2 / n1 + s2**2 / n2)
 
 
-#: Conventions of the standardised mean difference (:func:`standardized_mean_difference`).
-SMD_CONVENTIONS = ("metafor", "revman")
-
-
 def standardized_mean_difference(
     m1i: ArrayLike,
     sd1i: ArrayLike,
@@ -312,7 +317,7 @@ def standardized_mean_difference(
     sd2i: ArrayLike,
     n2i: ArrayLike,
     *,
-    convention: str = "metafor",
+    convention: str | None = None,
 ) -> EffectArrays:
     """Standardised mean difference (Hedges' g) and its variance, vectorised.
 
@@ -327,7 +332,10 @@ def standardized_mean_difference(
       approximation ``J = 1 - 3 / (4 N - 9)`` and ``vi = N / (n1 n2) + g^2 / (2 (N - 3.94))``.
       Both the estimate and the variance differ from metafor's: ``J`` by about ``1e-3 / m^2``
       relative, and the variance's last term by the factor ``N / (N - 3.94)``.
+
+    The default convention is ``config["smd_convention"]`` (``"metafor"``).
     """
+    convention = config.get("smd_convention", convention)
     if convention not in SMD_CONVENTIONS:
         raise InputError(
             f"convention={convention!r} is not an SMD convention; use one of "
@@ -388,15 +396,17 @@ class EffectSizes:
         ``ai, bi, ci, di, n1i, n2i`` and ``cc_add`` (amount added to each cell of that study);
         then the input's extra columns.
     measure : str
-        ``"RR"``, ``"OR"``, ``"RD"``, ``"HR"`` or ``"generic"``.
+        ``"RR"``, ``"OR"``, ``"RD"``, ``"HR"``, ``"generic"``, ``"MD"`` or ``"SMD"``.
     scale : str
-        ``"log"`` (yi is a log ratio) or ``"identity"`` (RD).
+        ``"log"`` (yi is a log ratio) or ``"identity"`` (RD, MD, SMD: differences, null 0).
     dropped : tuple of (str, str)
         ``(study, reason)`` for each row excluded from pooling.
     source : str
         Name of the data source.
     add, to, drop00 : float, str, bool or None
         Zero-cell options used (None for non-count data).
+    smd_convention : str or None
+        ``"metafor"`` or ``"revman"`` for an SMD (:func:`standardized_mean_difference`).
     """
 
     table: pd.DataFrame
@@ -407,6 +417,7 @@ class EffectSizes:
     add: float | None = None
     to: str | None = None
     drop00: bool | None = None
+    smd_convention: str | None = None
 
     @property
     def k(self) -> int:
@@ -509,6 +520,7 @@ def escalc(
     to: str | None = None,
     drop00: bool | None = None,
     input_ci_prob: float | None = None,
+    smd_convention: str | None = None,
 ) -> EffectSizes:
     """Compute per-study effect sizes, like metafor's ``escalc()``.
 
@@ -520,12 +532,16 @@ def escalc(
     measure : str, optional
         counts: ``"RR"`` (default), ``"OR"``, ``"RD"``; ratio_ci: ``"HR"``, ``"RR"``,
         ``"OR"`` or ``"generic"`` (default); log_se: ``"generic"`` (default) or the ratio the
-        log refers to (``"HR"``, ``"RR"``, ``"OR"``). Only a label for the last two shapes.
+        log refers to (``"HR"``, ``"RR"``, ``"OR"``), only a label for these two shapes; means:
+        ``"MD"`` (default; :func:`mean_difference`) or ``"SMD"`` (Hedges' g,
+        :func:`standardized_mean_difference`).
     add, to, drop00 : optional
         Zero-cell rule for counts (defaults in :mod:`bayesmtor.config`: 0.5, ``"only0"``,
         True; ``drop00`` defaults to False for RD). See :func:`continuity_correction`.
     input_ci_prob : float, optional
         Coverage of the intervals in ratio_ci data (default config ``input_ci_prob``, 0.95).
+    smd_convention : {"metafor", "revman"}, optional
+        Hedges' g of metafor's ``escalc`` (default, config ``smd_convention``) or of RevMan 5.
 
     Returns
     -------
@@ -547,6 +563,8 @@ def escalc(
         comp = _from_counts(frame, measure, add=add, to=to, drop00=drop00)
     elif meta.shape == "ratio_ci":
         comp = _from_ratio_ci(frame, input_ci_prob)
+    elif meta.shape == "means":
+        comp = _from_means(frame, measure, smd_convention)
     else:
         comp = _from_log_se(frame)
     # One safe range for every engine, checked after the conversion to yi/sei.
@@ -573,7 +591,7 @@ def escalc(
     return EffectSizes(
         table=table,
         measure=measure,
-        scale="identity" if measure == "RD" else "log",
+        scale="identity" if measure == "RD" or measure in CONTINUOUS_MEASURES else "log",
         dropped=dropped,
         source=meta.source,
         **comp.options,
@@ -583,13 +601,21 @@ def escalc(
 def _canonical_measure(meta: MetaInput, measure: str | None) -> str:
     """``measure`` spelled as in :data:`MEASURES`, refused if the shape cannot give it."""
     if measure is None:
-        measure = "RR" if meta.shape == "counts" else "generic"
+        measure = {"counts": "RR", "means": "MD"}.get(meta.shape, "generic")
     allowed = MEASURES[meta.shape]
     canonical = {m.lower(): m for m in allowed}
     if not isinstance(measure, str) or measure.lower() not in canonical:
+        hint = ""
+        if str(measure).upper() in CONTINUOUS_MEASURES:
+            hint = (
+                " MD and SMD are differences of means: they need the means shape (mean_trt, "
+                "sd_trt, n_trt, mean_ctl, sd_ctl, n_ctl)."
+            )
+        elif meta.shape == "means":
+            hint = " Means, SDs and sizes give differences of means, not ratios or risks."
         raise InputError(
             f"measure={measure!r} cannot be computed from {meta.shape} data; use one of "
-            f"{', '.join(map(repr, allowed))}.",
+            f"{', '.join(map(repr, allowed))}.{hint}",
             source=meta.source,
             column="measure",
         )
@@ -651,6 +677,27 @@ def _from_ratio_ci(frame, input_ci_prob) -> _Computed:
     columns = {col: frame[col].to_numpy(copy=True) for col in ("estimate", "ci_low", "ci_high")}
     safe = ratio_ci_range_labels(input_ci_prob)
     return _Computed(yi, vi, np.sqrt(vi), reasons, safe, columns, {})
+
+
+def _from_means(frame, measure, smd_convention) -> _Computed:
+    args = tuple(frame[col].to_numpy(dtype=float) for col in MEANS_COLUMNS)
+    options: dict[str, object] = {}
+    if measure == "SMD":
+        used = config.get("smd_convention", smd_convention)
+        yi, vi = standardized_mean_difference(*args, convention=used)
+        options["smd_convention"] = used
+    else:
+        yi, vi = mean_difference(*args)
+    reasons = np.full(len(frame), "", dtype=object)
+    with np.errstate(invalid="ignore"):
+        reasons[~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0))] = f"{measure} not estimable"
+    columns = {col: frame[col].to_numpy(copy=True) for col in MEANS_COLUMNS}
+    safe = {
+        "columns": ("mean_trt", "sd_trt"),
+        "quantities": (measure, f"SE of {measure}"),
+        "mask": reasons == "",
+    }
+    return _Computed(yi, vi, np.sqrt(vi), reasons, safe, columns, options)
 
 
 def _from_log_se(frame) -> _Computed:

@@ -1,7 +1,7 @@
 """Reading and validating user data for a meta-analysis.
 
 One entry point, :func:`read_meta_data`, accepts a CSV file or a :class:`pandas.DataFrame` in
-one of three shapes, each with a ``study`` label column:
+one of four shapes, each with a ``study`` label column:
 
 ``counts``
     ``events_trt, n_trt, events_ctl, n_ctl`` -- events and totals per arm (binary outcomes).
@@ -15,6 +15,11 @@ one of three shapes, each with a ``study`` label column:
     :func:`bayesmtor.effects.escalc` marks it as excluded from pooling.
 ``log_se``
     ``yi, sei`` -- a log ratio and its standard error.
+``means``
+    ``mean_trt, sd_trt, n_trt, mean_ctl, sd_ctl, n_ctl`` -- mean, standard deviation and number
+    of participants per arm (continuous outcomes; ``--measure MD`` or ``SMD``). metafor's names
+    ``m1i, sd1i, n1i, m2i, sd2i, n2i`` are read as this shape too (errors name the column as
+    written). Means must be finite, SDs > 0 and sizes whole numbers >= 2.
 
 Column names are normalised (stripped, lower case, spaces and hyphens to ``_``). Other columns
 are kept as ``extra_columns`` (e.g. ``outcome`` or ``drug_class`` for grouping).
@@ -78,13 +83,14 @@ import pandas as pd
 from bayesmtor._strictcsv import check_header, read_csv_file
 from bayesmtor.errors import InputError
 
-__all__ = ["CELL_LAYOUTS", "SHAPES", "MetaInput", "group_codes", "read_meta_data"]
+__all__ = ["CELL_LAYOUTS", "MEANS_LAYOUT", "SHAPES", "MetaInput", "group_codes", "read_meta_data"]
 
 #: Required numeric columns of each input shape (besides ``study``).
 SHAPES: dict[str, tuple[str, ...]] = {
     "counts": ("events_trt", "n_trt", "events_ctl", "n_ctl"),
     "ratio_ci": ("estimate", "ci_low", "ci_high"),
     "log_se": ("yi", "sei"),
+    "means": ("mean_trt", "sd_trt", "n_trt", "mean_ctl", "sd_ctl", "n_ctl"),
 }
 STUDY = "study"
 #: metafor's cell names read as the ``counts`` shape: (treated events, treated non-events or
@@ -94,6 +100,12 @@ CELL_LAYOUTS: dict[str, tuple[str, ...]] = {
     "cells_n": ("ai", "n1i", "ci", "n2i"),
 }
 _CELL_NAMES = frozenset(name for layout in CELL_LAYOUTS.values() for name in layout)
+#: metafor's names of the ``means`` shape, in the order of ``SHAPES["means"]``.
+MEANS_LAYOUT: tuple[str, ...] = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
+_SHAPE_LIST = (
+    "counts (events_trt, n_trt, events_ctl, n_ctl), ratio_ci (estimate, ci_low, ci_high), "
+    "log_se (yi, sei) or means (mean_trt, sd_trt, n_trt, mean_ctl, sd_ctl, n_ctl)"
+)
 _DATAFRAME_SOURCE = "<DataFrame>"
 # Text that counts as an empty (missing) cell rather than as non-numeric text.
 _MISSING_TEXT = frozenset({"", "na", "nan", "n/a", "null", "none", "-"})
@@ -113,7 +125,7 @@ class MetaInput:
         columns (int64 counts, float64 otherwise), then the extra columns in input order
         (text for a file, the values given for a DataFrame).
     shape : str
-        ``"counts"``, ``"ratio_ci"`` or ``"log_se"``.
+        ``"counts"``, ``"ratio_ci"``, ``"log_se"`` or ``"means"``.
     source : str
         File name, the ``name`` given, or ``"<DataFrame>"``.
     extra_columns : tuple of str
@@ -329,9 +341,38 @@ def _cell_layout(columns: list[str], source: str) -> tuple[str, ...] | None:
     )
 
 
+def _means_layout(columns: list[str], source: str) -> tuple[str, ...] | None:
+    """metafor's means columns (``m1i, sd1i, n1i, m2i, sd2i, n2i``) of the header, if any.
+
+    ``n1i``/``n2i`` alone are metafor's totals of counts; ``m1i``, ``sd1i``, ``m2i`` or
+    ``sd2i`` make the header a means one, which must then hold all six and no cell names.
+    """
+    if not any(c in columns for c in ("m1i", "sd1i", "m2i", "sd2i")):
+        return None
+    missing = [c for c in MEANS_LAYOUT if c not in columns]
+    cells = [c for c in columns if c in _CELL_NAMES and c not in MEANS_LAYOUT]
+    if missing or cells:
+        raise InputError(
+            "metafor's means columns found, but "
+            + (f"missing: {', '.join(missing)}" if missing else f"also cells {', '.join(cells)}")
+            + "; give m1i, sd1i, n1i, m2i, sd2i, n2i (means, SDs and sizes per arm).",
+            source=source,
+            column=(missing or cells)[0],
+        )
+    return MEANS_LAYOUT
+
+
 def _detect_shape(columns: list[str], source: str) -> str:
-    present = {shape: [c for c in cols if c in columns] for shape, cols in SHAPES.items()}
-    cells = _cell_layout(columns, source)
+    # n_trt and n_ctl belong to counts and means: a shape is present by its own columns
+    shared = {"n_trt", "n_ctl"}
+    present = {
+        shape: [c for c in cols if c in columns and c not in shared]
+        for shape, cols in SHAPES.items()
+    }
+    means = _means_layout(columns, source)
+    if means is not None:
+        present["means"] = present["means"] + list(means)
+    cells = _cell_layout(columns, source) if means is None else None
     if cells is not None:
         present["counts"] = present["counts"] + list(cells)
     with_any = [shape for shape, found in present.items() if found]
@@ -339,16 +380,26 @@ def _detect_shape(columns: list[str], source: str) -> str:
         listing = "; ".join(f"{s}: {', '.join(present[s])}" for s in with_any)
         raise InputError(
             f"columns of more than one input shape are present ({listing}). Use exactly one "
-            "shape per table: counts (events_trt, n_trt, events_ctl, n_ctl), ratio_ci "
-            "(estimate, ci_low, ci_high) or log_se (yi, sei); remove or rename the others.",
+            f"shape per table: {_SHAPE_LIST}; remove or rename the others.",
             source=source,
         )
     others = [c for c in columns if c != STUDY]
+    if means is not None:
+        if present["means"] != list(means) or any(c in columns for c in shared):
+            raise InputError(
+                "columns of more than one input shape are present (means: "
+                f"{', '.join(c for c in columns if c in SHAPES['means'] or c in means)}); give "
+                "the means once, either as mean_trt, sd_trt, n_trt, mean_ctl, sd_ctl, n_ctl or "
+                "as metafor's m1i, sd1i, n1i, m2i, sd2i, n2i.",
+                source=source,
+            )
+        return "means"
     if cells is not None:
-        if present["counts"] != list(cells):  # events_trt etc. beside the cells
+        if present["counts"] != list(cells) or any(c in columns for c in shared):
             raise InputError(
                 f"columns of more than one input shape are present (counts: "
-                f"{', '.join(present['counts'])}); give the counts once, either as events_trt, "
+                f"{', '.join(c for c in columns if c in SHAPES['counts'] or c in cells)}); give "
+                "the counts once, either as events_trt, "
                 "n_trt, events_ctl, n_ctl or as metafor's ai, bi, ci, di / ai, n1i, ci, n2i.",
                 source=source,
             )
@@ -365,8 +416,7 @@ def _detect_shape(columns: list[str], source: str) -> str:
         if scores[shape] == 0:
             raise InputError(
                 f"no recognised value columns (found: {', '.join(columns) or 'none'}). "
-                "Expected a 'study' column plus one shape: counts (events_trt, n_trt, "
-                "events_ctl, n_ctl), ratio_ci (estimate, ci_low, ci_high) or log_se (yi, sei).",
+                f"Expected a 'study' column plus one shape: {_SHAPE_LIST}.",
                 source=source,
             )
     missing = [c for c in SHAPES[shape] if c not in columns]
@@ -575,6 +625,32 @@ def _validate_log_se(frame: pd.DataFrame, where: _Where, studies: list[str]) -> 
     )
 
 
+def _validate_means(
+    frame: pd.DataFrame, where: _Where, studies: list[str], names: tuple[str, ...] | None = None
+) -> None:
+    """Means finite, SDs finite and > 0, sizes whole numbers from 2 to 2^53."""
+    mean1, sd1, n1, mean2, sd2, n2 = SHAPES["means"] if names is None else names
+    for col in (mean1, mean2):
+        _check_finite(frame[col], col, where, studies)
+    for col in (sd1, sd2):
+        _finite_positive(
+            frame, col, where, studies,
+            lambda x: f"standard deviation {x:g} is not positive; an SD must be > 0",
+        )  # fmt: skip
+    for col in (n1, n2):
+        _check_finite(frame[col], col, where, studies)
+        arr = frame[col].to_numpy(dtype=float)
+        _fail_first(
+            (arr != np.round(arr)) | (arr > 2.0**53), where, studies, col,
+            lambda p, a=arr: f"size {a[p]:g} is not a whole number of participants",
+        )  # fmt: skip
+        _fail_first(
+            arr < 2, where, studies, col,
+            lambda p, a=arr: f"size {a[p]:g} is below 2; an arm's SD needs at least 2 "
+            "participants",
+        )  # fmt: skip
+
+
 def _check_duplicates(
     frame: pd.DataFrame, by: tuple[str, ...], where: _Where, studies: list[str]
 ) -> None:
@@ -657,7 +733,11 @@ def read_meta_data(
     where = _Where(label, lines)
     studies = _study_labels(raw[STUDY], where)
     cells = _cell_layout(normalised, label) if shape == "counts" else None
-    if cells is not None:
+    if shape == "means":
+        cells = _means_layout(normalised, label)
+    if cells is not None and shape == "means":
+        out = _means_from_metafor(raw, cells, where, studies)
+    elif cells is not None:
         out = _counts_from_cells(raw, cells, where, studies)
     else:
         out = _value_columns(raw, shape, where, studies)
@@ -763,14 +843,18 @@ def _check_columns(normalised: list[str], by_cols: tuple[str, ...], label: str) 
 
 
 def _value_columns(
-    raw: pd.DataFrame, shape: str, where: _Where, studies: list[str]
+    raw: pd.DataFrame,
+    shape: str,
+    where: _Where,
+    studies: list[str],
+    names: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
-    """A new frame of the study labels and the shape's value columns, as floats.
+    """A new frame of the study labels and the shape's value columns (or ``names``), as floats.
 
     Each value column is removed from ``raw`` once converted, so that its text is freed.
     """
     out = pd.DataFrame({STUDY: pd.Series(studies, dtype=object)})
-    for col in SHAPES[shape]:
+    for col in SHAPES[shape] if names is None else names:
         out[col] = _numeric_column(raw[col], col, where, studies, shape)
         del raw[col]  # free the text of a value column as soon as it is converted
     return out
@@ -780,10 +864,7 @@ def _counts_from_cells(
     raw: pd.DataFrame, cells: tuple[str, ...], where: _Where, studies: list[str]
 ) -> pd.DataFrame:
     """The ``counts`` columns from metafor's cells, each cell checked under its own name."""
-    values = pd.DataFrame({STUDY: pd.Series(studies, dtype=object)})
-    for col in cells:
-        values[col] = _numeric_column(raw[col], col, where, studies, "counts")
-        del raw[col]
+    values = _value_columns(raw, "counts", where, studies, cells)
     _validate_counts(values, where, studies, cells)
     a, second, c, fourth = (values[col].to_numpy(dtype=float) for col in cells)
     totals = (a + second, c + fourth) if cells == CELL_LAYOUTS["cells"] else (second, fourth)
@@ -791,6 +872,16 @@ def _counts_from_cells(
     out["events_trt"], out["n_trt"] = a, totals[0]
     out["events_ctl"], out["n_ctl"] = c, totals[1]
     return out
+
+
+def _means_from_metafor(
+    raw: pd.DataFrame, names: tuple[str, ...], where: _Where, studies: list[str]
+) -> pd.DataFrame:
+    """The ``means`` columns from metafor's names, each checked under its own name."""
+    values = _value_columns(raw, "means", where, studies, names)
+    _validate_means(values, where, studies, names)
+    out = values.rename(columns=dict(zip(names, SHAPES["means"], strict=True)))
+    return out[[STUDY, *SHAPES["means"]]]
 
 
 def _add_extra_columns(
@@ -838,6 +929,10 @@ def _validate_values(out: pd.DataFrame, shape: str, where: _Where, studies: list
             out[col] = out[col].astype("int64")
     elif shape == "ratio_ci":
         _validate_ratio_ci(out, where, studies)
+    elif shape == "means":
+        _validate_means(out, where, studies)
+        for col in ("n_trt", "n_ctl"):
+            out[col] = out[col].astype("int64")
     else:
         _validate_log_se(out, where, studies)
 

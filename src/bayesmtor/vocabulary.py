@@ -40,6 +40,7 @@ __all__ = [
     "REVMAN_DATA_TYPES",
     "SHAPES",
     "SHAPE_MEASURES",
+    "SMD_CONVENTIONS",
     "TAU2_ESTIMATORS",
     "TESTS",
     "TIME_TO_EVENT_OUTCOMES",
@@ -64,10 +65,11 @@ __all__ = [
 # Effect measures and input shapes
 # --------------------------------------------------------------------------------------------
 
-Measure = Literal["RR", "OR", "RD", "HR", "generic"]
-#: Every effect measure: risk ratio, odds ratio, risk difference, hazard ratio, and ``generic``
-#: (a log-scale effect whose ratio is not named).
-MEASURES: tuple[Measure, ...] = ("RR", "OR", "RD", "HR", "generic")
+Measure = Literal["RR", "OR", "RD", "HR", "generic", "MD", "SMD"]
+#: Every effect measure: risk ratio, odds ratio, risk difference, hazard ratio, ``generic``
+#: (a log-scale effect whose ratio is not named), mean difference and standardised mean
+#: difference.
+MEASURES: tuple[Measure, ...] = ("RR", "OR", "RD", "HR", "generic", "MD", "SMD")
 #: Measures pooled on the log scale and reported as ratios (``exp`` of the pooled value).
 RATIO_MEASURES: tuple[Measure, ...] = ("RR", "OR", "HR")
 #: Measures computed from 2x2 event counts.
@@ -75,15 +77,19 @@ COUNT_MEASURES: tuple[Measure, ...] = ("RR", "OR", "RD")
 
 ContinuousMeasure = Literal["MD", "SMD"]
 #: Measures of continuous outcomes, from means, SDs and sizes: the mean difference and the
-#: standardised mean difference (Hedges' g). Read from RevMan files; pooled on their own scale.
+#: standardised mean difference (Hedges' g). Computed from the ``means`` shape or read from
+#: RevMan files; pooled on their own (difference) scale, null at 0.
 CONTINUOUS_MEASURES: tuple[ContinuousMeasure, ...] = ("MD", "SMD")
+#: Conventions of the SMD: metafor's escalc (exact Hedges correction, default) or RevMan 5's.
+SMD_CONVENTIONS: tuple[str, ...] = ("metafor", "revman")
 #: Data types of RevMan analyses: 2x2 counts, means and SDs, generic inverse variance (an
 #: estimate with its SE), and O-E with variance (individual patient data).
 REVMAN_DATA_TYPES: tuple[str, ...] = ("dichotomous", "continuous", "generic", "o_e")
 
-Shape = Literal["counts", "ratio_ci", "log_se"]
-#: Input shapes: 2x2 counts, a ratio with its confidence interval, a log effect with its SE.
-SHAPES: tuple[Shape, ...] = ("counts", "ratio_ci", "log_se")
+Shape = Literal["counts", "ratio_ci", "log_se", "means"]
+#: Input shapes: 2x2 counts, a ratio with its confidence interval, a log effect with its SE,
+#: means with SDs and sizes per arm.
+SHAPES: tuple[Shape, ...] = ("counts", "ratio_ci", "log_se", "means")
 #: Measures each input shape allows; the first is the shape's default. For ``ratio_ci`` and
 #: ``log_se`` the measure only labels the ratio the numbers refer to.
 SHAPE_MEASURES: Mapping[Shape, tuple[Measure, ...]] = MappingProxyType(
@@ -91,6 +97,7 @@ SHAPE_MEASURES: Mapping[Shape, tuple[Measure, ...]] = MappingProxyType(
         "counts": COUNT_MEASURES,
         "ratio_ci": ("HR", "RR", "OR", "generic"),
         "log_se": ("generic", "HR", "RR", "OR"),
+        "means": CONTINUOUS_MEASURES,
     }
 )
 

@@ -907,6 +907,42 @@ def default_mu_prior() -> MuPrior:
     return _registered(MuPrior, "mu_prior")
 
 
+def default_prior_problem(
+    measure: str | None,
+    tau_prior: Any,
+    mu_prior: Any,
+    names: tuple[str, str] = ("tau_prior", "mu_prior"),
+) -> str | None:
+    """Why the default priors do not fit ``measure``, or ``None`` when they may be used.
+
+    The registered defaults (config ``tau_prior``, ``mu_prior``) are set for unit-free effects:
+    log ratios and standardised mean differences (an SMD of d is about a log odds ratio of
+    ``pi d / sqrt(3)``, Chinn 2000, Stat Med 19:3127-3131, so half-normal(0.5) on tau of an SMD
+    is about half-normal(0.9) on tau of a log OR, within the range of weakly informative
+    priors studied for log ratios). A mean difference (``"MD"``) is in the units of its outcome
+    (mmHg, points of a score, days), where those scales mean nothing, so both priors must be
+    given -- as arguments (``names``) or by a changed config default.
+    """
+    if measure != "MD":
+        return None
+    missing = [
+        name
+        for name, value, key in zip(
+            names, (tau_prior, mu_prior), ("tau_prior", "mu_prior"), strict=True
+        )  # fmt: skip
+        if value is None and config.get(key) == config.REGISTRY[key].default
+    ]
+    if not missing:
+        return None
+    return (
+        "a mean difference (MD) is in the units of its outcome, but the default priors (tau ~ "
+        "half-normal(0.5), mu ~ normal(0, 4)) are scaled for log ratios and SMDs, where they "
+        f"would be arbitrary here; give {' and '.join(missing)} on the outcome's scale (e.g. "
+        "tau ~ half-normal:S with S a plausible between-study SD of the effect, mu ~ normal:0,M "
+        "with M wider than any plausible effect), or pool the SMD instead."
+    )
+
+
 def _registered(kind: type[_P], key: str) -> _P:
     """The prior of the defaults registry under ``key``: a prior, its text, or
     ``(family, params)``."""

@@ -38,7 +38,7 @@ from bayesmtor.frequentist.results import JSON_KEYS, PoolResult, SubgroupResult
 from bayesmtor.frequentist.revman import subgroup_differences
 from bayesmtor.inputs import group_codes
 from bayesmtor.schema import HETEROGENEITY_COLUMNS
-from bayesmtor.vocabulary import COUNT_METHODS, FE_METHODS
+from bayesmtor.vocabulary import CONTINUOUS_MEASURES, COUNT_METHODS, FE_METHODS
 
 
 def _check_options(method: str, test: str) -> tuple[str, str]:
@@ -92,7 +92,7 @@ def meta_analysis(
     method, test = _check_options(method, test)
     es = _effect_sizes(data, measure)
     if method in COUNT_METHODS and not es.has_counts:
-        raise InputError(f"method '{method}' needs 2x2 counts", column="method")
+        raise _needs_counts(method, es)
     if method == "PETO" and es.measure != "OR":
         raise InputError("Peto's method pools odds ratios: use --measure OR", column="measure")
     try:
@@ -107,6 +107,21 @@ def meta_analysis(
     if es.k == 0:
         raise _nothing_to_pool(es)
     return rma(es, method=method, test=test, ci_prob=ci_prob, pi=pi)
+
+
+def _needs_counts(method: str, es: EffectSizes) -> InputError:
+    """The error for Mantel-Haenszel or Peto on data that are not 2x2 counts."""
+    why = (
+        f"; {es.measure} of a continuous outcome is pooled by inverse variance: use --method FE "
+        "or a random-effects method (REML, DL, ...)"
+        if es.measure in CONTINUOUS_MEASURES
+        else ""
+    )
+    return InputError(
+        f"method '{method}' needs 2x2 counts of a binary outcome (events_trt, n_trt, events_ctl, "
+        f"n_ctl){why}",
+        column="method",
+    )
 
 
 def _nothing_to_pool(es: EffectSizes) -> EstimationError:
@@ -168,10 +183,7 @@ def _fit_groups(
     n_groups = len(group_keys)
     if method in COUNT_METHODS:
         if not es.has_counts:
-            raise InputError(
-                f"method '{method}' needs 2x2 counts (events_trt, n_trt, events_ctl, n_ctl)",
-                column="method",
-            )
+            raise _needs_counts(method, es)
         if method == "PETO" and es.measure != "OR":
             raise InputError("Peto's method pools odds ratios: use --measure OR", column="measure")
         a, b, c, d = (x[rows] for x in _counts(*es.raw_counts()))

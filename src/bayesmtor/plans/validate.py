@@ -17,6 +17,7 @@ from bayesmtor.errors import BayesMTORError, PlanError
 from bayesmtor.vocabulary import (
     BOLERO2_CHOICES,
     COMPARISONS,
+    CONTINUOUS_MEASURES,
     COUNT_OUTCOMES,
     ENGINES,
     LIKELIHOODS,
@@ -36,8 +37,9 @@ SCHEMA_VERSION = 1
 
 # Names come from bayesmtor.vocabulary; a comparison may also be "*" (all of them).
 AE_PREFIXES = ("ae_any", "ae_grade34")
-#: Measures a plan may name: every measure but ``generic`` (a plan pools named outcomes).
-MEASURES = tuple(m for m in _ALL_MEASURES if m != "generic")
+#: Measures a plan may name: every measure but ``generic`` (a plan pools named outcomes) and
+#: the continuous MD and SMD (the curated tables hold no means).
+MEASURES = tuple(m for m in _ALL_MEASURES if m not in ("generic", *CONTINUOUS_MEASURES))
 
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 _EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")

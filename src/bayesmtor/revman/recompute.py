@@ -26,8 +26,11 @@ RevMan 5's algorithms (Deeks & Higgins 2010, *Statistical algorithms in Review M
 
 The Bayesian re-analysis is the normal-normal random-effects model of the exact engine
 (:func:`bayesmtor.bayes.exact.exact_batch_groups`) on the same study estimates, with the
-package's default priors unless others are given. The default priors are set for log ratios;
-for mean differences in the units of an outcome scale, give priors on that scale.
+package's default priors unless others are given. The default priors are set for unit-free
+effects (log ratios, SMDs); a mean difference is in the units of its outcome, so an MD analysis
+gets no posterior (``bayes_note`` says why) unless both priors are given, as ``bayesmtor pool
+--measure MD --bayes`` refuses the defaults
+(:func:`bayesmtor.bayes.priors.default_prior_problem`).
 
 Agreement with RevMan's stored numbers is judged on the scale RevMan stored them (ratios for
 ratio measures): relative tolerance ``config["revman_rtol"]`` (1e-6) for effects and statistics,
@@ -65,7 +68,7 @@ JSON_KEYS = (
     "comparison_no", "outcome_no", "subgroup_no", "comparison", "outcome", "subgroup",
     "data_type", "measure", "method", "model", "k", "estimate", "ci_low", "ci_high",
     "Q", "Q_df", "Q_pval", "I2", "tau2", "z", "pval", "Q_between", "Q_between_pval",
-    "mu_median", "mu_low", "mu_high", "tau_median", "revman", "match", "reason",
+    "mu_median", "mu_low", "mu_high", "tau_median", "bayes_note", "revman", "match", "reason",
 )  # fmt: skip
 #: Keys of RevMan's stored numbers (the ``revman`` object of each record).
 REVMAN_KEYS = (
@@ -95,7 +98,8 @@ class RevManReanalysis:
         ``model``), the recomputation (``k``, ``estimate``, ``se``, ``ci_low``, ``ci_high``,
         ``Q``, ``Q_df``, ``Q_pval``, ``I2``, ``tau2``, ``z``, ``pval``, ``Q_between``,
         ``Q_between_df``, ``Q_between_pval``, ``I2_between``; natural log for ratio measures),
-        the posterior (``mu_median``, ``mu_low``, ``mu_high``, ``tau_median``), RevMan's stored
+        the posterior (``mu_median``, ``mu_low``, ``mu_high``, ``tau_median``; ``bayes_note``
+        says why an analysis has none, e.g. an MD with the default priors), RevMan's stored
         numbers (``revman_*``), ``match`` (True, False, or missing when RevMan stored nothing),
         ``mismatch`` (the keys that differ), ``compared`` (the keys RevMan stored and that were
         compared) and ``reason`` (why an analysis is not estimable).
@@ -342,8 +346,12 @@ def revman_reanalysis(
     -------
     RevManReanalysis
     """
-    from bayesmtor.bayes.priors import MuPrior, TauPrior
+    from bayesmtor.bayes.priors import MuPrior, TauPrior, default_prior_problem
     from bayesmtor.frequentist.revman import subgroup_differences
+
+    md_problem = default_prior_problem(
+        "MD", tau_prior, mu_prior, ("a tau prior (--tau-prior)", "a mu prior (--mu-prior)")
+    )
 
     review = source if isinstance(source, RevManReview) else read_revman_review(source)
     tp, mp = TauPrior.coerce(tau_prior), MuPrior.coerce(mu_prior)
@@ -379,6 +387,7 @@ def revman_reanalysis(
         row.update(dict.fromkeys(_OURS, float("nan")))
         row["k"] = int(keep.sum())
         row["reason"] = None
+        row["bayes_note"] = None
         if not len(rows):
             row["reason"] = "no study in this analysis"
         elif not keep.any():
@@ -391,10 +400,19 @@ def revman_reanalysis(
             except EstimationError as exc:
                 row["reason"] = str(exc)
             else:
-                bayes_inputs.append((len(rows_out), yi[keep], np.sqrt(vi[keep])))
+                if spec["measure"] == "MD" and md_problem:
+                    row["bayes_note"] = md_problem
+                else:
+                    bayes_inputs.append((len(rows_out), yi[keep], np.sqrt(vi[keep])))
         rows_out.append(row)
     table = pd.DataFrame(rows_out)
-    for col in ("subgroup", "reason", "comparison", "outcome"):  # missing text is None, not NaN
+    for col in (
+        "subgroup",
+        "reason",
+        "comparison",
+        "outcome",
+        "bayes_note",
+    ):  # missing text is None, not NaN
         table[col] = table[col].astype(object).where(table[col].notna(), None)
     # the test for subgroup differences, on each overall row whose outcome has subgroups
     for i, row in table.iterrows():

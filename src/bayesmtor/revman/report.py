@@ -154,9 +154,13 @@ def format_revman(result: RevManReanalysis) -> str:
                 f"p={_num(row['Q_between_pval'])}"
             )
         mu = [_shown(row.get(k), ratio) for k in ("mu_median", "mu_low", "mu_high")]
-        lines.append(
-            f"  posterior mu {mu[0]:.4f} [{mu[1]:.4f}, {mu[2]:.4f}], tau {_num(row['tau_median'])}"
-        )
+        if row.get("bayes_note"):
+            lines.append(f"  no posterior: {row['bayes_note']}")
+        else:
+            lines.append(
+                f"  posterior mu {mu[0]:.4f} [{mu[1]:.4f}, {mu[2]:.4f}], "
+                f"tau {_num(row['tau_median'])}"
+            )
         lines.append(f"  agrees with RevMan: {_match_text(row)}")
     return "\n".join(lines)
 
@@ -190,9 +194,9 @@ def report_sections(result: RevManReanalysis) -> list[Any]:
     bayes_text = (
         "Normal-normal random-effects model computed by the exact (quadrature) engine on the "
         f"study estimates above, with tau ~ {result.tau_prior} and mu ~ {result.mu_prior}; "
-        f"{pct} central credible intervals. The default priors are scaled for log ratios; for a "
-        "mean difference in the units of an outcome scale, set priors on that scale "
-        "(--tau-prior, --mu-prior)."
+        f"{pct} central credible intervals. The default priors are scaled for log ratios and "
+        "SMDs; a mean difference is in the units of its outcome scale, so an MD analysis has a "
+        "posterior only when both priors are set on that scale (--tau-prior, --mu-prior)."
     )
     studies = result.studies[
         ["comparison_no", "outcome_no", "subgroup_no", "study", "year", "yi_used", "vi_used",
