@@ -134,7 +134,7 @@ def test_forest_plot_input_errors(change, match: str) -> None:
 
 def test_unknown_measure() -> None:
     with pytest.raises(InputError, match="unknown measure"):
-        forest_plot(_forest_rows(), measure="SMD")
+        forest_plot(_forest_rows(), measure="NNT")
 
 
 def test_funnel_plot() -> None:

@@ -91,6 +91,8 @@ _MEASURES = {
     "RR": _Measure("RR", "Risk ratio", True),
     "HR": _Measure("HR", "Hazard ratio", True),
     "RD": _Measure("RD", "Risk difference", False),
+    "MD": _Measure("MD", "Mean difference", False),
+    "SMD": _Measure("SMD", "Standardised mean difference", False),
     # Unnamed ratio given as yi (log ratio) and sei, as in EffectSizes(scale="log").
     "GENERIC": _Measure("Ratio", "Ratio", True),
 }
@@ -101,7 +103,7 @@ def _measure(measure: str, where: str) -> _Measure:
     if key not in _MEASURES:
         raise InputError(
             f"unknown measure {measure!r}; expected one of OR, RR, HR, generic (ratios, given on "
-            "the log scale) or RD (identity scale)",
+            "the log scale) or RD, MD, SMD (differences, identity scale)",
             source=where,
             column="measure",
         )
