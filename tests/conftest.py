@@ -5,11 +5,16 @@
   CI: skips in the test body fail, skips at setup (fixtures, ``skipif``) are errors, and a
   module skipped at import is a collection error.
 * Matplotlib always renders off-screen.
+* Ctrl-C works in the processes the tests start, even when pytest itself was started with
+  SIGINT ignored (a background job of a non-interactive shell, ``nohup``): an ignored SIGINT is
+  inherited through ``exec``, and a Python started that way never raises KeyboardInterrupt, so
+  the tests of interrupted runs would see a run that cannot be interrupted.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +22,9 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest
+
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
