@@ -52,44 +52,47 @@ def _bisect(fun, lo: np.ndarray, hi: np.ndarray, active: np.ndarray) -> np.ndarr
     convergence is quadratic near the root. Stops when the bracket (or the step) is at
     floating-point resolution, after at most ``_MAX_BISECT`` steps. Inactive rows return
     ``lo``.
+
+    ``fun(t, rows)`` evaluates the function of the rows ``rows`` (indices) at ``t`` (one value
+    per row); each step evaluates only the rows not yet converged. Every row's arithmetic is
+    its own, so its root does not depend on which other rows are still searching.
     """
     a = lo.astype(float).copy()
     b = hi.astype(float).copy()
-    fa = fun(a)
-    fb = fun(b)
+    fa = np.zeros_like(a)
+    fb = np.zeros_like(b)
+    start = np.flatnonzero(active)
+    fa[start] = fun(a[start], start)
+    fb[start] = fun(b[start], start)
     x = 0.5 * (a + b)
     done = ~active | (fa == 0.0) | (fb == 0.0)
     x = np.where(fa == 0.0, a, np.where(fb == 0.0, b, x))
     for _ in range(_MAX_BISECT):
-        if done.all():
+        rows = np.flatnonzero(~done)
+        if rows.size == 0:
             break
-        m = 0.5 * (a + b)
-        fm = fun(m)
-        s = np.sqrt(np.maximum(fm * fm - fa * fb, 0.0))
-        step = np.where(s > 0, (m - a) * np.sign(fa - fb) * fm / np.where(s > 0, s, 1.0), 0.0)
+        ar, br, far, fbr, xr = a[rows], b[rows], fa[rows], fb[rows], x[rows]
+        m = 0.5 * (ar + br)
+        fm = fun(m, rows)
+        s = np.sqrt(np.maximum(fm * fm - far * fbr, 0.0))
+        step = np.where(s > 0, (m - ar) * np.sign(far - fbr) * fm / np.where(s > 0, s, 1.0), 0.0)
         xn = m + step
-        xn = np.clip(xn, np.minimum(a, b), np.maximum(a, b))
-        fx = fun(xn)
+        xn = np.clip(xn, np.minimum(ar, br), np.maximum(ar, br))
+        fx = fun(xn, rows)
         # new bracket
         opp_mx = np.sign(fm) != np.sign(fx)
-        opp_ax = np.sign(fa) != np.sign(fx)
-        na = np.where(opp_mx, m, np.where(opp_ax, a, xn))
-        nfa = np.where(opp_mx, fm, np.where(opp_ax, fa, fx))
-        nb = np.where(opp_mx, xn, np.where(opp_ax, xn, b))
-        nfb = np.where(opp_mx, fx, np.where(opp_ax, fx, fb))
+        opp_ax = np.sign(far) != np.sign(fx)
+        a[rows] = np.where(opp_mx, m, np.where(opp_ax, ar, xn))
+        fa[rows] = np.where(opp_mx, fm, np.where(opp_ax, far, fx))
+        b[rows] = np.where(opp_mx, xn, np.where(opp_ax, xn, br))
+        fb[rows] = np.where(opp_mx, fx, np.where(opp_ax, fx, fbr))
         scale = np.maximum(np.abs(xn), 1e-300)
-        conv = (
+        done[rows] = (
             (fx == 0.0)
-            | (np.abs(nb - na) <= 4.0 * _EPS * scale)
-            | (np.abs(xn - x) <= 2.0 * _EPS * scale)
+            | (np.abs(b[rows] - a[rows]) <= 4.0 * _EPS * scale)
+            | (np.abs(xn - xr) <= 2.0 * _EPS * scale)
         )
-        upd = ~done
-        a = np.where(upd, na, a)
-        fa = np.where(upd, nfa, fa)
-        b = np.where(upd, nb, b)
-        fb = np.where(upd, nfb, fb)
-        x = np.where(upd, xn, x)
-        done = done | conv
+        x[rows] = xn
     return np.where(active, x, lo)
 
 
@@ -137,8 +140,8 @@ def _tau2_likelihood(y, v, mask, k, reml: bool, upper: np.ndarray) -> np.ndarray
     hi = grid[rows, np.minimum(best_j + 1, _GRID.size - 1)]
     lo = np.where(best_j == 0, 0.0, lo)
 
-    def score(t):
-        return _loglik_and_score(y, v, mask, t, reml)[1]
+    def score(t, rows=slice(None)):
+        return _loglik_and_score(y[rows], v[rows], mask[rows], t, reml)[1]
 
     s_lo = score(lo)
     s_hi = score(hi)
@@ -183,8 +186,8 @@ def _tau2_estimate(y, v, mask, method: str) -> np.ndarray:
             active = (k >= 2) & (q0 > kf - 1.0)
             upper = np.where(active, s2y, 1.0)
 
-            def f(t):
-                return _q_gen(y, v, mask, t) - (kf - 1.0)
+            def f(t, rows):
+                return _q_gen(y[rows], v[rows], mask[rows], t) - (kf[rows] - 1.0)
 
             tau2 = np.where(active, _bisect(f, np.zeros_like(upper), upper, active), 0.0)
         elif method in ("REML", "ML"):
@@ -222,8 +225,8 @@ def _tau2_qprofile(y, v, mask, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
         # Q_gen(t) <= ss / t, so the root lies below ss / crit.
         upper = np.where(active, ss / crit * (1.0 + 1e-9), 1.0)
 
-        def f(t, crit=crit):
-            return _q_gen(y, v, mask, t) - crit
+        def f(t, rows, crit=crit):
+            return _q_gen(y[rows], v[rows], mask[rows], t) - crit[rows]
 
         root = _bisect(f, np.zeros_like(upper), upper, active)
         out.append(np.where(ok, np.where(active, root, 0.0), np.nan))
