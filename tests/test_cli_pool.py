@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bayesmtor.cli import build_parser, main
 
@@ -237,3 +239,47 @@ def test_json_writer_matches_json_dumps(capsys):
         assert capsys.readouterr().out == json.dumps(records, indent=2) + "\n"
     _print_json({"a": 1})
     assert capsys.readouterr().out == json.dumps({"a": 1}, indent=2) + "\n"
+
+
+_SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet=st.sampled_from(list('ab{}[],:" \\\n\t\u00e9\U0001f600')), max_size=8),
+)
+_VALUE = st.one_of(
+    _SCALAR,
+    st.lists(_SCALAR, max_size=3),
+    st.dictionaries(st.sampled_from(["study", "reason"]), _SCALAR, max_size=2),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    records=st.lists(
+        st.dictionaries(
+            st.text(alphabet=st.sampled_from(list('ab}{,"\n')), max_size=4), _VALUE, max_size=5
+        ),
+        max_size=12,
+    ),  # fmt: skip
+    repeat=st.integers(1, 130),
+)
+def test_json_writer_is_json_dumps_for_any_records(records, repeat):
+    """Text that looks like a record boundary (``},`` and a line break), nested values, empty
+    records and more records than one chunk of the C encoder all give json.dumps' text."""
+    import contextlib
+    import io
+
+    from bayesmtor.cli import _print_json
+
+    many = records * repeat
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        _print_json(iter(many))
+    assert buffer.getvalue() == json.dumps(many, indent=2) + "\n"
+    for record in records[:3]:
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            _print_json(record)
+        assert buffer.getvalue() == json.dumps(record, indent=2) + "\n"

@@ -19,16 +19,19 @@ import pytest
 HEAVY = ("pymc", "pytensor", "arviz", "xarray", "matplotlib", "numba", "netCDF4", "h5py")
 #: Parts of SciPy that the frequentist path does not need (it uses scipy.special only).
 SCIPY_UNNEEDED = ("scipy.stats", "scipy.optimize", "scipy.integrate", "scipy.interpolate")
+#: Not imported by ``bayesmtor pool`` (frequentist or exact): its tables are dicts of arrays.
+POOL_UNNEEDED = ("pandas",)
 
 DATA = "study,yi,sei\na,-0.3,0.2\nb,-0.1,0.25\nc,-0.5,0.3\nd,0.1,0.4\n"
 
 
 def _imported(code: str) -> list[str]:
-    """Run ``code`` in a fresh interpreter; the modules it imported, of HEAVY and SCIPY_UNNEEDED."""
+    """Run ``code`` in a fresh interpreter; the modules it imported, of HEAVY, SCIPY_UNNEEDED
+    and POOL_UNNEEDED."""
     probe = textwrap.dedent(code) + textwrap.dedent(
         f"""
         import json, sys
-        print(json.dumps([m for m in {HEAVY + SCIPY_UNNEEDED!r} if m in sys.modules]))
+        print(json.dumps([m for m in {HEAVY + SCIPY_UNNEEDED + POOL_UNNEEDED!r} if m in sys.modules]))
         """
     )
     proc = subprocess.run(
@@ -57,7 +60,7 @@ def test_import_bayesmtor_and_rma_stay_light():
         fit = bm.rma([0.1, 0.2, 0.35], sei=[0.1, 0.2, 0.3], method="REML")
         fit.summary()
     """
-    assert _imported(code) == []
+    assert _imported(code) == ["pandas"]  # summary() is a DataFrame
 
 
 def test_bare_import_loads_nothing_numeric():
@@ -70,11 +73,16 @@ def test_bare_import_loads_nothing_numeric():
     assert _imported(code) == []
 
 
-@pytest.mark.parametrize("options", [("--method", "REML"), ("--method", "DL", "--json")])
+@pytest.mark.parametrize(
+    "options",
+    [("--method", "REML"), ("--method", "DL", "--json"), ("--by", "study", "--json"),
+     ("--by", "study")],
+)  # fmt: skip
 def test_frequentist_pool_stays_light(tmp_path, options):
     assert _imported(_pool(tmp_path, *options)) == []
 
 
-def test_exact_pool_stays_light(tmp_path):
+@pytest.mark.parametrize("options", [(), ("--json",), ("--by", "study", "--json")])
+def test_exact_pool_stays_light(tmp_path, options):
     """The exact engine needs scipy.special only (the priors' densities are closed forms)."""
-    assert _imported(_pool(tmp_path, "--bayes")) == []
+    assert _imported(_pool(tmp_path, "--bayes", *options)) == []

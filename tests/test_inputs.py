@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bayesmtor import _strictcsv
 from bayesmtor._strictcsv import column_ref, parse_csv_text, read_csv_file
 from bayesmtor.errors import InputError
 from bayesmtor.inputs import MetaInput, group_codes, read_meta_data
@@ -480,34 +479,22 @@ def test_dataframe_duplicate_names_after_normalising() -> None:
         read_meta_data(frame)
 
 
-def test_csv_module_fallback_builds_the_same_columns(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A record of empty fields with fewer fields than the header is ignored by the csv pass and
-    read as a row of empty cells by pandas, which the pandas pass drops: no fallback needed.
-    Where pandas and csv do disagree, the csv columns are built, and equal what pandas gives on
-    a file both read alike."""
-    calls: list[int] = []
-    original = _strictcsv._frame_csv
-
-    def spy(*args: object) -> pd.DataFrame:
-        calls.append(1)
-        return original(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_strictcsv, "_frame_csv", spy)
-    text = 'study,yi,sei\nA,-0.2,0.1\n,\n"B\n,b",-0.4,0.2\n'
-    table = read_csv_file(_write(tmp_path, text))
-    assert calls == []
-    assert table.frame["study"].tolist() == ["A", "B\n,b"]
-    assert table.lines.tolist() == [2, 4]
-    # and on a file both parsers agree on, the fallback gives what pandas gives
-    good = 'study,yi,sei\n"A, a",-0.2,0.1\n\n"B\nb",-0.4,0.2\n,,\n'
-    via_pandas = read_csv_file(_write(tmp_path, good))
-    assert calls == []
-    monkeypatch.setattr(_strictcsv, "_frame_pandas", lambda *args: None)
-    via_csv = read_csv_file(_write(tmp_path, good))
-    pd.testing.assert_frame_equal(via_csv.frame, via_pandas.frame)
-    assert via_csv.lines.tolist() == via_pandas.lines.tolist() == [2, 4]
+def test_columns_equal_what_pandas_reads(tmp_path: Path) -> None:
+    """The one csv pass builds the columns that pandas' C parser (an independent reader, same
+    dialect) reads from the same file: quoted separators and line breaks, blank lines and
+    records of empty fields skipped, each cell a str as written."""
+    good = 'study,yi,sei\n"A, a",-0.2,0.1\n\n"B\nb", -0.4 ,0.2\n,,\nC,1e-3,0.3\n'
+    path = _write(tmp_path, good)
+    table = read_csv_file(path)
+    theirs = pd.read_csv(
+        path, dtype=object, na_filter=False, keep_default_na=False, skipinitialspace=True
+    )
+    theirs = theirs[(theirs != "").any(axis=1)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(table.frame, theirs.astype(object))
+    assert list(table.columns) == ["study", "yi", "sei"]
+    assert all(col.dtype == object for col in table.columns.values())
+    assert table.columns["study"].tolist() == ["A, a", "B\nb", "C"]
+    assert table.lines.tolist() == [2, 4, 7]
 
 
 _FIELD = st.text(alphabet=st.sampled_from(list('ab ,"#\n\r\t;1.-')), max_size=6)
@@ -604,3 +591,34 @@ def test_pool_groups_in_order_of_first_appearance_subgroups_sorted() -> None:
     sub = subgroup_analysis(frame, by="g", measure="HR", method="FE")
     assert sub.groups == ("a", "b")
     np.testing.assert_allclose([r.estimate for r in sub.results], [32.5 / 125, -30 / 125])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    first=st.lists(st.sampled_from(["a", "b", "1", "1.0", "01", " a"]), min_size=1, max_size=30),
+    numbers=st.lists(st.sampled_from([0, 1, 2, -3, 10**12]), min_size=30, max_size=30),
+)
+def test_group_codes_number_groups_like_pandas_factorize(first, numbers) -> None:
+    """Groups numbered by first appearance, keys exactly as given: the codes of a text and an
+    integer column, alone and together, are those of pandas.factorize (the reference)."""
+    n = len(first)
+    cols = {
+        "study": np.array([f"s{i}" for i in range(n)], dtype=object),
+        "g": np.array(first, dtype=object),
+        "h": np.array(numbers[:n], dtype=np.int64),
+    }
+    frame = pd.DataFrame(cols)
+    for by in (["g"], ["h"], ["g", "h"]):
+        codes, keys = group_codes(cols, by)
+        ref, _ = pd.factorize(pd.MultiIndex.from_frame(frame[by]) if len(by) > 1 else frame[by[0]])
+        assert codes.tolist() == ref.tolist()
+        assert keys == list(dict.fromkeys(zip(*(frame[b].tolist() for b in by), strict=True)))
+        assert group_codes(frame, by)[0].tolist() == codes.tolist()
+
+
+def test_group_codes_refuse_a_missing_key() -> None:
+    for values in ([1.0, float("nan")], ["a", None]):
+        cols = {"study": np.array(["x", "y"], dtype=object), "g": np.array(values)}
+        with pytest.raises(InputError, match="missing group label") as info:
+            group_codes(cols, ["g"])
+        assert info.value.row == 2

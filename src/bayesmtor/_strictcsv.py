@@ -24,12 +24,11 @@ Every CSV that bayesmtor reads -- a user's file given to :func:`bayesmtor.inputs
 * Line numbers count the lines of the file from 1 (the header is line 1 when nothing precedes
   it); a record spanning several lines (a quoted line break) is on the line where it starts.
 
-The file is read twice, without splitting lines first: a streaming :mod:`csv` pass
-(``strict=True``) validates the structure and records the first line of each record, keeping
-nothing else; the pandas C parser, with the same dialect, then builds the columns as Python
-strings. Both passes must agree on the number of records and on the total number of characters
-in the fields; if they do not (an input on which the two parsers differ), the columns are
-built from the :mod:`csv` module instead, which is slower but is the reference.
+The file is read once, by the :mod:`csv` module (``strict=True``), without splitting lines
+first: the pass validates the structure, records the first line of each record and appends
+each field to its column. The columns are NumPy object arrays of Python strings; a pandas
+DataFrame of them (:attr:`CsvTable.frame`) is built only when asked for, so that reading a
+file does not import pandas.
 """
 
 from __future__ import annotations
@@ -40,10 +39,14 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+from bayesmtor._frames import frame_of
 from bayesmtor.errors import InputError
 
 __all__ = [
@@ -55,7 +58,7 @@ __all__ = [
     "read_csv_file",
 ]
 
-#: One dialect for both passes: the separator of the header (:func:`_delimiter`), double
+#: The dialect of the pass: the separator of the header (:func:`_delimiter`), double
 #: quote, ``""`` as the escape, spaces after a separator skipped, no escape character, no
 #: comment character.
 _CSV_DIALECT = {
@@ -64,14 +67,6 @@ _CSV_DIALECT = {
     "skipinitialspace": True,
     "quoting": csv.QUOTE_MINIMAL,
     "strict": True,
-}
-_PANDAS_DIALECT = {
-    "quotechar": '"',
-    "doublequote": True,
-    "skipinitialspace": True,
-    "quoting": csv.QUOTE_MINIMAL,
-    "escapechar": None,
-    "comment": None,
 }
 _BLANK = " \t"  # a record of one field made of these characters only is a blank line
 #: The separators a file may use, in the order their names are listed in messages.
@@ -84,21 +79,27 @@ class CsvTable:
 
     Attributes
     ----------
-    frame : pandas.DataFrame
-        One column per header field, named as in the header, every cell a ``str`` exactly as
-        read (no number conversion, no missing-value markers); a ``RangeIndex``.
+    columns : dict of str to numpy.ndarray
+        One entry per header field, named as in the header and in its order: an object array
+        of the cells, every cell a ``str`` exactly as read (no number conversion, no
+        missing-value markers).
     lines : numpy.ndarray
-        ``int64``, the line of the file on which each row of ``frame`` starts.
+        ``int64``, the line of the file on which each row starts.
     header_line : int
         The line of the header.
     delimiter : str
         The separator read off the header: ``","``, ``";"`` or ``"\\t"``.
     """
 
-    frame: pd.DataFrame
+    columns: dict[str, np.ndarray]
     lines: np.ndarray
     header_line: int
     delimiter: str = ","
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The columns as a pandas DataFrame of ``str`` cells with a ``RangeIndex``."""
+        return frame_of(self.columns)
 
 
 def column_ref(position: int) -> str:
@@ -224,8 +225,8 @@ def parse_csv_bytes(
 ) -> CsvTable:
     """Parse the bytes of a CSV file strictly; see :func:`read_csv_file`.
 
-    Both passes read the same bytes through a decoder, so the text is never held in memory
-    as a whole (a Python ``io.StringIO`` would take 4 bytes per character).
+    The pass reads the bytes through a decoder, so the text is never held in memory as a
+    whole (a Python ``io.StringIO`` would take 4 bytes per character).
     """
     try:
         data.decode("utf-8")  # validate only; the passes decode chunk by chunk
@@ -242,12 +243,14 @@ def parse_csv_bytes(
             source=source,
         )
     sep = _delimiter(data, source)
-    header, header_line, starts, n_chars = _scan(data, source, normalise, sep)
+    header, header_line, starts, cells = _scan(data, source, normalise, sep)
     lines = np.frombuffer(starts, dtype=np.int64).copy() if len(starts) else np.zeros(0, np.int64)
-    frame = _frame_pandas(data, header, len(lines), n_chars, sep)
-    if frame is None:
-        frame = _frame_csv(data, header, lines, sep)
-    return CsvTable(frame=frame, lines=lines, header_line=header_line, delimiter=sep)
+    columns: dict[str, np.ndarray] = {}
+    for name, values in zip(header, cells, strict=True):
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        columns[name] = column
+    return CsvTable(columns=columns, lines=lines, header_line=header_line, delimiter=sep)
 
 
 def _text(data: bytes) -> io.TextIOWrapper:
@@ -303,14 +306,15 @@ def _is_blank(row: list[str]) -> bool:
 
 def _scan(
     data: bytes, source: str, normalise: Callable[[str], str] | None, sep: str = ","
-) -> tuple[list[str], int, array, int]:
-    """Validate the structure; return the header, its line, each record's line, total chars."""
+) -> tuple[list[str], int, array, list[tuple[str, ...]]]:
+    """Validate the structure; return the header, its line, each record's line and the
+    columns (the cells of each header field)."""
     reader = csv.reader(_text(data), delimiter=sep, **_CSV_DIALECT)
     starts = array("q")
     header: list[str] | None = None
     header_line = 0
     n_fields = 0
-    n_chars = 0
+    rows: list[list[str]] = []
     prev = 0
     try:
         for row in reader:
@@ -322,13 +326,13 @@ def _scan(
                 header, header_line, n_fields = row, start, len(row)
                 check_header(row, source=source, line=header_line, normalise=normalise)
                 continue
-            joined = "".join(row)
-            if not joined.strip(_BLANK):  # a blank line, or a record of empty fields
+            # a blank line, or a record of empty fields (the first field decides most rows)
+            if not (row and row[0].strip(_BLANK)) and not "".join(row).strip(_BLANK):
                 continue
             if len(row) != n_fields:
                 _check_count(len(row), header, start, header_line, len(starts) + 1, source)
             starts.append(start)
-            n_chars += len(joined)
+            rows.append(row)
     except csv.Error as exc:
         raise InputError(
             f"cannot parse the CSV record that starts on this line ({exc}). A quoted field must "
@@ -344,7 +348,8 @@ def _scan(
             "'study,events_trt,n_trt,events_ctl,n_ctl' followed by one row per study.",
             source=source,
         )
-    return header, header_line, starts, n_chars
+    cells = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    return header, header_line, starts, cells
 
 
 def _check_count(
@@ -371,89 +376,3 @@ def _check_count(
         line=line,
         row=row,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# pass 2: the columns
-# --------------------------------------------------------------------------------------------
-
-
-def _frame_pandas(
-    data: bytes, header: list[str], n_rows: int, n_chars: int, sep: str = ","
-) -> pd.DataFrame | None:
-    """Columns from the pandas C parser, or None if it disagrees with the csv pass."""
-    try:
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            encoding="utf-8-sig",
-            header=0,
-            sep=sep,
-            dtype=object,
-            na_filter=False,
-            keep_default_na=False,
-            index_col=False,
-            skip_blank_lines=True,
-            engine="c",
-            **_PANDAS_DIALECT,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
-        return None
-    if frame.shape[0] != n_rows and frame.shape[1] == len(header):
-        frame = _drop_empty_records(frame)
-        if frame is None:
-            return None
-    if frame.shape != (n_rows, len(header)):
-        return None
-    try:
-        chars = sum(
-            sum(map(len, frame.iloc[:, j].to_numpy(dtype=object))) for j in range(len(header))
-        )
-    except TypeError:  # a cell that is not a str
-        return None
-    if chars != n_chars:
-        return None
-    frame.columns = pd.Index(header, dtype=object)
-    return frame
-
-
-def _drop_empty_records(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """``frame`` without its rows of empty (or only space and tab) cells; None on a non-str."""
-    blank = np.ones(len(frame), dtype=bool)
-    for j in range(frame.shape[1]):
-        cells = frame.iloc[:, j].to_numpy(dtype=object)
-        if not all(isinstance(c, str) for c in cells):
-            return None
-        blank &= np.fromiter((not c.strip(_BLANK) for c in cells), dtype=bool, count=len(cells))
-    return frame[~blank].reset_index(drop=True)
-
-
-def _frame_csv(data: bytes, header: list[str], lines: np.ndarray, sep: str = ",") -> pd.DataFrame:
-    """Columns from the csv module: the records that start on ``lines``, in order."""
-    reader = csv.reader(_text(data), delimiter=sep, **_CSV_DIALECT)
-    wanted = iter(lines.tolist())
-    target = next(wanted, None)
-    rows: list[list[str]] = []
-    prev = 0
-    seen_header = False
-    for row in reader:
-        start = prev + 1
-        prev = reader.line_num
-        if not seen_header:
-            seen_header = not _is_blank(row)
-            continue
-        if start == target:
-            rows.append(row)
-            target = next(wanted, None)
-            if target is None:
-                break
-    width = len(header)
-    columns = [np.empty(len(rows), dtype=object) for _ in range(width)]
-    for j in range(width):
-        columns[j][:] = [row[j] for row in rows]
-    return _assemble(header, columns)
-
-
-def _assemble(header: list[str], columns: list[np.ndarray]) -> pd.DataFrame:
-    frame = pd.DataFrame(dict(enumerate(columns)), dtype=object, copy=False)
-    frame.columns = pd.Index(header, dtype=object)
-    return frame

@@ -525,8 +525,6 @@ def _clean(value: Any) -> Any:
 
 def _cmd_pool(args: argparse.Namespace) -> int:
     """Handler of ``bayesmtor pool`` (frequentist; Bayesian with ``--bayes``)."""
-    import pandas as pd
-
     _check_plot_option(args)
     if args.mods is not None:
         return _cmd_pool_mods(args)
@@ -564,6 +562,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         raise UsageError(f"{', '.join(used)} {verb} only with --bayes; add --bayes")
 
     from bayesmtor import frequentist
+    from bayesmtor.frequentist.analyses import pool_group_columns
     from bayesmtor.inputs import read_meta_data
 
     by = [b.strip() for b in args.by.split(",") if b.strip()] if args.by else None
@@ -572,7 +571,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if by_cols:
-            table = frequentist.pool_groups(
+            table, n_groups = pool_group_columns(
                 meta,
                 by=by_cols,
                 measure=args.measure,
@@ -594,9 +593,8 @@ def _cmd_pool(args: argparse.Namespace) -> int:
             result = frequentist.meta_analysis(meta, **fit)
             from bayesmtor.frequentist import sensitivity
 
-            extras = sensitivity.pool_sections(
-                meta, **fit, **{k: v for k, v in sections.items() if v is not None}
-            )
+            wanted = {k: v for k, v in sections.items() if v is not None}
+            extras = sensitivity.pool_sections(meta, **fit, **wanted) if wanted else {}
     seen = set()
     for w in caught:
         msg = str(w.message)
@@ -608,10 +606,12 @@ def _cmd_pool(args: argparse.Namespace) -> int:
 
     if by_cols:
         if args.json:
-            rows = schema.frequentist_table_frame(table).drop(columns="excluded")
-            _print_json(_frame_records(table.join(rows[_new_keys(table.columns, rows)])))
+            rows = schema.frequentist_table_columns(table, n_groups)
+            keys = [key for key in _new_keys(table, rows) if key != "excluded"]
+            merged = {**table, **{key: rows[key] for key in keys}}
+            _print_json(schema.column_records(merged, n_groups))
         else:
-            print(_group_table(table, by_cols, args.measure).to_string(index=False))
+            print(_group_table(table, n_groups, by_cols, args.measure))
         return 0
     if args.plot:
         _write_plot(args, result)
@@ -621,10 +621,12 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         record.update({key: row[key] for key in _new_keys(record, row)})
         _print_json({**record, **extras})
     else:
+        from bayesmtor._text import format_table
+
         print(repr(result))
         print()
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            print(result.summary().to_string(float_format=lambda x: f"{x:.4f}"))
+        header, rows = result.summary_rows()
+        print(format_table(["scale", *header], [[k, *v] for k, v in rows.items()], left=1))
         if extras:
             print()
             print(sensitivity.format_sections(extras, args.measure))
@@ -713,41 +715,81 @@ def _frame_records(frame: Any, chunk: int = 4096) -> Iterator[dict[str, Any]]:
 
 
 def _print_json(records: dict[str, Any] | Iterable[dict[str, Any]]) -> None:
-    """Print a record, or a list of records one at a time, as ``json.dumps(.., indent=2)``.
+    """Print a record, or a list of records, as ``json.dumps(.., indent=2)`` would.
 
-    A list is written record by record (never held as one text), so thousands of groups cost
-    no more memory than one; the text is that of ``json.dumps(list(records), indent=2)``.
+    A list is written a chunk of records at a time (never held as one text), so thousands of
+    groups cost no more memory than a chunk; the text is that of
+    ``json.dumps(list(records), indent=2)``.
     """
     if isinstance(records, dict):
-        print(json.dumps(records, indent=2))
+        print(_json_text([records], ""))
         return
     out = sys.stdout
-    sep = "[\n"
+    opened = False
+    chunk: list[dict[str, Any]] = []
     for record in records:
-        out.write(sep)
-        out.write("\n".join("  " + line for line in json.dumps(record, indent=2).split("\n")))
-        sep = ",\n"
-    out.write("[]\n" if sep == "[\n" else "\n]\n")
+        chunk.append(record)
+        if len(chunk) == _JSON_CHUNK:
+            out.write(",\n  " if opened else "[\n  ")
+            out.write(_json_text(chunk, "  "))
+            opened, chunk = True, []
+    if chunk:
+        out.write(",\n  " if opened else "[\n  ")
+        out.write(_json_text(chunk, "  "))
+        opened = True
+    out.write("\n]\n" if opened else "[]\n")
 
 
-def _group_table(table: Any, by_cols: list[str], measure: str) -> Any:
-    """Readable per-group table (ratio scale for ratio measures)."""
+_JSON_CHUNK = 512  # records per call of the C encoder
+
+
+def _json_text(records: list[dict[str, Any]], indent: str) -> str:
+    """The records as ``json.dumps(record, indent=2)`` reads at the nesting level ``indent``,
+    joined by ``,`` and a line break.
+
+    Records of scalars (and empty lists) are encoded by the C encoder in one call, with the
+    line breaks of ``indent=2`` as its separators -- the text is the same, since no encoded
+    string holds a raw line break, so ``},`` + line break + the separator's indent + ``{``
+    only occurs between records. A record holding a non-empty list or object goes through
+    ``json.dumps(indent=2)`` itself.
+    """
+    nested = [
+        i
+        for i, record in enumerate(records)
+        if not _FLAT_TYPES.issuperset(map(type, record.values()))
+        and any(isinstance(v, (dict, list)) and v for v in record.values())
+    ]
+    if nested or not all(records):
+        return (",\n" + indent).join(
+            json.dumps(record, indent=2).replace("\n", "\n" + indent) for record in records
+        )
+    inner = indent + "  "
+    body = json.dumps(records, separators=(",\n" + inner, ": "))[1:-1]
+    body = body.replace("},\n" + inner + "{", "\n" + indent + "},\n" + indent + "{\n" + inner)
+    return "{\n" + inner + body[1:-1] + "\n" + indent + "}"
+
+
+_FLAT_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _group_table(table: dict[str, Any], n: int, by_cols: list[str], measure: str) -> str:
+    """Readable per-group table (ratio scale for ratio measures), one line per group."""
     import numpy as np
 
+    from bayesmtor._text import format_table
     from bayesmtor.frequentist import RATIO_MEASURES
 
-    out = table[by_cols + ["k"]].copy()
     ratio = measure in RATIO_MEASURES
-    label = measure if ratio else "estimate"
     f = np.exp if ratio else (lambda x: x)
-    out[label] = f(table["estimate"])
-    out["ci_low"] = f(table["ci_low"])
-    out["ci_high"] = f(table["ci_high"])
-    out["pval"] = table["pval"]
-    out["I2"] = table["I2"]
-    out["tau2"] = table["tau2"]
-    out["Q_pval"] = table["Q_pval"]
-    return out.round(4)
+    columns: dict[str, Any] = {col: table[col] for col in by_cols}
+    columns["k"] = np.broadcast_to(table["k"], (n,))
+    columns[measure if ratio else "estimate"] = f(np.asarray(table["estimate"], float))
+    columns["ci_low"] = f(np.asarray(table["ci_low"], float))
+    columns["ci_high"] = f(np.asarray(table["ci_high"], float))
+    for col in ("pval", "I2", "tau2", "Q_pval"):
+        columns[col] = np.asarray(table[col], float)
+    rows = list(zip(*(list(v) for v in columns.values()), strict=True))
+    return format_table(list(columns), rows, left=len(by_cols))
 
 
 class UsageError(BayesMTORError):
@@ -757,7 +799,6 @@ class UsageError(BayesMTORError):
 def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     """``bayesmtor pool --bayes``: normal-normal model, exact (vectorised) or MCMC."""
     import numpy as np
-    import pandas as pd
 
     from bayesmtor.bayes.priors import MuPrior, TauPrior, default_prior_problem
     from bayesmtor.effects import escalc
@@ -787,14 +828,14 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     )
     if problem:
         raise UsageError(problem)
-    table = es.table
+    table = es.columns
     if by_cols:
         # One code per row, groups numbered in order of first appearance, keys exactly as read
         # (the rule of frequentist.pool_groups too).
         codes_arr, groups = group_codes(table, by_cols)
     else:
-        groups, codes_arr = [()], np.zeros(len(table), dtype=np.intp)
-    included = table["included"].to_numpy(bool)
+        groups, codes_arr = [()], np.zeros(len(table["study"]), dtype=np.intp)
+    included = np.asarray(table["included"], dtype=bool)
     dropped = [(s, r) for s, r in es.dropped]
     for s, r in dropped:
         print(f"{PROG}: warning: {s} excluded: {r}", file=sys.stderr)
@@ -812,17 +853,19 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     excluded = _excluded_by_group(table, codes_arr, included, dropped, len(groups))
     fit = _pool_exact if engine == "exact" else _pool_mcmc
     head, rows = fit(table, codes_arr, included, groups, by_cols, args, excluded)
-    frame = pd.concat(
-        [pd.DataFrame(groups, columns=by_cols), pd.DataFrame([base] * len(groups)), head], axis=1
-    )
-    frame = frame.join(rows[_new_keys(frame.columns, rows.columns)])
+    frame = {col: [key[j] for key in groups] for j, col in enumerate(by_cols)}
+    frame.update(base)
+    frame.update(head)
+    frame.update({key: rows[key] for key in _new_keys(frame, rows)})
     if args.plot:
         _write_plot(args, _bayes_result(args, es, engine, tau_prior, mu_prior))
+    from bayesmtor import schema
+
     if args.json:
-        records = _frame_records(frame)
+        records = schema.column_records(frame, len(groups))
         _print_json(records if by_cols else next(records))
         return 0
-    _print_bayes_table(frame, by_cols, engine, base, ci, measure)
+    _print_bayes_table(frame, len(groups), by_cols, engine, base, ci, measure)
     return 0
 
 
@@ -835,15 +878,18 @@ def _bayes_result(args: argparse.Namespace, es: Any, engine: str, tau_prior, mu_
     if engine == "mcmc":
         post = args.mcmc_fit
     else:
+        import numpy as np
+
         from bayesmtor.bayes.exact import exact_posterior
 
-        inc = es.table["included"].to_numpy(bool)
+        cols = es.columns
+        inc = np.asarray(cols["included"], dtype=bool)
         post = exact_posterior(
-            es.table["yi"].to_numpy(float)[inc],
-            es.table["sei"].to_numpy(float)[inc],
+            np.asarray(cols["yi"], dtype=float)[inc],
+            np.asarray(cols["sei"], dtype=float)[inc],
             tau_prior=tau_prior,
             mu_prior=mu_prior,
-            labels=es.table["study"].astype(str).to_numpy()[inc].tolist(),
+            labels=[str(s) for s in np.asarray(cols["study"])[inc].tolist()],
         )
     return BayesMetaResult(
         engine=engine,
@@ -858,7 +904,7 @@ def _excluded_by_group(table: Any, codes: Any, included: Any, dropped: Any, m: i
     """The (study, reason) pairs each group left out, in file order."""
     out: list[list[tuple[str, str]]] = [[] for _ in range(m)]
     reasons = dict(dropped)
-    studies = table["study"].astype(str).to_numpy()
+    studies = [str(s) for s in table["study"].tolist()]
     for i in (~included).nonzero()[0]:
         out[int(codes[i])].append((studies[i], reasons.get(studies[i], "excluded")))
     return [tuple(e) for e in out]
@@ -884,7 +930,7 @@ def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tupl
     import numpy as np
 
     from bayesmtor import schema
-    from bayesmtor.bayes.exact import exact_batch_groups
+    from bayesmtor.bayes.exact import exact_batch_group_columns
 
     m = len(groups)
     # The included studies in long format (file order within each group): the engine
@@ -893,13 +939,13 @@ def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tupl
     sizes = np.bincount(inc_codes, minlength=m)
     if sizes.max(initial=0) == 0:
         raise UsageError("no study left to pool after computing effect sizes (k = 0)")
-    sei = table["sei"].to_numpy(float)[included]
+    sei = np.asarray(table["sei"], dtype=float)[included]
     ci = _ci_of(args)
     tau_prior, mu_prior = _priors_of(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = exact_batch_groups(
-            table["yi"].to_numpy(float)[included],
+        out = exact_batch_group_columns(
+            np.asarray(table["yi"], dtype=float)[included],
             sei,
             inc_codes,
             n_groups=m,
@@ -911,14 +957,19 @@ def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tupl
             bma_prior_probs=_bma_probs(args),
         )
     _print_warnings(caught)
-    head = out[[*BAYES_KEYS, "quad_error", *BF_KEYS]].copy()
+    head = {key: out[key] for key in (*BAYES_KEYS, "quad_error", *BF_KEYS)}
     if args.bma:
         from bayesmtor.bayes.model_averaging import bma_object
 
-        head["bma"] = [bma_object(r, _bma_probs(args)) for _, r in out.iterrows()]
+        names = list(out)
+        head["bma"] = [
+            bma_object(dict(zip(names, row, strict=True)), _bma_probs(args))
+            for row in zip(*(out[name].tolist() for name in names), strict=True)
+        ]
     head["k"] = sizes.astype(int)
-    rows = schema.exact_table_frame(
+    rows = schema.exact_table_columns(
         out,
+        m,
         measure=args.measure,
         ci_prob=ci,
         tau_prior=tau_prior,
@@ -931,7 +982,7 @@ def _pool_exact(table, codes, included, groups, by_cols, args, excluded) -> tupl
 
 def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple[Any, Any]:
     """One PyMC fit per group: the documented columns and the schema's."""
-    import pandas as pd
+    import numpy as np
 
     from bayesmtor import schema
     from bayesmtor.bayes.mcse import draw_summary, posterior_draws, schema_values
@@ -951,9 +1002,9 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
         with warnings.catch_warnings(record=True) as caught, _library_logs(logged):
             warnings.simplefilter("always")
             res = fit_normal_normal(
-                table.loc[sel, "yi"].to_numpy(float),
-                table.loc[sel, "sei"].to_numpy(float),
-                labels=table.loc[sel, "study"].astype(str).tolist(),
+                np.asarray(table["yi"], dtype=float)[sel],
+                np.asarray(table["sei"], dtype=float)[sel],
+                labels=[str(s) for s in np.asarray(table["study"])[sel].tolist()],
                 measure=measure if is_ratio(measure) else None,
                 tau_prior=tau_prior,
                 mu_prior=mu_prior,
@@ -980,7 +1031,12 @@ def _pool_mcmc(table, codes, included, groups, by_cols, args, excluded) -> tuple
         )
         row = schema.pooled_row(res, ci_prob=ci, measure=measure, excluded=excluded[g])
         rows.append({**row, **schema_values(drawn)})
-    return pd.DataFrame(heads), pd.DataFrame(rows)
+    return _as_columns(heads), _as_columns(rows)
+
+
+def _as_columns(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Records with the same keys as columns (one list of values per key)."""
+    return {key: [r[key] for r in records] for key in records[0]} if records else {}
 
 
 def _bma_probs(args: argparse.Namespace) -> Any:
@@ -1008,11 +1064,12 @@ def _priors_of(args: argparse.Namespace) -> tuple[Any, Any]:
     return TauPrior.coerce(args.tau_prior), MuPrior.coerce(args.mu_prior)
 
 
-def _print_bayes_table(frame, by_cols, engine, base, ci, measure) -> None:
-    """The readable table of ``pool --bayes`` (and the ratio scale for ratio measures)."""
+def _print_bayes_table(frame, n, by_cols, engine, base, ci, measure) -> None:
+    """The readable table of ``pool --bayes`` (and the ratio scale for ratio measures);
+    ``frame`` maps column names to ``n`` values each (or one value for all)."""
     import numpy as np
-    import pandas as pd
 
+    from bayesmtor._text import column_table
     from bayesmtor.vocabulary import is_ratio
 
     ratio = is_ratio(measure) or measure == "generic"
@@ -1021,35 +1078,38 @@ def _print_bayes_table(frame, by_cols, engine, base, ci, measure) -> None:
         keys = [*by_cols, *(k for b in BAYES_KEYS for k in (b, f"{b}_mcse") if k in frame)]
         keys += ["divergences", "rhat_max", "ess_bulk_min"]
     scale = "log" if ratio else "difference"
+    left = len(by_cols)
     print(
         f"Bayesian random-effects pooling ({engine}), tau ~ {base['tau_prior']}, "
         f"mu ~ {base['mu_prior']}; {100 * ci:g}% {base['ci_kind']} intervals, {scale} scale"
     )
-    with pd.option_context("display.width", 160, "display.max_columns", 30):
-        print(frame[keys].round(4).to_string(index=False))
-        if frame[list(BF_KEYS)].notna().any(axis=None):
-            print()
-            print("Bayes factors (bf_tau0 = p(y | tau = 0) / p(y), bf_mu0 = p(y | mu = 0) / p(y)):")
-            print(frame[[*by_cols, *BF_KEYS]].to_string(index=False, float_format="%.6g"))
-        if "bma" in frame:
-            from bayesmtor.bayes.model_averaging import bma_text
+    print(column_table({key: frame[key] for key in keys}, n, left=left))
+    bf = np.asarray([frame[key] for key in BF_KEYS], dtype=float)
+    if np.isfinite(bf).any():
+        print()
+        print("Bayes factors (bf_tau0 = p(y | tau = 0) / p(y), bf_mu0 = p(y | mu = 0) / p(y)):")
+        cols = {key: frame[key] for key in (*by_cols, *BF_KEYS)}
+        print(column_table(cols, n, left=left, float_format="{:.6g}"))
+    if "bma" in frame:
+        from bayesmtor._frames import frame_of
+        from bayesmtor.bayes.model_averaging import bma_text
 
-            print()
-            print(bma_text(frame, by_cols))
-        if ratio:
-            label = measure if measure != "generic" else "ratio"
-            show = frame[[*by_cols, "k"]].copy()
-            for name, col in (
-                (f"{label} median", "mu_median"),
-                ("low", "mu_low"),
-                ("high", "mu_high"),
-                ("pred low", "pred_low"),
-                ("pred high", "pred_high"),
-            ):
-                show[name] = np.exp(frame[col].astype(float))
-            print()
-            print(f"ratio scale ({label}):")
-            print(show.round(4).to_string(index=False))
+        print()
+        print(bma_text(frame_of({key: frame[key] for key in (*by_cols, "bma")}), by_cols))
+    if ratio:
+        label = measure if measure != "generic" else "ratio"
+        show = {key: frame[key] for key in (*by_cols, "k")}
+        for name, col in (
+            (f"{label} median", "mu_median"),
+            ("low", "mu_low"),
+            ("high", "mu_high"),
+            ("pred low", "pred_low"),
+            ("pred high", "pred_high"),
+        ):
+            show[name] = np.exp(np.asarray(frame[col], dtype=float))
+        print()
+        print(f"ratio scale ({label}):")
+        print(column_table(show, n, left=left))
 
 
 def _print_warnings(caught: list[warnings.WarningMessage], logged: Sequence[str] = ()) -> None:

@@ -33,14 +33,18 @@ A study to be pooled whose ``yi`` or ``sei`` lies outside the safe range of
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from bayesmtor import config
+from bayesmtor._frames import frame_of
 from bayesmtor.errors import InputError
 from bayesmtor.inputs import SHAPES, STUDY, MetaInput, read_meta_data
 from bayesmtor.validation import check_safe_range
@@ -388,8 +392,10 @@ class EffectSizes:
 
     Attributes
     ----------
+    columns : dict of str to numpy.ndarray
+        The per-study table as arrays (what :attr:`table` shows).
     table : pandas.DataFrame
-        One row per input row: ``study, yi, vi, sei, included, exclusion_reason``; for counts
+        The same as a DataFrame (built on first use), one row per input row: ``study, yi, vi, sei, included, exclusion_reason``; for counts
         also the raw counts as read, ``events_trt, n_trt, events_ctl, n_ctl`` (before any
         continuity correction, for methods with their own zero-cell rule such as
         Mantel-Haenszel and Peto, and for binomial likelihoods), the corrected cells
@@ -409,7 +415,7 @@ class EffectSizes:
         ``"metafor"`` or ``"revman"`` for an SMD (:func:`standardized_mean_difference`).
     """
 
-    table: pd.DataFrame
+    columns: dict[str, np.ndarray]
     measure: str
     scale: str
     dropped: tuple[tuple[str, str], ...]
@@ -419,15 +425,20 @@ class EffectSizes:
     drop00: bool | None = None
     smd_convention: str | None = None
 
+    @functools.cached_property
+    def table(self) -> pd.DataFrame:
+        """The per-study table as a pandas DataFrame (a ``RangeIndex``)."""
+        return frame_of(self.columns)
+
     @property
     def k(self) -> int:
         """Number of studies included in pooling."""
-        return int(self.table["included"].sum())
+        return int(np.count_nonzero(self.columns["included"]))
 
     @property
     def has_counts(self) -> bool:
         """Whether the table holds the raw 2x2 counts (counts data)."""
-        return set(RAW_COUNT_COLUMNS) <= set(self.table.columns)
+        return set(RAW_COUNT_COLUMNS) <= set(self.columns)
 
     def raw_counts(self) -> tuple[NDArray[np.float64], ...]:
         """Raw ``(events_trt, n_trt, events_ctl, n_ctl)`` of every row, before correction.
@@ -443,7 +454,7 @@ class EffectSizes:
                 "events_ctl, n_ctl)",
                 source=self.source,
             )
-        return tuple(self.table[col].to_numpy(dtype=float) for col in RAW_COUNT_COLUMNS)
+        return tuple(np.asarray(self.columns[col], dtype=float) for col in RAW_COUNT_COLUMNS)
 
     def included(self) -> pd.DataFrame:
         """Copy of the rows included in pooling."""
@@ -475,6 +486,8 @@ class EffectSizes:
         return self._interval_table(ci_prob, transform, label)
 
     def _interval_table(self, ci_prob: float | None, transform: object, label: str) -> pd.DataFrame:
+        import pandas as pd
+
         prob = float(config.get("ci_prob", ci_prob))
         pct = f"{100 * prob:g}%"
         z = z_quantile(prob)
@@ -496,7 +509,7 @@ class EffectSizes:
         )
 
     def __repr__(self) -> str:
-        n = len(self.table)
+        n = len(self.columns[STUDY])
         cc = (
             f", add={self.add:g}, to={self.to!r}, drop00={self.drop00}"
             if self.add is not None
@@ -555,10 +568,11 @@ def escalc(
         :mod:`bayesmtor.validation` (``|yi| <= 1e50``, ``1e-50 <= sei <= 1e50``), naming
         its line (row), column, value and limit.
     """
+
     meta = data if isinstance(data, MetaInput) else read_meta_data(data)
     measure = _canonical_measure(meta, measure)
-    frame = meta.frame
-    studies = frame[STUDY].to_numpy()
+    frame = meta.columns
+    studies = frame[STUDY]
     if meta.shape == "counts":
         comp = _from_counts(frame, measure, add=add, to=to, drop00=drop00)
     elif meta.shape == "ratio_ci":
@@ -584,12 +598,11 @@ def escalc(
         "exclusion_reason": np.where(included, None, reasons),
         **comp.columns,
     }
-    table = pd.DataFrame(columns)
     for col in meta.extra_columns:
-        table[col] = frame[col].to_numpy(copy=True)
+        columns[col] = np.array(frame[col], copy=True)
     dropped = tuple((str(studies[pos]), str(reasons[pos])) for pos in np.flatnonzero(~included))
     return EffectSizes(
-        table=table,
+        columns=columns,
         measure=measure,
         scale="identity" if measure == "RD" or measure in CONTINUOUS_MEASURES else "log",
         dropped=dropped,
@@ -641,11 +654,11 @@ def _from_counts(frame, measure, *, add, to, drop00) -> _Computed:
         used_drop00 = False if measure == "RD" else bool(config.get("drop00"))
     else:
         used_drop00 = bool(drop00)
-    args = tuple(frame[col].to_numpy() for col in RAW_COUNT_COLUMNS)
+    args = tuple(np.asarray(frame[col]) for col in RAW_COUNT_COLUMNS)
     func = {"RR": log_rr, "OR": log_or, "RD": risk_difference}[measure]
     yi, vi = func(*args, add=used_add, to=used_to, drop00=used_drop00)
     cells = continuity_correction(*args, add=used_add, to=used_to, drop00=used_drop00)
-    reasons = np.full(len(frame), "", dtype=object)
+    reasons = np.full(len(frame[STUDY]), "", dtype=object)
     a_raw, c_raw = args[0], args[2]
     for pos in np.flatnonzero(cells.dropped):
         reasons[pos] = double_zero_reason(a_raw[pos], c_raw[pos], measure)
@@ -657,7 +670,7 @@ def _from_counts(frame, measure, *, add, to, drop00) -> _Computed:
             "(infinite or zero variance)"
         )
     columns: dict[str, object] = {  # the raw counts as read, before any continuity correction
-        col: frame[col].to_numpy(copy=True) for col in RAW_COUNT_COLUMNS
+        col: np.array(frame[col], copy=True) for col in RAW_COUNT_COLUMNS
     }
     # the corrected cells and the amount added to each (fields 0-6 of CorrectedCells)
     columns.update(zip(("ai", "bi", "ci", "di", "n1i", "n2i", "cc_add"), cells[:7], strict=True))
@@ -667,20 +680,20 @@ def _from_counts(frame, measure, *, add, to, drop00) -> _Computed:
 
 def _from_ratio_ci(frame, input_ci_prob) -> _Computed:
     yi, vi = log_ratio_from_ci(
-        frame["estimate"].to_numpy(),
-        frame["ci_low"].to_numpy(),
-        frame["ci_high"].to_numpy(),
+        np.asarray(frame["estimate"]),
+        np.asarray(frame["ci_low"]),
+        np.asarray(frame["ci_high"]),
         ci_prob=input_ci_prob,
     )
-    reasons = np.full(len(frame), "", dtype=object)
+    reasons = np.full(len(frame[STUDY]), "", dtype=object)
     reasons[np.isnan(vi)] = REASON_NO_CI
-    columns = {col: frame[col].to_numpy(copy=True) for col in ("estimate", "ci_low", "ci_high")}
+    columns = {col: np.array(frame[col], copy=True) for col in ("estimate", "ci_low", "ci_high")}
     safe = ratio_ci_range_labels(input_ci_prob)
     return _Computed(yi, vi, np.sqrt(vi), reasons, safe, columns, {})
 
 
 def _from_means(frame, measure, smd_convention) -> _Computed:
-    args = tuple(frame[col].to_numpy(dtype=float) for col in MEANS_COLUMNS)
+    args = tuple(np.asarray(frame[col], dtype=float) for col in MEANS_COLUMNS)
     options: dict[str, object] = {}
     if measure == "SMD":
         used = config.get("smd_convention", smd_convention)
@@ -688,10 +701,10 @@ def _from_means(frame, measure, smd_convention) -> _Computed:
         options["smd_convention"] = used
     else:
         yi, vi = mean_difference(*args)
-    reasons = np.full(len(frame), "", dtype=object)
+    reasons = np.full(len(frame[STUDY]), "", dtype=object)
     with np.errstate(invalid="ignore"):
         reasons[~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0))] = f"{measure} not estimable"
-    columns = {col: frame[col].to_numpy(copy=True) for col in MEANS_COLUMNS}
+    columns = {col: np.array(frame[col], copy=True) for col in MEANS_COLUMNS}
     safe = {
         "columns": ("mean_trt", "sd_trt"),
         "quantities": (measure, f"SE of {measure}"),
@@ -701,8 +714,8 @@ def _from_means(frame, measure, smd_convention) -> _Computed:
 
 
 def _from_log_se(frame) -> _Computed:
-    yi = frame["yi"].to_numpy(dtype=float).copy()
-    sei = frame["sei"].to_numpy(dtype=float)
+    yi = np.array(frame["yi"], dtype=float)
+    sei = np.asarray(frame["sei"], dtype=float)
     with np.errstate(over="ignore"):  # an SE beyond the safe range is refused just after
         vi = sei**2
-    return _Computed(yi, vi, sei, np.full(len(frame), "", dtype=object), {}, {}, {})
+    return _Computed(yi, vi, sei, np.full(len(frame[STUDY]), "", dtype=object), {}, {}, {})

@@ -70,16 +70,22 @@ position (the first row is row 1, whatever the index). In both cases
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+from bayesmtor._frames import frame_of
 from bayesmtor._strictcsv import check_header, read_csv_file
 from bayesmtor.errors import InputError
 
@@ -120,10 +126,13 @@ class MetaInput:
 
     Attributes
     ----------
+    columns : dict of str to numpy.ndarray
+        The validated columns under their normalised names: ``study`` (object array of str),
+        the shape's numeric columns (int64 counts, float64 otherwise), then the extra columns
+        in input order (text for a file, the values given for a DataFrame).
     frame : pandas.DataFrame
-        A validated copy with normalised column names: ``study`` (str), the shape's numeric
-        columns (int64 counts, float64 otherwise), then the extra columns in input order
-        (text for a file, the values given for a DataFrame).
+        The same columns as a DataFrame (built on first use; reading a file does not import
+        pandas).
     shape : str
         ``"counts"``, ``"ratio_ci"``, ``"log_se"`` or ``"means"``.
     source : str
@@ -137,17 +146,22 @@ class MetaInput:
         when it is the first line); ``None`` for a DataFrame.
     """
 
-    frame: pd.DataFrame
+    columns: dict[str, np.ndarray]
     shape: str
     source: str
     extra_columns: tuple[str, ...] = ()
     by: tuple[str, ...] = ()
     lines: np.ndarray | None = None
 
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """The validated columns as a pandas DataFrame (a ``RangeIndex``)."""
+        return frame_of(self.columns)
+
     @property
     def k(self) -> int:
         """Number of rows (studies)."""
-        return len(self.frame)
+        return len(self.columns[STUDY])
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -156,6 +170,8 @@ class MetaInput:
 
     def summary(self) -> pd.DataFrame:
         """One row per column: its role, dtype, missing cells, minimum and maximum."""
+        import pandas as pd
+
         rows = []
         for col in self.frame.columns:
             if col == STUDY:
@@ -186,7 +202,7 @@ class MetaInput:
         )
 
     def __repr__(self) -> str:
-        studies = list(self.frame[STUDY])
+        studies = list(self.columns[STUDY])
         shown = ", ".join(repr(s) for s in studies[:3]) + (", ..." if len(studies) > 3 else "")
         extra = f", extra_columns={self.extra_columns!r}" if self.extra_columns else ""
         by = f", by={self.by!r}" if self.by else ""
@@ -247,35 +263,17 @@ def _cell_text(text: str) -> str:
 def _numeric_column(
     raw: pd.Series, column: str, where: _Where, studies: list[str], shape: str
 ) -> np.ndarray:
-    """Convert one column to float; non-numeric text raises, missing text becomes NaN."""
-    if pd.api.types.is_bool_dtype(raw):
-        pos = 0
-        raise InputError(
-            f"column holds true/false values; {shape} needs numbers here.",
-            source=where.source,
-            **where.at(pos),
-            study=studies[pos],
-            column=column,
-        )
-    if pd.api.types.is_numeric_dtype(raw):
-        return raw.to_numpy(dtype=float, na_value=np.nan)
-    cells = raw.to_numpy(dtype=object)
-    n = cells.size
-    values = np.full(n, np.nan)
-    if pd.api.types.infer_dtype(cells, skipna=False) == "string":
-        text = [c.strip() for c in cells]  # every cell a str (always so for a file)
-    else:  # a DataFrame column mixing numbers, missing values and text
-        text = []
-        for pos, cell in enumerate(cells.tolist()):
-            if cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell)):
-                text.append("")
-            elif isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(
-                cell, (bool, np.bool_)
-            ):
-                values[pos] = float(cell)
-                text.append("")
-            else:
-                text.append(str(cell).strip())
+    """Convert one column to float; non-numeric text raises, missing text becomes NaN.
+
+    ``raw`` is a file's column (an object array of ``str``) or a DataFrame's (a Series).
+    """
+    if isinstance(raw, np.ndarray):  # a file's column: every cell a str
+        values = np.full(raw.size, np.nan)
+        text = [c.strip() for c in raw.tolist()]
+    else:
+        values, text = _frame_column_text(raw, column, where, studies, shape)
+        if text is None:
+            return values
     present = np.flatnonzero(~_missing_text(text))
     if present.size:
         chosen = [text[i] for i in present.tolist()]
@@ -296,6 +294,44 @@ def _numeric_column(
                 column=column,
             ) from None
     return values
+
+
+def _frame_column_text(
+    raw: pd.Series, column: str, where: _Where, studies: list[str], shape: str
+) -> tuple[np.ndarray, list[str] | None]:
+    """A DataFrame column's numbers, and the text of its cells still to convert (None: all
+    converted); true/false values are refused."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(raw):
+        pos = 0
+        raise InputError(
+            f"column holds true/false values; {shape} needs numbers here.",
+            source=where.source,
+            **where.at(pos),
+            study=studies[pos],
+            column=column,
+        )
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.to_numpy(dtype=float, na_value=np.nan), None
+    cells = raw.to_numpy(dtype=object)
+    n = cells.size
+    values = np.full(n, np.nan)
+    if pd.api.types.infer_dtype(cells, skipna=False) == "string":
+        text = [c.strip() for c in cells]  # every cell a str (always so for a file)
+    else:  # a DataFrame column mixing numbers, missing values and text
+        text = []
+        for pos, cell in enumerate(cells.tolist()):
+            if cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell)):
+                text.append("")
+            elif isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(
+                cell, (bool, np.bool_)
+            ):
+                values[pos] = float(cell)
+                text.append("")
+            else:
+                text.append(str(cell).strip())
+    return values, text
 
 
 def _missing_text(text: list[str]) -> np.ndarray:
@@ -444,7 +480,7 @@ def _detect_shape(columns: list[str], source: str) -> str:
 def _check_finite(
     values: pd.Series, column: str, where: _Where, studies: list[str], allow_nan: bool = False
 ) -> None:
-    arr = values.to_numpy(dtype=float)
+    arr = np.asarray(values, dtype=float)
     for pos in np.flatnonzero(~np.isfinite(arr)):
         if allow_nan and np.isnan(arr[pos]):
             continue
@@ -485,7 +521,7 @@ def _validate_counts(
     names = SHAPES["counts"] if names is None else names
     for col in names:
         _check_finite(frame[col], col, where, studies)
-        arr = frame[col].to_numpy(dtype=float)
+        arr = np.asarray(frame[col], dtype=float)
         _fail_first(
             arr < 0,
             where,
@@ -512,7 +548,7 @@ def _validate_counts(
         )
     if names == CELL_LAYOUTS["cells"]:
         for ev, non in (("ai", "bi"), ("ci", "di")):
-            total = frame[ev].to_numpy(dtype=float) + frame[non].to_numpy(dtype=float)
+            total = np.asarray(frame[ev], dtype=float) + np.asarray(frame[non], dtype=float)
             _fail_first(
                 total == 0,
                 where,
@@ -524,8 +560,8 @@ def _validate_counts(
             )
         return
     for ev, tot in zip(names[::2], names[1::2], strict=True):
-        e = frame[ev].to_numpy(dtype=float)
-        n = frame[tot].to_numpy(dtype=float)
+        e = np.asarray(frame[ev], dtype=float)
+        n = np.asarray(frame[tot], dtype=float)
         _fail_first(
             n == 0,
             where,
@@ -554,7 +590,7 @@ def _finite_positive(
 ) -> np.ndarray:
     """``column`` as floats, refused unless finite and > 0; ``message(value)`` says why not."""
     _check_finite(frame[column], column, where, studies)
-    values = frame[column].to_numpy(dtype=float)
+    values = np.asarray(frame[column], dtype=float)
     _fail_first(values <= 0, where, studies, column, lambda p: message(values[p]))
     return values
 
@@ -567,8 +603,8 @@ def _validate_ratio_ci(frame: pd.DataFrame, where: _Where, studies: list[str]) -
         studies,
         lambda x: f"ratio {x:g} is not positive; a ratio (HR, RR, OR) must be > 0",
     )
-    lo = frame["ci_low"].to_numpy(dtype=float)
-    hi = frame["ci_high"].to_numpy(dtype=float)
+    lo = np.asarray(frame["ci_low"], dtype=float)
+    hi = np.asarray(frame["ci_high"], dtype=float)
     for col in ("ci_low", "ci_high"):
         _check_finite(frame[col], col, where, studies, allow_nan=True)
     one_missing = np.isnan(lo) != np.isnan(hi)
@@ -639,7 +675,7 @@ def _validate_means(
         )  # fmt: skip
     for col in (n1, n2):
         _check_finite(frame[col], col, where, studies)
-        arr = frame[col].to_numpy(dtype=float)
+        arr = np.asarray(frame[col], dtype=float)
         _fail_first(
             (arr != np.round(arr)) | (arr > 2.0**53), where, studies, col,
             lambda p, a=arr: f"size {a[p]:g} is not a whole number of participants",
@@ -652,20 +688,17 @@ def _validate_means(
 
 
 def _check_duplicates(
-    frame: pd.DataFrame, by: tuple[str, ...], where: _Where, studies: list[str]
+    frame: dict[str, np.ndarray], by: tuple[str, ...], where: _Where, studies: list[str]
 ) -> None:
     keys = [STUDY, *by]
-    dup = frame.duplicated(subset=keys, keep="first").to_numpy()
-    hits = np.flatnonzero(dup)
-    if hits.size:
-        pos = int(hits[0])
+    seen: dict[tuple, int] = {}
+    rows = zip(*(np.asarray(frame[key]).tolist() for key in keys), strict=True)
+    for pos, key in enumerate(rows):
+        first = seen.setdefault(key, pos)
+        if first == pos:
+            continue
         label = studies[pos]
-        first = int(np.flatnonzero((frame[keys] == frame[keys].iloc[pos]).all(axis=1))[0])
-        scope = (
-            " within the group " + ", ".join(f"{b}={frame[b].iloc[pos]!r}" for b in by)
-            if by
-            else ""
-        )
+        scope = " within the group " + ", ".join(f"{b}={frame[b][pos]!r}" for b in by) if by else ""
         raise InputError(
             f"duplicate study label{scope}: the same label is already on {where.name(first)}. "
             "Each study may appear once"
@@ -724,10 +757,10 @@ def read_meta_data(
         DataFrame error the 1-based row (``error.row``, also set for files).
     """
     by_cols = _by_columns(by)
-    raw, original, label, lines = _load(source, name)
+    raw, original, label, lines, n_rows = _load(source, name)
     raw, normalised = _normalised_columns(raw, original, label)
     shape = _check_columns(normalised, by_cols, label)
-    if len(raw) == 0:
+    if n_rows == 0:
         raise InputError("no data rows (only a header); add one row per study.", source=label)
 
     where = _Where(label, lines)
@@ -751,7 +784,7 @@ def read_meta_data(
     _check_duplicates(out, by_cols, where, studies)
 
     return MetaInput(
-        frame=out, shape=shape, source=label, extra_columns=extra, by=by_cols, lines=lines
+        columns=out, shape=shape, source=label, extra_columns=extra, by=by_cols, lines=lines
     )
 
 
@@ -766,18 +799,24 @@ def _by_columns(by: tuple[str, ...] | list[str] | str | None) -> tuple[str, ...]
 
 def _load(
     source: object, name: str | None
-) -> tuple[pd.DataFrame, list[str], str, np.ndarray | None]:
-    """The raw table of ``source``, its header as given, its label and (for a file) its lines.
+) -> tuple[dict[str, Any], list[str], str, np.ndarray | None, int]:
+    """The raw columns of ``source`` (by header name), its header as given, its label, (for
+    a file) its lines, and its number of rows.
 
-    A DataFrame is copied; a file is read by the strict CSV reader, and a header starting
-    with ``#`` (a comment line taken for the header) is refused.
+    A DataFrame's columns are copied (as Series); a file is read by the strict CSV reader
+    (object arrays of ``str``), and a header starting with ``#`` (a comment line taken for the
+    header) is refused.
     """
-    if isinstance(source, pd.DataFrame):
-        label = name or _DATAFRAME_SOURCE
-        original = [str(c) for c in source.columns]
-        check_header(original, source=label, line=None, normalise=_normalise_name)
-        return source.copy(deep=True), original, label, None
     if not isinstance(source, (str, os.PathLike)):
+        import pandas as pd
+
+        if isinstance(source, pd.DataFrame):
+            label = name or _DATAFRAME_SOURCE
+            original = [str(c) for c in source.columns]
+            check_header(original, source=label, line=None, normalise=_normalise_name)
+            copy = source.copy(deep=True).reset_index(drop=True)
+            raw = {orig: copy.iloc[:, j] for j, orig in enumerate(original)}
+            return raw, original, label, None, len(copy)
         raise InputError(
             f"'source' must be a path to a CSV file or a pandas DataFrame, not "
             f"{type(source).__name__}.",
@@ -786,9 +825,9 @@ def _load(
     path = Path(source)
     label = name or path.name
     table = read_csv_file(path, source=label, normalise=_normalise_name)
-    raw, lines, header_line = table.frame, table.lines, table.header_line
+    raw, lines, header_line = dict(table.columns), table.lines, table.header_line
     del table  # so that a value column's text is freed once converted
-    original = [str(c) for c in raw.columns]
+    original = list(raw)
     if (
         original
         and original[0].lstrip().startswith("#")
@@ -801,13 +840,13 @@ def _load(
             line=header_line,
             column=STUDY,
         )
-    return raw, original, label, lines
+    return raw, original, label, lines, len(lines)
 
 
 def _normalised_columns(
-    raw: pd.DataFrame, original: list[str], label: str
-) -> tuple[pd.DataFrame, list[str]]:
-    """``raw`` with normalised column names and a 0-based index, and those names.
+    raw: dict[str, Any], original: list[str], label: str
+) -> tuple[dict[str, Any], list[str]]:
+    """``raw`` under the normalised column names, and those names.
 
     Empty and duplicate names were refused by the header check; a column pandas had to name
     (``Unnamed: 3``) is refused here.
@@ -821,8 +860,7 @@ def _normalised_columns(
                 source=label,
                 column=orig,
             )
-    raw.columns = normalised
-    return raw.reset_index(drop=True), normalised
+    return {norm: raw[orig] for orig, norm in zip(original, normalised, strict=True)}, normalised
 
 
 def _check_columns(normalised: list[str], by_cols: tuple[str, ...], label: str) -> str:
@@ -853,7 +891,9 @@ def _value_columns(
 
     Each value column is removed from ``raw`` once converted, so that its text is freed.
     """
-    out = pd.DataFrame({STUDY: pd.Series(studies, dtype=object)})
+    labels = np.empty(len(studies), dtype=object)
+    labels[:] = studies
+    out: dict[str, np.ndarray] = {STUDY: labels}
     for col in SHAPES[shape] if names is None else names:
         out[col] = _numeric_column(raw[col], col, where, studies, shape)
         del raw[col]  # free the text of a value column as soon as it is converted
@@ -866,12 +906,15 @@ def _counts_from_cells(
     """The ``counts`` columns from metafor's cells, each cell checked under its own name."""
     values = _value_columns(raw, "counts", where, studies, cells)
     _validate_counts(values, where, studies, cells)
-    a, second, c, fourth = (values[col].to_numpy(dtype=float) for col in cells)
+    a, second, c, fourth = (np.asarray(values[col], dtype=float) for col in cells)
     totals = (a + second, c + fourth) if cells == CELL_LAYOUTS["cells"] else (second, fourth)
-    out = pd.DataFrame({STUDY: values[STUDY]})
-    out["events_trt"], out["n_trt"] = a, totals[0]
-    out["events_ctl"], out["n_ctl"] = c, totals[1]
-    return out
+    return {
+        STUDY: values[STUDY],
+        "events_trt": a,
+        "n_trt": totals[0],
+        "events_ctl": c,
+        "n_ctl": totals[1],
+    }
 
 
 def _means_from_metafor(
@@ -880,8 +923,8 @@ def _means_from_metafor(
     """The ``means`` columns from metafor's names, each checked under its own name."""
     values = _value_columns(raw, "means", where, studies, names)
     _validate_means(values, where, studies, names)
-    out = values.rename(columns=dict(zip(names, SHAPES["means"], strict=True)))
-    return out[[STUDY, *SHAPES["means"]]]
+    renamed = dict(zip(SHAPES["means"], names, strict=True))
+    return {STUDY: values[STUDY], **{new: values[old] for new, old in renamed.items()}}
 
 
 def _add_extra_columns(
@@ -890,8 +933,8 @@ def _add_extra_columns(
     """Copy the ``extra`` columns of ``raw`` to ``out``: a file's text stripped, else as given."""
     for col in extra:
         if from_file:  # text from a file: kept as text, surrounding whitespace removed
-            stripped = np.empty(len(raw), dtype=object)
-            stripped[:] = [cell.strip() for cell in raw[col].to_numpy(dtype=object)]
+            stripped = np.empty(len(raw[col]), dtype=object)
+            stripped[:] = [cell.strip() for cell in raw[col].tolist()]
             out[col] = stripped
         else:
             out[col] = raw[col].to_numpy(copy=True)
@@ -908,7 +951,12 @@ def _check_groups(
     """Refuse an empty grouping cell (``""`` from a file, a missing value in a DataFrame)."""
     for b in by_cols:
         column = out[b]
-        missing = (column == "").to_numpy() if from_file else column.isna().to_numpy()
+        if from_file:
+            missing = np.asarray(column == "", dtype=bool)
+        else:
+            import pandas as pd
+
+            missing = np.asarray(pd.isna(column), dtype=bool)
         hits = np.flatnonzero(missing)
         if hits.size:
             pos = int(hits[0])
@@ -939,16 +987,10 @@ def _validate_values(out: pd.DataFrame, shape: str, where: _Where, studies: list
 
 def _study_labels(raw: pd.Series, where: _Where) -> list[str]:
     """The labels as text without surrounding whitespace; an empty label is refused."""
-    cells = raw.to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(cells, skipna=False) == "string":  # always so for a file
-        studies = [cell.strip() for cell in cells]
+    if isinstance(raw, np.ndarray):  # a file's column: every cell a str
+        studies = [cell.strip() for cell in raw.tolist()]
     else:
-        studies = [
-            ""
-            if cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell))
-            else str(cell).strip()
-            for cell in cells
-        ]
+        studies = _frame_labels(raw)
     lengths = np.fromiter(map(len, studies), dtype=np.int64, count=len(studies))
     for pos in np.flatnonzero(lengths <= _NO_LABEL_LEN).tolist():
         if studies[pos].lower() in _NO_LABEL:
@@ -958,6 +1000,23 @@ def _study_labels(raw: pd.Series, where: _Where) -> list[str]:
                 **where.at(pos),
                 column=STUDY,
             )
+    return studies
+
+
+def _frame_labels(raw: pd.Series) -> list[str]:
+    """A DataFrame's study labels as text; a missing value becomes an empty label."""
+    import pandas as pd
+
+    cells = raw.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(cells, skipna=False) == "string":
+        studies = [cell.strip() for cell in cells]
+    else:
+        studies = [
+            ""
+            if cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell))
+            else str(cell).strip()
+            for cell in cells
+        ]
     return studies
 
 
@@ -971,8 +1030,9 @@ def group_codes(frame: pd.DataFrame, by: list[str] | tuple[str, ...]) -> tuple[n
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        The rows (e.g. :attr:`MetaInput.frame` or an effect-size table).
+    frame : pandas.DataFrame or dict of str to array
+        The rows (e.g. :attr:`MetaInput.frame`, :attr:`MetaInput.columns` or an effect-size
+        table); a dict must hold a ``study`` column.
     by : list or tuple of str
         The grouping columns; no cell may be missing.
 
@@ -988,20 +1048,51 @@ def group_codes(frame: pd.DataFrame, by: list[str] | tuple[str, ...]) -> tuple[n
     bayesmtor.errors.InputError
         If a grouping cell is missing (NaN or None); ``row`` is its 1-based position.
     """
+
     by = list(by)
-    n = len(frame)
+    n = len(frame[STUDY]) if isinstance(frame, dict) else len(frame)
     combined = np.zeros(n, dtype=np.int64)
     for col in by:
-        codes, uniques = pd.factorize(frame[col].to_numpy(), sort=False)
-        if (codes < 0).any():
-            pos = int(np.flatnonzero(codes < 0)[0])
-            raise InputError("missing group label", row=pos + 1, column=col)
+        values = np.asarray(frame[col])
+        codes, n_uniques, missing = _factorize(values)
+        if missing is not None:
+            raise InputError("missing group label", row=missing + 1, column=col)
         # keys so far x this column, renumbered at once so the values stay below n**2
-        combined, _ = pd.factorize(combined * len(uniques) + codes, sort=False)
-        combined = combined.astype(np.int64, copy=False)
+        combined, _, _ = _factorize(combined * n_uniques + codes)
     codes = combined.astype(np.intp, copy=False)
     if not by:
         return codes, [()]
     _, first = np.unique(codes, return_index=True)
-    columns = [frame[col].to_numpy()[first].tolist() for col in by]
+    columns = [np.asarray(frame[col])[first].tolist() for col in by]
     return codes, list(zip(*columns, strict=True))
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, int, int | None]:
+    """Codes of ``values`` numbered by first appearance (equal values, one code), the number
+    of distinct values, and the position of the first missing value (None, NaN or pandas' NA;
+    None if there is none)."""
+    if values.dtype == object:
+        index: dict[Any, int] = {}
+        cells = values.tolist()
+        for pos, cell in enumerate(cells):
+            if cell is None or cell != cell or _is_pandas_na(cell):  # cell != cell: NaN
+                return np.zeros(0, np.int64), 0, pos
+        codes = np.fromiter(
+            (index.setdefault(cell, len(index)) for cell in cells), np.int64, len(cells)
+        )
+        return codes, len(index), None
+    if values.dtype.kind in "fc":
+        bad = np.flatnonzero(np.isnan(values))
+        if bad.size:
+            return np.zeros(0, np.int64), 0, int(bad[0])
+    uniques, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    rank = np.empty(uniques.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(uniques.size)
+    return rank[inverse.reshape(-1)], int(uniques.size), None
+
+
+def _is_pandas_na(cell: object) -> bool:
+    """Whether ``cell`` is pandas' ``NA`` (only a DataFrame's cells can be; pandas is then
+    already imported)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and cell is pd.NA

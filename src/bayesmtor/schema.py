@@ -50,11 +50,13 @@ into the same columns. :func:`json_record` makes a row JSON-ready.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
@@ -68,6 +70,9 @@ __all__ = [
     "SECTION_KEYS",
     "compare",
     "exact_table_frame",
+    "exact_table_columns",
+    "frequentist_table_columns",
+    "column_records",
     "frequentist_table_frame",
     "json_record",
     "pooled_frame",
@@ -220,6 +225,8 @@ def pooled_frame(
     pandas.DataFrame
         The columns ``by`` then :data:`POOLED_COLUMNS`.
     """
+    import pandas as pd
+
     names = list(by)
     rows = []
     if isinstance(results, Mapping):
@@ -276,10 +283,31 @@ def exact_table_frame(
     pandas.DataFrame
         :data:`POOLED_COLUMNS`, one row per row of ``table``.
     """
-    n = len(table)
-    tau = table["tau_median"].to_numpy(float)
+    import pandas as pd
+
+    cols = exact_table_columns(
+        table, len(table), measure=measure, ci_prob=ci_prob, tau_prior=tau_prior,
+        mu_prior=mu_prior, s2_typical=s2_typical, excluded=excluded,
+    )  # fmt: skip
+    return pd.DataFrame(cols, index=table.index, columns=list(POOLED_COLUMNS))
+
+
+def exact_table_columns(
+    table: Mapping[str, Any],
+    n: int,
+    *,
+    measure: str | None,
+    ci_prob: float,
+    tau_prior: Any,
+    mu_prior: Any,
+    s2_typical: Any = None,
+    excluded: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """:func:`exact_table_frame` as columns: ``table`` maps the engine's column names to
+    arrays of ``n`` values; the values are arrays, or scalars where a column is constant."""
+    tau = np.asarray(table["tau_median"], dtype=float)
     if "I2" in table:
-        i2 = table["I2"].to_numpy(float)
+        i2 = np.asarray(table["I2"], dtype=float)
     elif s2_typical is not None:
         s2 = np.broadcast_to(np.asarray(s2_typical, dtype=float), (n,))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -292,31 +320,31 @@ def exact_table_frame(
         "method": "normal_normal",
         "measure": measure,
         "ci_prob": float(ci_prob),
-        "k": table["k"].to_numpy(int),
-        "estimate": table["mu_median"].to_numpy(float),
-        "se": table["mu_sd"].to_numpy(float) if "mu_sd" in table else nan,
-        "ci_low": table["mu_low"].to_numpy(float),
-        "ci_high": table["mu_high"].to_numpy(float),
+        "k": np.asarray(table["k"], dtype=int),
+        "estimate": np.asarray(table["mu_median"], dtype=float),
+        "se": np.asarray(table["mu_sd"], dtype=float) if "mu_sd" in table else nan,
+        "ci_low": np.asarray(table["mu_low"], dtype=float),
+        "ci_high": np.asarray(table["mu_high"], dtype=float),
         "pval": nan,
-        "p_mu_below_0": table["p_mu_below_0"].to_numpy(float),
+        "p_mu_below_0": np.asarray(table["p_mu_below_0"], dtype=float),
         "tau2": tau**2,
         "tau": tau,
-        "tau_low": table["tau_low"].to_numpy(float),
-        "tau_high": table["tau_high"].to_numpy(float),
+        "tau_low": np.asarray(table["tau_low"], dtype=float),
+        "tau_high": np.asarray(table["tau_high"], dtype=float),
         "I2": i2,
         **dict.fromkeys(HETEROGENEITY_COLUMNS, nan),
-        "pred_low": table["pred_low"].to_numpy(float),
-        "pred_high": table["pred_high"].to_numpy(float),
+        "pred_low": np.asarray(table["pred_low"], dtype=float),
+        "pred_high": np.asarray(table["pred_high"], dtype=float),
         "tau_prior": _prior_text(tau_prior),
         "mu_prior": _prior_text(mu_prior),
         "excluded": [tuple(excluded)] * n,
-        "converged": table["k"].to_numpy(int) > 0,
-        "quad_error": table["quad_error"].to_numpy(float),
+        "converged": np.asarray(table["k"], dtype=int) > 0,
+        "quad_error": np.asarray(table["quad_error"], dtype=float),
         "rhat_max": nan,
         "ess_bulk_min": nan,
         "divergences": nan,
     }
-    return pd.DataFrame(cols, index=table.index, columns=list(POOLED_COLUMNS))
+    return {name: cols[name] for name in POOLED_COLUMNS}
 
 
 def frequentist_table_frame(table: pd.DataFrame) -> pd.DataFrame:
@@ -334,19 +362,28 @@ def frequentist_table_frame(table: pd.DataFrame) -> pd.DataFrame:
         :data:`POOLED_COLUMNS`, one row per row of ``table``; ``excluded`` is empty, as the
         table does not record which studies each group left out.
     """
-    n = len(table)
+    import pandas as pd
+
+    cols = frequentist_table_columns(table, len(table))
+    return pd.DataFrame(cols, index=table.index, columns=list(POOLED_COLUMNS))
+
+
+def frequentist_table_columns(table: Mapping[str, Any], n: int) -> dict[str, Any]:
+    """:func:`frequentist_table_frame` as columns: ``table`` is a mapping of the columns of
+    :func:`bayesmtor.frequentist.pool_groups` (arrays, or scalars for a constant column) with
+    ``n`` rows; the values are arrays, or scalars where a column is constant."""
     nan = np.full(n, np.nan)
-    i2_tau = table["I2_tau"].to_numpy(float)
+    i2_tau = np.asarray(table["I2_tau"], dtype=float)
     with np.errstate(invalid="ignore"):
-        tau_low = np.sqrt(table["tau2_ci_low"].to_numpy(float))
-        tau_high = np.sqrt(table["tau2_ci_high"].to_numpy(float))
+        tau_low = np.sqrt(np.asarray(table["tau2_ci_low"], dtype=float))
+        tau_high = np.sqrt(np.asarray(table["tau2_ci_high"], dtype=float))
     cols: dict[str, Any] = {name: table[name] for name in _SHARED_FREQUENTIST}
     cols.update(
         engine="frequentist",
         p_mu_below_0=nan,
         tau_low=tau_low,
         tau_high=tau_high,
-        I2=np.where(np.isfinite(i2_tau), i2_tau, table["I2"].to_numpy(float)),
+        I2=np.where(np.isfinite(i2_tau), i2_tau, np.asarray(table["I2"], dtype=float)),
         **{name: table[name] if name in table else nan for name in HETEROGENEITY_COLUMNS},
         pred_low=table["pi_low"],
         pred_high=table["pi_high"],
@@ -359,7 +396,7 @@ def frequentist_table_frame(table: pd.DataFrame) -> pd.DataFrame:
         ess_bulk_min=nan,
         divergences=nan,
     )
-    return pd.DataFrame(cols, index=table.index, columns=list(POOLED_COLUMNS))
+    return {name: cols[name] for name in POOLED_COLUMNS}
 
 
 def json_record(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -372,6 +409,34 @@ def json_record(row: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = _json_value(value)
     return out
+
+
+def column_records(columns: Mapping[str, Any], n: int) -> Iterator[dict[str, Any]]:
+    """The rows of ``columns`` (arrays of ``n`` values, or one value for every row) made
+    JSON-ready as :func:`json_record` makes a row, one column at a time (NumPy numbers are
+    converted without a per-value check)."""
+    keys = list(columns)
+    values = [_json_column(key, columns[key], n) for key in keys]
+    for row in zip(*values, strict=True):
+        yield dict(zip(keys, row, strict=True))
+
+
+def _json_column(key: str, column: Any, n: int) -> list[Any]:
+    """One column as JSON-ready values (the rules of :func:`json_record`)."""
+    if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
+        if column.shape != (n,):
+            raise ValueError(f"column {key!r} has shape {column.shape}, not ({n},)")
+        if column.dtype.kind != "f":
+            return column.tolist()
+        cells = column.astype(object)
+        cells[~np.isfinite(column)] = None
+        return cells.tolist()
+    if isinstance(column, (np.ndarray, list, tuple)) or hasattr(column, "to_numpy"):
+        cells = list(column.tolist() if hasattr(column, "tolist") else column)
+        if len(cells) != n:
+            raise ValueError(f"column {key!r} has {len(cells)} values, not {n}")
+        return [json_record({key: cell})[key] for cell in cells]
+    return [json_record({key: column})[key]] * n
 
 
 def compare(bayes_result: Any, freq_result: Any, *, ci_prob: float | None = None) -> pd.DataFrame:
@@ -394,6 +459,8 @@ def compare(bayes_result: Any, freq_result: Any, *, ci_prob: float | None = None
         ``frequentist``; for a ratio measure the rows ``ratio``, ``ratio_low`` and
         ``ratio_high`` (``exp`` of the estimate and its interval) follow ``ci_high``.
     """
+    import pandas as pd
+
     freq = pooled_row(freq_result)
     if freq["engine"] != "frequentist":
         raise InputError(

@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["StudyData"]
 
@@ -74,18 +76,18 @@ class StudyData:
     @classmethod
     def from_effect_sizes(cls, es: Any) -> StudyData:
         """The studies of an :class:`~bayesmtor.effects.EffectSizes` (every row, in order)."""
-        table = es.table
+        table = es.columns
         counts = None
-        if set(_COUNT_COLUMNS) <= set(table.columns):
-            raw = np.column_stack([table[c].to_numpy(dtype=float) for c in _COUNT_COLUMNS])
+        if set(_COUNT_COLUMNS) <= set(table):
+            raw = np.column_stack([np.asarray(table[c], dtype=float) for c in _COUNT_COLUMNS])
             counts = tuple(tuple(float(x) for x in row) for row in raw)
-        included = tuple(bool(v) for v in table["included"].to_numpy(bool))
+        included = tuple(bool(v) for v in np.asarray(table["included"], bool))
         reasons = dict(es.dropped)
         labels = tuple(str(s) for s in table["study"].tolist())
         return cls(
             labels=labels,
-            yi=_floats(table["yi"].to_numpy(float)),
-            sei=_floats(table["sei"].to_numpy(float)),
+            yi=_floats(np.asarray(table["yi"], float)),
+            sei=_floats(np.asarray(table["sei"], float)),
             included=included,
             reasons=tuple(
                 "" if inc else str(reasons.get(lab, "excluded"))
@@ -132,6 +134,8 @@ class StudyData:
     def frame(self) -> pd.DataFrame:
         """One row per study: ``study, yi, sei, included, reason`` and, when known, the raw
         counts and ``weight`` (percent)."""
+        import pandas as pd
+
         out = pd.DataFrame(
             {
                 "study": list(self.labels),

@@ -64,10 +64,12 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from bayesmtor import config
 from bayesmtor.bayes.priors import MuPrior, TauPrior, check_proper_posterior
@@ -497,10 +499,16 @@ def _summarise(
 
 
 def _table(k: np.ndarray, out: dict[str, np.ndarray]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(_table_columns(k, out))
+
+
+def _table_columns(k: np.ndarray, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     empty = k == 0
     for col in out.values():
         col[empty] = np.nan
-    return pd.DataFrame({"k": k.astype(int), **out})
+    return {"k": k.astype(int), **out}
 
 
 def exact_batch(
@@ -590,6 +598,32 @@ def exact_batch_groups(
     pandas.DataFrame
         One row per code, in code order, with the columns of :func:`exact_batch`.
     """
+    import pandas as pd
+
+    return pd.DataFrame(
+        exact_batch_group_columns(
+            yi, sei, group, n_groups=n_groups, tau_prior=tau_prior, mu_prior=mu_prior, tol=tol,
+            ci_prob=ci_prob, interval=interval, bma=bma, bma_prior_probs=bma_prior_probs,
+        )
+    )  # fmt: skip
+
+
+def exact_batch_group_columns(
+    yi: Any,
+    sei: Any,
+    group: Any,
+    *,
+    n_groups: int | None = None,
+    tau_prior: TauPrior | str | None = None,
+    mu_prior: MuPrior | str | None = None,
+    tol: float | None = None,
+    ci_prob: float | None = None,
+    interval: str | None = None,
+    bma: bool = False,
+    bma_prior_probs: Any = None,
+) -> dict[str, np.ndarray]:
+    """:func:`exact_batch_groups` as a dict of columns (one value per code), without pandas
+    (``bayesmtor pool --bayes``)."""
     ci = _check_ci(ci_prob)
     kind = _check_kind(interval)
     tp, mp, tol_ = _options(tau_prior, mu_prior, tol)
@@ -623,7 +657,7 @@ def exact_batch_groups(
         del idx
         _fill_table(out, rows, yb, vb, mk, tp, mp, tol_, xmap, ci, failed, kind, probs)
     _warn_unconverged(failed, tol_)
-    return _table(k, out)
+    return _table_columns(k, out)
 
 
 def _group_codes(group: Any, n: int, n_groups: int | None) -> tuple[np.ndarray, int]:
@@ -848,6 +882,8 @@ class ExactPosterior:
         Studies are evaluated in chunks (config ``"exact_chunk_cells"``), so memory does not
         grow with k beyond the table itself.
         """
+        import pandas as pd
+
         ci = _check_ci(ci_prob)
         probs = [0.5, (1 - ci) / 2, (1 + ci) / 2]
         mean, sd, qs = np.empty(self.k), np.empty(self.k), np.empty((self.k, 3))
@@ -884,6 +920,8 @@ class ExactPosterior:
         q_low, q_high`` (``ci_prob`` interval, central or shortest by ``interval``; defaults
         from the config registry: ``ci_prob`` and ``ci_kind``). I2 is monotone in tau, so its
         interval is the image of tau's."""
+        import pandas as pd
+
         ci = _check_ci(ci_prob)
         kind = _check_kind(interval)
         qs = [0.5, (1 - ci) / 2, (1 + ci) / 2]
@@ -913,6 +951,8 @@ class ExactPosterior:
     def draws(self, n: int, rng: np.random.Generator | int | None) -> pd.DataFrame:
         """Independent posterior draws of ``tau, mu, theta_new`` (columns), e.g. for plots or
         comparison with MCMC. ``rng`` is a numpy Generator or a seed."""
+        import pandas as pd
+
         if int(n) < 1:
             raise InputError(f"'n' must be a positive integer, got {n!r}", column="n")
         gen = np.random.default_rng(rng)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from bayesmtor.effects import EffectSizes
 from bayesmtor.errors import EstimationError, InputError, NotEstimableWarning
@@ -36,7 +38,7 @@ from bayesmtor.frequentist.api import (
 )
 from bayesmtor.frequentist.results import JSON_KEYS, PoolResult, SubgroupResult
 from bayesmtor.frequentist.revman import subgroup_differences
-from bayesmtor.inputs import group_codes
+from bayesmtor.inputs import MetaInput, group_codes
 from bayesmtor.schema import HETEROGENEITY_COLUMNS
 from bayesmtor.vocabulary import CONTINUOUS_MEASURES, COUNT_METHODS, FE_METHODS
 
@@ -171,15 +173,25 @@ class _Fits:
         return results
 
 
+def _text(column: Any) -> np.ndarray:
+    """``column`` as an object array of ``str``."""
+    cells = np.asarray(column, dtype=object)
+    if all(type(c) is str for c in cells.tolist()):
+        return cells
+    out = np.empty(cells.size, dtype=object)
+    out[:] = [str(c) for c in cells.tolist()]
+    return out
+
+
 def _fit_groups(
     es, codes, group_keys, rows, *, method, test, ci_prob, mh_correction, pi=None
 ) -> _Fits:
     """Pool the rows ``rows`` of ``es`` (indices, repeats allowed) per group ``codes``."""
     p = _ci_prob(ci_prob)
     pi = _pi_dist(pi)
-    table = es.table
-    labels = table["study"].astype(str).to_numpy()[rows]
-    reason = np.where(table["included"].to_numpy(bool), "", table["exclusion_reason"])[rows]
+    table = es.columns
+    labels = _text(table["study"])[rows]
+    reason = np.where(np.asarray(table["included"], bool), "", table["exclusion_reason"])[rows]
     n_groups = len(group_keys)
     if method in COUNT_METHODS:
         if not es.has_counts:
@@ -208,8 +220,8 @@ def _fit_groups(
             out = _core_peto(*arrays, mask, p)
     else:
         use = reason == ""
-        y = table["yi"].to_numpy(float)[rows]
-        v = table["vi"].to_numpy(float)[rows]
+        y = np.asarray(table["yi"], float)[rows]
+        v = np.asarray(table["vi"], float)[rows]
         ypad, mask = _pad(y[use], codes[use], n_groups)
         vpad, _ = _pad(v[use], codes[use], n_groups)
         out = _core_iv(ypad, vpad, mask, method, test, p, pi)
@@ -245,25 +257,30 @@ def _pool(
     data, by, measure, method, test, ci_prob, mh_correction, pi=None
 ) -> tuple[_Fits, list[str]]:
     method, test = _check_options(method, test)
-    frame = getattr(data, "frame", getattr(data, "table", data))
-    if not isinstance(frame, pd.DataFrame):
-        raise InputError(
-            "'data' must be an EffectSizes, a MetaInput or a pandas DataFrame, not "
-            f"{type(data).__name__}"
-        )
-    by_cols = _by_columns(by, frame.columns)
-    if len(frame) == 0:
+    if isinstance(data, (EffectSizes, MetaInput)):
+        names, n_rows = list(data.columns), len(data.columns["study"])
+    else:
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
+            raise InputError(
+                "'data' must be an EffectSizes, a MetaInput or a pandas DataFrame, not "
+                f"{type(data).__name__}"
+            )
+        names, n_rows = list(data.columns), len(data)
+    by_cols = _by_columns(by, names)
+    if n_rows == 0:
         raise EstimationError("no studies to pool (k = 0)")
     es = _effect_sizes(data, measure, by_cols)
     if by_cols:
-        codes, group_keys = group_codes(es.table, by_cols)  # first appearance, keys as given
+        codes, group_keys = group_codes(es.columns, by_cols)  # first appearance, keys as given
     else:
-        codes, group_keys = np.zeros(len(es.table), dtype=np.int64), [()]
+        codes, group_keys = np.zeros(len(es.columns["study"]), dtype=np.int64), [()]
     fits = _fit_groups(
         es,
         codes,
         group_keys,
-        np.arange(len(es.table)),
+        np.arange(len(es.columns["study"])),
         method=method,
         test=test,
         ci_prob=ci_prob,
@@ -275,17 +292,34 @@ def _pool(
 
 def _group_table(fits: _Fits, by_cols: list[str]) -> pd.DataFrame:
     """The grouping columns, then :data:`JSON_KEYS` (log scale), one row per group."""
+    import pandas as pd
+
     table = pd.DataFrame(fits.group_keys, columns=by_cols) if by_cols else pd.DataFrame(index=[0])
-    table["measure"] = fits.measure
-    table["method"] = fits.method
-    table["test"] = fits.test
-    table["ci_prob"] = fits.ci_prob
+    for key, values in group_columns(fits, by_cols).items():
+        if key not in by_cols:
+            table[key] = values
+    return table.reset_index(drop=True)
+
+
+def group_columns(fits: _Fits, by_cols: list[str]) -> dict[str, Any]:
+    """The columns of :func:`pool_groups` as arrays (scalars where a column is constant)."""
+    cols: dict[str, Any] = {
+        col: [key[j] for key in fits.group_keys] for j, col in enumerate(by_cols)
+    }
+    cols.update(measure=fits.measure, method=fits.method, test=fits.test, ci_prob=fits.ci_prob)
     for key in JSON_KEYS[4:] + HETEROGENEITY_COLUMNS:
         if key == "pi_dist":
-            table[key] = fits.pi if fits.method not in FE_METHODS else None
+            cols[key] = fits.pi if fits.method not in FE_METHODS else None
         else:
-            table[key] = fits.out[key]
-    return table.reset_index(drop=True)
+            cols[key] = fits.out[key]
+    return cols
+
+
+def pool_group_columns(data: Any, **options: Any) -> tuple[dict[str, Any], int]:
+    """:func:`pool_groups` as columns without pandas (``bayesmtor pool --by``): the columns
+    and the number of groups; ``options`` are those of :func:`pool_groups`."""
+    fits, by_cols = _pool(data, **options)
+    return group_columns(fits, by_cols), len(fits.group_keys)
 
 
 def pool_groups(
@@ -411,6 +445,8 @@ def leave_one_out(
         One row per omitted study: ``study`` then :data:`JSON_KEYS` (log scale). Note that
         metafor's ``leave1out`` reports ``I2_tau``/``H2_tau`` for random-effects models.
     """
+    import pandas as pd
+
     method, test = _check_options(method, test)
     frame = getattr(data, "frame", getattr(data, "table", data))
     if isinstance(frame, pd.DataFrame) and len(frame) < 2:

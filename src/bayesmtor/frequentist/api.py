@@ -8,13 +8,16 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    pass
 from scipy import special
 
 from bayesmtor import config
+from bayesmtor._frames import is_frame
 from bayesmtor.effects import EffectSizes, double_zero_reason, escalc
 from bayesmtor.errors import (
     DegenerateIntervalWarning,
@@ -264,15 +267,15 @@ def rma(
         if sei is not None or vi is not None or studies is not None:
             raise InputError("give an EffectSizes alone, without 'sei', 'vi' or 'studies'")
         es = _check_es_measure(yi, measure)
-        table = es.table
+        table = es.columns
         res = rma(
-            np.where(table["included"].to_numpy(bool), table["yi"].to_numpy(float), np.nan),
-            vi=table["vi"].to_numpy(float),
+            np.where(np.asarray(table["included"], bool), np.asarray(table["yi"], float), np.nan),
+            vi=np.asarray(table["vi"], float),
             method=method,
             test=test,
             ci_prob=ci_prob,
             measure=es.measure,
-            studies=table["study"].astype(str).tolist(),
+            studies=[str(s) for s in table["study"].tolist()],
             pi=pi,
         )
         return _with_data(_with_reasons(res, dict(es.dropped)), es)
@@ -440,7 +443,7 @@ def _effect_sizes(data: Any, measure: str | None, by: Any = ()) -> EffectSizes:
     """``data`` (EffectSizes, MetaInput or DataFrame) as effect sizes: the one route, escalc."""
     if isinstance(data, EffectSizes):
         return _check_es_measure(data, measure)
-    if isinstance(data, pd.DataFrame):
+    if is_frame(data):
         data = read_meta_data(data, by=tuple(by))
     if not isinstance(data, MetaInput):
         raise InputError(
@@ -531,14 +534,14 @@ def _mh_tables(a, b, c, d, labels, measure, correction):
 
 def _count_arrays(ai, n1i, ci, n2i, measure, studies):
     """Cells ``(a, b, c, d)``, labels and escalc's reasons from counts or from data."""
-    if isinstance(ai, (EffectSizes, MetaInput, pd.DataFrame)):
+    if isinstance(ai, (EffectSizes, MetaInput)) or is_frame(ai):
         if isinstance(ai, EffectSizes) and not ai.has_counts:
             raise InputError(f"Mantel-Haenszel and Peto need 2x2 counts, not {ai.measure} data")
         es = _effect_sizes(ai, measure)
         if studies is not None:
             raise InputError("give the data alone, without 'studies'")
         ai, n1i, ci, n2i = es.raw_counts()
-        return (*_counts(ai, n1i, ci, n2i), es.table["study"].astype(str).tolist(), es)
+        return (*_counts(ai, n1i, ci, n2i), [str(s) for s in es.columns["study"].tolist()], es)
     a, b, c, d = _counts(ai, n1i, ci, n2i)
     return a, b, c, d, _labels(studies, a.size), None
 

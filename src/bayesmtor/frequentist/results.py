@@ -7,12 +7,12 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from bayesmtor.schema import HETEROGENEITY_COLUMNS, SECTION_KEYS
 from bayesmtor.vocabulary import FE_METHODS, RATIO_MEASURES, RE_METHODS
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
 
     from bayesmtor.studies import StudyData
@@ -135,6 +135,15 @@ class PoolResult:
 
     def summary(self) -> pd.DataFrame:
         """Pooled effect on the log (analysis) scale and, for ratios, the ratio scale."""
+        import pandas as pd
+
+        cols, rows = self.summary_rows()
+        df = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+        df.index.name = "scale"
+        return df
+
+    def summary_rows(self) -> tuple[list[str], dict[str, list[float]]]:
+        """The table of :meth:`summary` without pandas: its columns, and its rows by scale."""
         level = f"{100 * self.ci_prob:g}%"
         cols = [
             "estimate",
@@ -152,12 +161,12 @@ class PoolResult:
             e = [math.exp(x) if math.isfinite(x) else float("nan") for x in base]
             e[1] = float("nan")
             rows[self.measure] = e + [float("nan"), float("nan")]
-        df = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
-        df.index.name = "scale"
-        return df
+        return cols, rows
 
     def heterogeneity(self) -> pd.DataFrame:
         """One-row DataFrame with Q, its df and p-value, I2, H2, tau2 (with CI, SE) and tau."""
+        import pandas as pd
+
         keys = ["k", "Q", "Q_df", "Q_pval", "I2", "H2", "I2_tau", "H2_tau"]
         keys += ["tau2", "tau2_ci_low", "tau2_ci_high", "tau", *HETEROGENEITY_COLUMNS]
         return pd.DataFrame([{key: getattr(self, key) for key in keys}])
@@ -171,6 +180,8 @@ class PoolResult:
             Index ``tau2, tau, I2, H2``; columns ``estimate, ci_low, ci_high``. ``I2`` (percent)
             and ``H2`` are the tau-based ``I2_tau``/``H2_tau``; all NaN for fixed-effect fits.
         """
+        import pandas as pd
+
         rows = {
             "tau2": (self.tau2, self.tau2_ci_low, self.tau2_ci_high),
             "tau": (self.tau, self.tau_ci_low, self.tau_ci_high),
@@ -316,6 +327,8 @@ class SubgroupResult:
 
     def summary(self) -> pd.DataFrame:
         """One row per subgroup (log scale), keys of :meth:`PoolResult.to_dict`."""
+        import pandas as pd
+
         rows = []
         for g, r in zip(self.groups, self.results, strict=True):
             d = r.to_dict()
@@ -371,6 +384,8 @@ class EggerResult:
 
     def summary(self) -> pd.DataFrame:
         """One-row DataFrame of the fields."""
+        import pandas as pd
+
         return pd.DataFrame([{f.name: getattr(self, f.name) for f in fields(self)}])
 
     def to_dict(self) -> dict[str, Any]:
@@ -410,6 +425,8 @@ class RankTestResult:
 
     def summary(self) -> pd.DataFrame:
         """One-row DataFrame of the fields."""
+        import pandas as pd
+
         return pd.DataFrame([{f.name: getattr(self, f.name) for f in fields(self)}])
 
     def to_dict(self) -> dict[str, Any]:

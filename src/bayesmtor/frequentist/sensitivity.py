@@ -23,10 +23,12 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from bayesmtor import config
 from bayesmtor.effects import EffectSizes
@@ -137,6 +139,8 @@ def cumulative(
 
 def _study_values(yi: Any, sei: Any, vi: Any, measure: str | None) -> tuple[np.ndarray, ...]:
     """``(yi, vi)`` of the studies pooled: from data, or from arrays (finite pairs only)."""
+    import pandas as pd
+
     if isinstance(yi, (EffectSizes, MetaInput, pd.DataFrame)):
         if sei is not None or vi is not None:
             raise InputError("give the data alone, without 'sei' or 'vi'")
@@ -448,6 +452,8 @@ def pool_sections(
 
 def format_sections(sections: dict[str, Any], measure: str) -> str:
     """The sections of :func:`pool_sections` as readable text (log scale, as the JSON)."""
+    import pandas as pd
+
     blocks = []
     for name, title in (
         ("subgroups", "subgroups"),
