@@ -725,17 +725,18 @@ def _print_json(records: dict[str, Any] | Iterable[dict[str, Any]]) -> None:
         print(_json_text([records], ""))
         return
     out = sys.stdout
+    nested = getattr(records, "nested", None)  # schema.ColumnRecords knows its nested keys
     opened = False
     chunk: list[dict[str, Any]] = []
     for record in records:
         chunk.append(record)
         if len(chunk) == _JSON_CHUNK:
             out.write(",\n  " if opened else "[\n  ")
-            out.write(_json_text(chunk, "  "))
+            out.write(_json_text(chunk, "  ", nested))
             opened, chunk = True, []
     if chunk:
         out.write(",\n  " if opened else "[\n  ")
-        out.write(_json_text(chunk, "  "))
+        out.write(_json_text(chunk, "  ", nested))
         opened = True
     out.write("\n]\n" if opened else "[]\n")
 
@@ -743,23 +744,27 @@ def _print_json(records: dict[str, Any] | Iterable[dict[str, Any]]) -> None:
 _JSON_CHUNK = 512  # records per call of the C encoder
 
 
-def _json_text(records: list[dict[str, Any]], indent: str) -> str:
+def _json_text(
+    records: list[dict[str, Any]], indent: str, nested: frozenset[str] | None = None
+) -> str:
     """The records as ``json.dumps(record, indent=2)`` reads at the nesting level ``indent``,
     joined by ``,`` and a line break.
 
     Records of scalars (and empty lists) are encoded by the C encoder in one call, with the
     line breaks of ``indent=2`` as its separators -- the text is the same, since no encoded
     string holds a raw line break, so ``},`` + line break + the separator's indent + ``{``
-    only occurs between records. A record holding a non-empty list or object goes through
-    ``json.dumps(indent=2)`` itself.
+    only occurs between records. Records holding a non-empty list or object go through
+    ``json.dumps(indent=2)`` itself. ``nested``: the only keys that may hold one (None: any).
     """
-    nested = [
-        i
-        for i, record in enumerate(records)
-        if not _FLAT_TYPES.issuperset(map(type, record.values()))
-        and any(isinstance(v, (dict, list)) and v for v in record.values())
-    ]
-    if nested or not all(records):
+    if nested is None:
+        flat = all(
+            _FLAT_TYPES.issuperset(map(type, r.values()))
+            or not any(type(v) in (dict, list) and v for v in r.values())
+            for r in records
+        )
+    else:
+        flat = not any(r[key] for r in records for key in nested)
+    if not flat or not all(records):
         return (",\n" + indent).join(
             json.dumps(record, indent=2).replace("\n", "\n" + indent) for record in records
         )
@@ -863,7 +868,7 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
 
     if args.json:
         records = schema.column_records(frame, len(groups))
-        _print_json(records if by_cols else next(records))
+        _print_json(records if by_cols else next(iter(records)))
         return 0
     _print_bayes_table(frame, len(groups), by_cols, engine, base, ci, measure)
     return 0

@@ -73,6 +73,7 @@ __all__ = [
     "exact_table_columns",
     "frequentist_table_columns",
     "column_records",
+    "ColumnRecords",
     "frequentist_table_frame",
     "json_record",
     "pooled_frame",
@@ -411,32 +412,55 @@ def json_record(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def column_records(columns: Mapping[str, Any], n: int) -> Iterator[dict[str, Any]]:
+class ColumnRecords:
     """The rows of ``columns`` (arrays of ``n`` values, or one value for every row) made
-    JSON-ready as :func:`json_record` makes a row, one column at a time (NumPy numbers are
-    converted without a per-value check)."""
-    keys = list(columns)
-    values = [_json_column(key, columns[key], n) for key in keys]
-    for row in zip(*values, strict=True):
-        yield dict(zip(keys, row, strict=True))
+    JSON-ready as :func:`json_record` makes a row, converted a column at a time (NumPy
+    numbers without a per-value check); iterate to get the records.
+
+    ``nested`` holds the keys under which some record has a non-empty list or object (the
+    JSON writer encodes records without them in one call).
+    """
+
+    def __init__(self, columns: Mapping[str, Any], n: int) -> None:
+        self.keys = list(columns)
+        self.n = n
+        self.values: list[list[Any]] = []
+        nested = []
+        for key in self.keys:
+            values, flat = _json_column(key, columns[key], n)
+            self.values.append(values)
+            if not flat and any(type(v) in (list, dict) and v for v in values):
+                nested.append(key)
+        self.nested = frozenset(nested)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        keys = self.keys
+        for row in zip(*self.values, strict=True):
+            yield dict(zip(keys, row, strict=True))
 
 
-def _json_column(key: str, column: Any, n: int) -> list[Any]:
-    """One column as JSON-ready values (the rules of :func:`json_record`)."""
+def column_records(columns: Mapping[str, Any], n: int) -> ColumnRecords:
+    """The rows of ``columns`` as JSON-ready records: see :class:`ColumnRecords`."""
+    return ColumnRecords(columns, n)
+
+
+def _json_column(key: str, column: Any, n: int) -> tuple[list[Any], bool]:
+    """One column as JSON-ready values (the rules of :func:`json_record`), and whether they
+    are all scalars for certain (a numeric column)."""
     if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
         if column.shape != (n,):
             raise ValueError(f"column {key!r} has shape {column.shape}, not ({n},)")
         if column.dtype.kind != "f":
-            return column.tolist()
+            return column.tolist(), True
         cells = column.astype(object)
         cells[~np.isfinite(column)] = None
-        return cells.tolist()
+        return cells.tolist(), True
     if isinstance(column, (np.ndarray, list, tuple)) or hasattr(column, "to_numpy"):
         cells = list(column.tolist() if hasattr(column, "tolist") else column)
         if len(cells) != n:
             raise ValueError(f"column {key!r} has {len(cells)} values, not {n}")
-        return [json_record({key: cell})[key] for cell in cells]
-    return [json_record({key: column})[key]] * n
+        return [json_record({key: cell})[key] for cell in cells], False
+    return [json_record({key: column})[key]] * n, False
 
 
 def compare(bayes_result: Any, freq_result: Any, *, ci_prob: float | None = None) -> pd.DataFrame:
