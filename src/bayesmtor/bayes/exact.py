@@ -95,6 +95,7 @@ from bayesmtor.bayes.quadrature import (
     _warn_unconverged,
     conditional_normal,
 )
+from bayesmtor.bayes.workers import processes, run_buckets
 from bayesmtor.errors import EstimationError, InputError, NotEstimableWarning
 from bayesmtor.vocabulary import check_prob
 
@@ -648,14 +649,19 @@ def exact_batch_group_columns(
     size_class = np.ceil(np.log2(np.maximum(k, 1))).astype(int)
     out = {name: np.full(m, np.nan) for name in names}
     failed: list[np.ndarray] = []
+    jobs = []
     for c in np.unique(size_class[k > 0]):
         rows = np.flatnonzero((size_class == c) & (k > 0))
         width = int(k[rows].max())
         mk = np.arange(width)[None, :] < k[rows][:, None]
         idx = np.where(mk, start[rows][:, None] + np.arange(width)[None, :], 0)
-        yb, vb = np.where(mk, ys[idx], 0.0), np.where(mk, vs[idx], 1.0)
+        jobs.append((rows, np.where(mk, ys[idx], 0.0), np.where(mk, vs[idx], 1.0), mk))
         del idx
-        _fill_table(out, rows, yb, vb, mk, tp, mp, tol_, xmap, ci, failed, kind, probs)
+
+    def fill(part, local, yb, vb, mk, part_failed):
+        _fill_table(part, local, yb, vb, mk, tp, mp, tol_, xmap, ci, part_failed, kind, probs)
+
+    run_buckets(fill, names, out, jobs, failed, processes(int((k > 0).sum())))
     _warn_unconverged(failed, tol_)
     return _table_columns(k, out)
 
