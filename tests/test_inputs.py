@@ -622,3 +622,25 @@ def test_group_codes_refuse_a_missing_key() -> None:
         with pytest.raises(InputError, match="missing group label") as info:
             group_codes(cols, ["g"])
         assert info.value.row == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", -1, -2, 1, 1.0]), st.sampled_from(["x", "y"])),
+        max_size=12,
+    )
+)
+def test_first_duplicate_is_the_first_repeated_row(rows) -> None:
+    """The hashed search finds the row a plain scan finds (-1 and -2 share a hash in CPython,
+    1 and 1.0 are equal): the first row equal to an earlier one, and that earlier row."""
+    from bayesmtor.inputs import _first_duplicate
+
+    expected = None
+    for pos, row in enumerate(rows):
+        earlier = [i for i in range(pos) if rows[i] == row]
+        if earlier:
+            expected = (pos, earlier[0])
+            break
+    cols = [np.array([r[j] for r in rows], dtype=object) for j in range(2)] if rows else None
+    assert (_first_duplicate(cols) if rows else None) == expected

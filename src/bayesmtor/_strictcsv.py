@@ -245,11 +245,7 @@ def parse_csv_bytes(
     sep = _delimiter(data, source)
     header, header_line, starts, cells = _scan(data, source, normalise, sep)
     lines = np.frombuffer(starts, dtype=np.int64).copy() if len(starts) else np.zeros(0, np.int64)
-    columns: dict[str, np.ndarray] = {}
-    for name, values in zip(header, cells, strict=True):
-        column = np.empty(len(values), dtype=object)
-        column[:] = values
-        columns[name] = column
+    columns = dict(zip(header, cells, strict=True))
     return CsvTable(columns=columns, lines=lines, header_line=header_line, delimiter=sep)
 
 
@@ -306,15 +302,16 @@ def _is_blank(row: list[str]) -> bool:
 
 def _scan(
     data: bytes, source: str, normalise: Callable[[str], str] | None, sep: str = ","
-) -> tuple[list[str], int, array, list[tuple[str, ...]]]:
+) -> tuple[list[str], int, array, list[np.ndarray]]:
     """Validate the structure; return the header, its line, each record's line and the
-    columns (the cells of each header field)."""
+    columns (an object array of the cells of each header field)."""
     reader = csv.reader(_text(data), delimiter=sep, **_CSV_DIALECT)
     starts = array("q")
     header: list[str] | None = None
     header_line = 0
     n_fields = 0
-    rows: list[list[str]] = []
+    rows: list[list[str]] = []  # a batch of records, moved to the columns when full
+    parts: list[list[np.ndarray]] = []
     prev = 0
     try:
         for row in reader:
@@ -325,6 +322,7 @@ def _scan(
                     continue
                 header, header_line, n_fields = row, start, len(row)
                 check_header(row, source=source, line=header_line, normalise=normalise)
+                parts = [[] for _ in row]
                 continue
             # a blank line, or a record of empty fields (the first field decides most rows)
             if not (row and row[0].strip(_BLANK)) and not "".join(row).strip(_BLANK):
@@ -333,6 +331,8 @@ def _scan(
                 _check_count(len(row), header, start, header_line, len(starts) + 1, source)
             starts.append(start)
             rows.append(row)
+            if len(rows) == _BATCH:
+                _move(rows, parts)
     except csv.Error as exc:
         raise InputError(
             f"cannot parse the CSV record that starts on this line ({exc}). A quoted field must "
@@ -348,8 +348,22 @@ def _scan(
             "'study,events_trt,n_trt,events_ctl,n_ctl' followed by one row per study.",
             source=source,
         )
-    cells = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-    return header, header_line, starts, cells
+    _move(rows, parts)
+    columns = [np.concatenate(p) if p else np.empty(0, dtype=object) for p in parts]
+    return header, header_line, starts, columns
+
+
+_BATCH = 65536  # records held as lists before their fields join the columns
+
+
+def _move(rows: list[list[str]], parts: list[list[np.ndarray]]) -> None:
+    """Append the fields of ``rows`` to the column pieces ``parts`` and empty ``rows``."""
+    if rows:
+        for piece, values in zip(parts, zip(*rows, strict=True), strict=True):
+            column = np.empty(len(values), dtype=object)
+            column[:] = values
+            piece.append(column)
+        rows.clear()
 
 
 def _check_count(

@@ -691,12 +691,10 @@ def _check_duplicates(
     frame: dict[str, np.ndarray], by: tuple[str, ...], where: _Where, studies: list[str]
 ) -> None:
     keys = [STUDY, *by]
-    seen: dict[tuple, int] = {}
-    rows = zip(*(np.asarray(frame[key]).tolist() for key in keys), strict=True)
-    for pos, key in enumerate(rows):
-        first = seen.setdefault(key, pos)
-        if first == pos:
-            continue
+    cols = [np.asarray(frame[key], dtype=object) for key in keys]
+    hit = _first_duplicate(cols)
+    if hit is not None:
+        pos, first = hit
         label = studies[pos]
         scope = " within the group " + ", ".join(f"{b}={frame[b][pos]!r}" for b in by) if by else ""
         raise InputError(
@@ -711,6 +709,41 @@ def _check_duplicates(
             study=label,
             column=STUDY,
         )
+
+
+def _first_duplicate(cols: list[np.ndarray]) -> tuple[int, int] | None:
+    """The first row (file order) whose values in ``cols`` equal those of an earlier row, and
+    that earlier row; None if every row is distinct.
+
+    Rows are compared by a combined hash first (sorted, in C), and only rows sharing a hash
+    value are compared exactly, so memory stays a few integers per row.
+    """
+    n = cols[0].size
+    if n < 2:
+        return None
+    combined = np.zeros(n, dtype=np.uint64)
+    for col in cols:
+        h = np.fromiter(map(hash, col), dtype=np.int64, count=n).view(np.uint64)
+        combined = combined * np.uint64(1_000_003) ^ h
+    order = np.argsort(combined, kind="stable")
+    ordered = combined[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if same.size == 0:
+        return None
+    best: tuple[int, int] | None = None
+    starts = same[np.r_[True, np.diff(same) > 1]]  # the first pair of each run of equal hashes
+    for s0 in starts.tolist():
+        s1 = s0 + 1
+        while s1 + 1 < n and ordered[s1 + 1] == ordered[s0]:
+            s1 += 1
+        seen: dict[tuple, int] = {}
+        for pos in order[s0 : s1 + 1].tolist():  # file order within the run (stable sort)
+            first = seen.setdefault(tuple(col[pos] for col in cols), pos)
+            if first != pos:
+                if best is None or pos < best[0]:
+                    best = (pos, first)
+                break
+    return best
 
 
 # --------------------------------------------------------------------------------------------

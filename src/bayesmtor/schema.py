@@ -414,29 +414,39 @@ def json_record(row: Mapping[str, Any]) -> dict[str, Any]:
 
 class ColumnRecords:
     """The rows of ``columns`` (arrays of ``n`` values, or one value for every row) made
-    JSON-ready as :func:`json_record` makes a row, converted a column at a time (NumPy
-    numbers without a per-value check); iterate to get the records.
+    JSON-ready as :func:`json_record` makes a row; iterate to get the records. They are
+    converted a column and a chunk of rows at a time (NumPy numbers without a per-value
+    check), so memory holds one chunk of Python values, not the whole table.
 
-    ``nested`` holds the keys under which some record has a non-empty list or object (the
-    JSON writer encodes records without them in one call).
+    ``nested`` holds the keys under which some value is a non-empty list, tuple or mapping
+    (the JSON writer encodes records without them in one call).
     """
 
+    chunk = 4096
+
     def __init__(self, columns: Mapping[str, Any], n: int) -> None:
-        self.keys = list(columns)
+        self.columns = dict(columns)
         self.n = n
-        self.values: list[list[Any]] = []
         nested = []
-        for key in self.keys:
-            values, flat = _json_column(key, columns[key], n)
-            self.values.append(values)
-            if not flat and any(type(v) in (list, dict) and v for v in values):
+        for key, column in self.columns.items():
+            if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
+                if column.shape != (n,):
+                    raise ValueError(f"column {key!r} has shape {column.shape}, not ({n},)")
+                continue
+            cells = _cells(key, column, n)
+            if cells is None:
+                cells = [column]
+            if any(isinstance(v, (list, tuple, dict)) and v for v in cells):
                 nested.append(key)
         self.nested = frozenset(nested)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        keys = self.keys
-        for row in zip(*self.values, strict=True):
-            yield dict(zip(keys, row, strict=True))
+        keys = list(self.columns)
+        for start in range(0, self.n, self.chunk):
+            stop = min(start + self.chunk, self.n)
+            values = [_json_column(key, self.columns[key], start, stop) for key in keys]
+            for row in zip(*values, strict=True):
+                yield dict(zip(keys, row, strict=True))
 
 
 def column_records(columns: Mapping[str, Any], n: int) -> ColumnRecords:
@@ -444,23 +454,31 @@ def column_records(columns: Mapping[str, Any], n: int) -> ColumnRecords:
     return ColumnRecords(columns, n)
 
 
-def _json_column(key: str, column: Any, n: int) -> tuple[list[Any], bool]:
-    """One column as JSON-ready values (the rules of :func:`json_record`), and whether they
-    are all scalars for certain (a numeric column)."""
-    if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
-        if column.shape != (n,):
-            raise ValueError(f"column {key!r} has shape {column.shape}, not ({n},)")
-        if column.dtype.kind != "f":
-            return column.tolist(), True
-        cells = column.astype(object)
-        cells[~np.isfinite(column)] = None
-        return cells.tolist(), True
+def _cells(key: str, column: Any, n: int) -> list[Any] | None:
+    """The values of a column given as a sequence (None for one value for all rows)."""
     if isinstance(column, (np.ndarray, list, tuple)) or hasattr(column, "to_numpy"):
-        cells = list(column.tolist() if hasattr(column, "tolist") else column)
+        cells = column.tolist() if hasattr(column, "tolist") else list(column)
         if len(cells) != n:
             raise ValueError(f"column {key!r} has {len(cells)} values, not {n}")
-        return [json_record({key: cell})[key] for cell in cells], False
-    return [json_record({key: column})[key]] * n, False
+        return cells
+    return None
+
+
+def _json_column(key: str, column: Any, start: int, stop: int) -> list[Any]:
+    """Rows ``start:stop`` of one column as JSON-ready values (the rules of
+    :func:`json_record`)."""
+    if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
+        part = column[start:stop]
+        if part.dtype.kind != "f":
+            return part.tolist()
+        cells = part.astype(object)
+        cells[~np.isfinite(part)] = None
+        return cells.tolist()
+    if isinstance(column, (np.ndarray, list, tuple)) or hasattr(column, "to_numpy"):
+        part = column[start:stop]
+        part = part.tolist() if hasattr(part, "tolist") else list(part)
+        return [json_record({key: cell})[key] for cell in part]
+    return [json_record({key: column})[key]] * (stop - start)
 
 
 def compare(bayes_result: Any, freq_result: Any, *, ci_prob: float | None = None) -> pd.DataFrame:
