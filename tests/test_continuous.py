@@ -213,3 +213,39 @@ def test_revman_md_analyses_follow_the_same_rule() -> None:
     assert table.loc[smd, "mu_median"].notna().all() and table.loc[smd, "bayes_note"].isna().all()
     given = revman_reanalysis(REVMAN, tau_prior="half-normal:5", mu_prior="normal:0,50").table
     assert given.loc[md, "mu_median"].notna().all() and given["bayes_note"].isna().all()
+
+
+def test_smd_json_records_its_convention(capsys) -> None:
+    """An SMD's JSON names the Hedges' g it is (metafor's or RevMan's), frequentist, --by and
+    Bayesian alike; other measures have no such key."""
+    for extra, want in (([], "metafor"), (["--smd-convention", "revman"], "revman")):
+        for mode in ([], ["--bayes"], ["--by", "study"]):
+            code, out, err = _pool(
+                capsys, [str(MEANS), "--measure", "SMD", "--json", *extra, *mode]
+            )
+            assert code == 0, err
+            records = json.loads(out)
+            for rec in records if isinstance(records, list) else [records]:
+                assert rec["smd_convention"] == want
+    code, out, _ = _pool(capsys, [str(MEANS), "--measure", "MD", "--json"])
+    assert "smd_convention" not in json.loads(out)
+
+
+def test_md_meta_regression_refuses_the_default_tau_prior(tmp_path, capsys) -> None:
+    """--mods --bayes on a mean difference needs --tau-prior on the outcome's scale (the
+    coefficients' flat default has no scale); the API refuses it too."""
+    frame = pd.read_csv(MEANS)
+    frame["year"] = np.arange(len(frame), dtype=float)
+    path = tmp_path / "means_year.csv"
+    frame.to_csv(path, index=False)
+    code, _, err = _pool(capsys, [str(path), "--measure", "MD", "--mods", "year", "--bayes"])
+    assert code == 2 and "units of its outcome" in err and "give --tau-prior" in err
+    with pytest.raises(InputError, match="units of its outcome"):
+        bm.bayesmeta(bm.escalc(bm.read_meta_data(path), "MD"), mods="year")
+    code, out, err = _pool(
+        capsys,
+        [str(path), "--measure", "MD", "--mods", "year", "--bayes", "--tau-prior", "half-normal:20",
+         "--json"],
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["measure"] == "MD"

@@ -330,6 +330,9 @@ def _regression(
             raise InputError("'sei' is needed with an array of estimates", column="sei")
         y, s = np.asarray(yi, dtype=float), np.asarray(sei, dtype=float)
         design, studies, excluded = explicit_design(mods), tuple(labels or ()), ()
+    from bayesmtor.bayes.regression import check_tau_prior_scale
+
+    check_tau_prior_scale(measure, tau_prior)
     common = {"tau_prior": tau_prior, "beta_prior": beta_prior, "measure": measure or "generic"}
     if engine == "exact":
         if sample_kwargs:

@@ -608,7 +608,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         if args.json:
             rows = schema.frequentist_table_columns(table, n_groups)
             keys = [key for key in _new_keys(table, rows) if key != "excluded"]
-            merged = {**table, **{key: rows[key] for key in keys}}
+            merged = {**table, **{key: rows[key] for key in keys}, **_smd_key(args)}
             _print_json(schema.column_records(merged, n_groups))
         else:
             print(_group_table(table, n_groups, by_cols, args.measure))
@@ -619,7 +619,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         record = result.to_dict()
         row = schema.json_record(schema.pooled_row(result))
         record.update({key: row[key] for key in _new_keys(record, row)})
-        _print_json({**record, **extras})
+        _print_json({**record, **_smd_key(args), **extras})
     else:
         from bayesmtor._text import format_table
 
@@ -636,6 +636,15 @@ def _cmd_pool(args: argparse.Namespace) -> int:
 _SECTION_FLAGS = ("subgroup", "leave_one_out", "cumulative", "bias")
 
 
+def _smd_key(args: argparse.Namespace) -> dict[str, str]:
+    """``smd_convention`` of an SMD (the Hedges' g of metafor or of RevMan), for the JSON."""
+    if args.measure != "SMD":
+        return {}
+    from bayesmtor import config
+
+    return {"smd_convention": config.get("smd_convention")}
+
+
 def _cmd_pool_mods(args: argparse.Namespace) -> int:
     """``bayesmtor pool --mods``: meta-regression (frequentist; exact or MCMC with --bayes)."""
     from bayesmtor.inputs import read_meta_data
@@ -649,6 +658,12 @@ def _cmd_pool_mods(args: argparse.Namespace) -> int:
                                  ("--tau-prior", args.tau_prior)) if v is not None]  # fmt: skip
     if wrong:
         raise UsageError(f"{', '.join(wrong)} cannot be used with --mods here")
+    if args.bayes:
+        from bayesmtor.bayes.priors import default_prior_problem
+
+        problem = default_prior_problem(args.measure, args.tau_prior, "flat", ("--tau-prior", ""))
+        if problem:
+            raise UsageError(problem)
     meta = read_meta_data(args.file)
     opts = {"intercept": not args.no_intercept, "ci_prob": args.ci_prob, "measure": args.measure}
     with warnings.catch_warnings(record=True) as caught:
@@ -850,6 +865,7 @@ def _cmd_pool_bayes(args: argparse.Namespace) -> int:
     base = {
         "engine": engine,
         "measure": measure,
+        **_smd_key(args),
         "ci_prob": ci,
         "ci_kind": config.get("ci_kind", args.interval),
         "tau_prior": tau_prior.label or repr(tau_prior),

@@ -409,6 +409,17 @@ def exact_regression(
     )  # fmt: skip
 
 
+def check_tau_prior_scale(measure: str | None, tau_prior: Any) -> None:
+    """Refuse the default tau prior for a mean difference (``MD``), which is in the units of
+    its outcome (:func:`~bayesmtor.bayes.priors.default_prior_problem`); the coefficients'
+    default, flat, has no scale."""
+    from bayesmtor.bayes.priors import default_prior_problem
+
+    problem = default_prior_problem(measure, tau_prior, "flat")
+    if problem:
+        raise InputError(problem, column="tau_prior")
+
+
 def bayes_regression(
     data: Any,
     mods: Any,
@@ -426,10 +437,15 @@ def bayes_regression(
     ``mods`` as in :func:`bayesmtor.frequentist.regression.rma_regression`; ``engine``
     ``"exact"`` (an :class:`ExactRegressionPosterior`) or ``"mcmc"`` (PyMC, a
     :class:`~bayesmtor.bayes.pymc_regression.McmcRegressionResult`; ``random_seed`` its seed).
+
+    A mean difference (``MD``) needs ``tau_prior`` on the outcome's scale: the default is
+    scaled for log ratios (:func:`~bayesmtor.bayes.priors.default_prior_problem`); the
+    coefficients' default, flat, has no scale.
     """
     from bayesmtor.design import regression_inputs
 
     rd = regression_inputs(data, mods, measure=measure, intercept=intercept)
+    check_tau_prior_scale(rd.measure, tau_prior)
     common = {"tau_prior": tau_prior, "beta_prior": beta_prior, "ci_prob": ci_prob}
     if engine == "mcmc":
         from bayesmtor.bayes.pymc_regression import mcmc_regression
