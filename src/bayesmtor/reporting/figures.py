@@ -675,21 +675,93 @@ def save_figure(fig: Figure, path_stem: Path) -> list[Path]:
     ]
 
 
+#: Blank margin (inches) around the figure in the one Agg drawing of :func:`figure_bytes`, so
+#: that what the tight box takes in beyond the figure's edge (labels, legends and notes placed
+#: below the axes) is drawn too.
+_MARGIN_INCHES = 2.0
+
+
 def figure_bytes(fig: Figure, formats: Sequence[str] = ("png", "svg")) -> dict[str, bytes]:
     """``{"png": ..., "svg": ...}``: the bytes :func:`save_figure` writes, for writing elsewhere
-    (``formats``: which of the two)."""
+    (``formats``: which of the two).
+
+    The pictures are those of ``savefig(bbox_inches="tight", facecolor="white")`` (150 dpi
+    PNG, SVG with text kept as text), drawn in fewer passes: the figure is laid out (layout
+    engine) and measured once, on the one 150-dpi Agg drawing that becomes the PNG (a canvas
+    with a margin around the figure, cut to the tight box), and the SVG is drawn once, into
+    that box, with the layout held. ``savefig`` lays out and measures every text again for each
+    format, and draws each twice (once to find the box, once to draw into it).
+    """
+    import matplotlib as mpl
+    from matplotlib._tight_bbox import adjust_bbox
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+    from matplotlib.transforms import Bbox
+
+    dpi, margin = 150, _MARGIN_INCHES
+    out: dict[str, bytes] = {}
+    old_canvas, old_face, old_dpi = fig.canvas, fig.patch.get_facecolor(), fig.dpi
+    engine = fig.get_layout_engine()
+    restore = None
+    try:
+        fig.patch.set_facecolor("white")
+        fig.dpi = dpi
+        FigureCanvasAgg(fig)
+        w, h = fig.get_size_inches()
+        renderer = RendererAgg(int((w + 2 * margin) * dpi), int((h + 2 * margin) * dpi), dpi)
+        if engine is not None:
+            with renderer._draw_disabled():
+                fig.draw(renderer)  # the layout engine runs here, once
+            fig.set_layout_engine("none")  # and its positions are kept from here on
+        restore = adjust_bbox(fig, Bbox([[-margin, -margin], [w + margin, h + margin]]), renderer)
+        fig.draw(renderer)
+        pad = float(mpl.rcParams["savefig.pad_inches"])
+        drawn = fig.get_tightbbox(renderer).padded(pad)  # inches on the canvas with margins
+        restore()
+        restore = None
+        box = Bbox(drawn.get_points() - margin)  # the same box in the figure's own inches
+        if "png" in formats:
+            out["png"] = _cropped_png(fig, renderer, drawn, box, dpi)
+        if "svg" in formats:
+            buffer = io.BytesIO()
+            # text stays text in the SVG (searchable, selectable, editable), as in the PNG
+            with mpl.rc_context({"svg.hashsalt": "bayesmtor", "svg.fonttype": "none"}):
+                fig.savefig(
+                    buffer, format="svg", bbox_inches=box, facecolor="white",
+                    metadata={"Date": None, "Creator": None},
+                )  # fmt: skip
+            out["svg"] = buffer.getvalue()
+    finally:
+        if restore is not None:
+            restore()
+        if engine is not None:
+            fig.set_layout_engine(engine)
+        fig.patch.set_facecolor(old_face)
+        fig.dpi = old_dpi
+        fig.set_canvas(old_canvas)
+    return {fmt: out[fmt] for fmt in ("png", "svg") if fmt in formats}
+
+
+def _cropped_png(fig: Figure, renderer: Any, drawn: Any, box: Any, dpi: float) -> bytes:
+    """The PNG of the Agg drawing in ``renderer`` cut to ``drawn`` (inches on its canvas);
+    drawn again into ``box`` (the figure's inches), as savefig does, should the box reach the
+    canvas's edge."""
     import matplotlib as mpl
 
-    out: dict[str, bytes] = {}
-    for fmt, extra in (
-        ("png", {"dpi": 150, "metadata": {"Software": None}}),
-        ("svg", {"metadata": {"Date": None, "Creator": None}}),
-    ):
-        if fmt not in formats:
-            continue
-        buffer = io.BytesIO()
-        # text stays text in the SVG (searchable, selectable, editable), as in the PNG
-        with mpl.rc_context({"svg.hashsalt": "bayesmtor", "svg.fonttype": "none"}):
-            fig.savefig(buffer, format=fmt, bbox_inches="tight", facecolor="white", **extra)
-        out[fmt] = buffer.getvalue()
-    return out
+    rgba = np.asarray(renderer.buffer_rgba())
+    height, width = rgba.shape[:2]
+    x0 = round(drawn.x0 * dpi)
+    x1 = x0 + int(drawn.width * dpi)
+    y0 = round(height - drawn.y1 * dpi)
+    y1 = y0 + int(drawn.height * dpi)
+    buffer = io.BytesIO()
+    if x0 > 0 and y0 > 0 and x1 < width and y1 < height:
+        mpl.image.imsave(
+            buffer, rgba[y0:y1, x0:x1], format="png", origin="upper", dpi=dpi,
+            metadata={"Software": None},
+        )  # fmt: skip
+    else:  # pragma: no cover - a figure reaching more than the margin beyond its edge
+        fig.savefig(
+            buffer, format="png", dpi=dpi, bbox_inches=box, facecolor="white",
+            metadata={"Software": None},
+        )  # fmt: skip
+    return buffer.getvalue()
