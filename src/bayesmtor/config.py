@@ -387,6 +387,13 @@ _SETTINGS: dict[str, Setting] = {
         "Run a plan's MCMC in a child process so that it overlaps with the figures (set False "
         "to debug in one process).",
     ),
+    "mcmc_processes": Setting(
+        2,
+        _positive_int,
+        "Worker processes that sample a plan's MCMC fits side by side (each fit in one worker, "
+        "with its own seed, so the draws do not depend on this number): two, the cores of a "
+        "small machine; the main process computes the exact stages meanwhile.",
+    ),
     "prior_draws": Setting(
         500,
         _positive_int,

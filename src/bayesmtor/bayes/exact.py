@@ -993,7 +993,9 @@ class ExactPosterior:
         seed : int
             Seed of the draws (the same seed gives the same draws).
         """
-        import arviz as az
+        from bayesmtor._arviz import load as _load_arviz
+
+        az = _load_arviz()
 
         n = int(config.get("exact_draws", draws))
         m = int(config.get("exact_chains", chains))

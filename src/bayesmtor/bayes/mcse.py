@@ -45,7 +45,9 @@ def _chains(x: Any) -> np.ndarray:
 
 
 def _mcse(x: np.ndarray, method: str, prob: float | None = None) -> float:
-    import arviz as az
+    from bayesmtor._arviz import load as _load_arviz
+
+    az = _load_arviz()
 
     kwargs = {"prob": prob} if prob is not None else {}
     value = az.mcse(az.convert_to_dataset({"x": x}), method=method, **kwargs)["x"].values

@@ -34,11 +34,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import xarray as xr
 
 from bayesmtor import config
+from bayesmtor._arviz import load as _load_arviz
 from bayesmtor.bayes.exact import conditional_normal
 from bayesmtor.bayes.nuts import Density, multilevel_density, normal_normal_density, sample_nuts
 from bayesmtor.bayes.priors import MuPrior, TauPrior
@@ -57,6 +57,8 @@ from bayesmtor.vocabulary import RATIO_MEASURES
 
 if TYPE_CHECKING:
     import pymc as pm
+
+az = _load_arviz()
 
 __all__ = [
     "BayesResult",

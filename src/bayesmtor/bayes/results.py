@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from bayesmtor import config
+from bayesmtor._arviz import load as _load_arviz
 from bayesmtor.errors import InputError
 from bayesmtor.vocabulary import check_prob
+
+az = _load_arviz()
 
 __all__ = ["BayesResult"]
 

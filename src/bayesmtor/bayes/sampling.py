@@ -26,17 +26,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import xarray as xr
 
 from bayesmtor import config
+from bayesmtor._arviz import load as _load_arviz
 from bayesmtor.bayes.nuts import NutsRun, normal_normal_density, sample_nuts, supports
 from bayesmtor.bayes.priors import MuPrior, TauPrior
 from bayesmtor.errors import InputError
 
 if TYPE_CHECKING:
     import pymc as pm
+
+az = _load_arviz()
 
 __all__ = [
     "NormalNormalModel",

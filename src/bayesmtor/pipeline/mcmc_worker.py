@@ -1,12 +1,12 @@
-"""MCMC for a plan run: the jobs, one worker process that samples them, and the check model.
+"""MCMC for a plan run: the jobs, the worker processes that sample them, and the check model.
 
-The jobs are pure data (:class:`MCMCJob`), so they can be sent to a child process; the worker
-(:class:`MCMCRunner`) samples them there while the main process computes the exact stages, and
-hands back ``(kind, job id, payload)`` messages. The check fits share one model: with the
-NumPy sampler (config ``mcmc_sampler``, the default) nothing is compiled; with PyMC's, one
-compiled model (data held in ``pm.Data`` containers and one NUTS step reused), so the
-compilation is paid once per run. The worker is terminated, and killed if need be, when the run ends or is
-interrupted: it never outlives the run.
+The jobs are pure data (:class:`MCMCJob`), so they can be sent to child processes; the workers
+(:class:`MCMCRunner`, config ``mcmc_processes`` of them) sample them there while the main
+process computes the exact stages, and hand back ``(kind, job id, payload)`` messages. The
+check fits of a worker share one model: with the NumPy sampler (config ``mcmc_sampler``, the
+default) nothing is compiled; with PyMC's, one compiled model (data held in ``pm.Data``
+containers and one NUTS step reused), so the compilation is paid once per worker. The workers are terminated, and killed if need be, when
+the run ends or is interrupted: none outlives the run.
 """
 
 from __future__ import annotations
@@ -116,52 +116,68 @@ def mcmc_jobs(
 
 
 class MCMCRunner:
-    """Runs the MCMC jobs in a child process (or inline) and hands back the results."""
+    """Runs the MCMC jobs in child processes (or inline) and hands back the results.
 
-    def __init__(self, plan: Plan, jobs: list[MCMCJob], in_subprocess: bool) -> None:
+    ``processes`` workers (config ``mcmc_processes``, at most one per job) take the jobs one
+    at a time from a shared counter, the fits without an exact counterpart first (the longest).
+    Every job carries its own seed, so which worker samples it, and how many workers there
+    are, changes no draw.
+    """
+
+    def __init__(
+        self, plan: Plan, jobs: list[MCMCJob], in_subprocess: bool, processes: int = 1
+    ) -> None:
         self.plan = plan
         self.jobs = jobs
-        self.proc: Any = None
-        self.conn: Any = None
-        self.reader: Any = None
+        self.procs: list[Any] = []
+        self.conns: list[Any] = []
+        self.readers: list[Any] = []
         self.inline = not in_subprocess or not jobs
+        self.processes = max(1, min(int(processes), len(jobs)))
         self.started = time.perf_counter()
 
     def start(self) -> None:
         if self.inline or not self.jobs:
             return
         import multiprocessing as mp
-
-        methods = mp.get_all_start_methods()
-        ctx = mp.get_context("fork" if "fork" in methods else "spawn")
-        parent, child = ctx.Pipe(duplex=False)
-        mp.util.register_after_fork(parent, type(parent).close)  # child must not hold our end
-        self.proc = ctx.Process(
-            target=_mcmc_worker,
-            args=(child, self.plan, self.jobs),
-            name="bayesmtor-mcmc",
-        )
-        self.proc.start()
-        child.close()
-        self.conn = parent
-        # Drain the pipe continuously: a result larger than the pipe buffer would otherwise
-        # block the worker until this process gets round to reading it.
         import queue
         import threading
 
+        _preload(self.jobs)  # imported once here, inherited by the forked workers
+        methods = mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+        order = sorted(range(len(self.jobs)), key=lambda i: self.jobs[i].kind == "check")
+        counter = ctx.Value("i", 0)
         self.inbox: queue.Queue[Any] = queue.Queue()
-        self.reader = threading.Thread(target=self._read, name="bayesmtor-mcmc-reader", daemon=True)
-        self.reader.start()
+        for n in range(self.processes):
+            parent, child = ctx.Pipe(duplex=False)
+            mp.util.register_after_fork(parent, type(parent).close)  # child must not hold it
+            proc = ctx.Process(
+                target=_mcmc_worker,
+                args=(child, self.plan, self.jobs, order, counter),
+                name=f"bayesmtor-mcmc-{n + 1}",
+            )
+            proc.start()
+            child.close()
+            self.procs.append(proc)
+            self.conns.append(parent)
+            # Drain each pipe continuously: a result larger than the pipe buffer would
+            # otherwise block its worker until this process gets round to reading it.
+            reader = threading.Thread(
+                target=self._read, args=(parent, proc), name="bayesmtor-mcmc-reader", daemon=True
+            )
+            reader.start()
+            self.readers.append(reader)
 
-    def _read(self) -> None:
+    def _read(self, conn: Any, proc: Any) -> None:
         try:
             while True:
-                msg = self.conn.recv()
+                msg = conn.recv()
                 self.inbox.put(msg)
                 if msg[0] in ("done", "fatal"):
                     return
         except (EOFError, OSError):
-            self.inbox.put(("eof", "", None))
+            self.inbox.put(("eof", "", proc))
 
     def results(self) -> Any:
         """Yield ``(kind, job id, payload)`` messages until every job has reported."""
@@ -173,16 +189,19 @@ class MCMCRunner:
             yield from messages
             return
         try:
-            while True:
+            running = len(self.procs)
+            while running:
                 msg = self.inbox.get()
                 if msg[0] == "eof":
-                    self.proc.join(timeout=5)
+                    proc = msg[2]
+                    proc.join(timeout=5)
                     raise EstimationError(
                         "the MCMC worker process ended without reporting its results "
-                        f"(exit code {self.proc.exitcode})"
+                        f"(exit code {proc.exitcode})"
                     )
                 if msg[0] == "done":
-                    break
+                    running -= 1
+                    continue
                 if msg[0] == "fatal":
                     raise EstimationError(f"the MCMC worker process failed:\n{msg[2]}")
                 yield msg
@@ -190,28 +209,52 @@ class MCMCRunner:
             self.close()
 
     def close(self) -> None:
-        if self.proc is not None:
-            if self.proc.is_alive():
-                self.proc.terminate()
-            self.proc.join(timeout=10)
-            if self.proc.is_alive():  # stuck in compiled code: never leave an orphan
-                self.proc.kill()
-                self.proc.join(timeout=10)
-            self.proc = None
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-        if self.reader is not None:
-            self.reader.join(timeout=5)
-            self.reader = None
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self.procs:
+            proc.join(timeout=10)
+            if proc.is_alive():  # stuck in compiled code: never leave an orphan
+                proc.kill()
+                proc.join(timeout=10)
+        self.procs = []
+        for conn in self.conns:
+            conn.close()
+        self.conns = []
+        for reader in self.readers:
+            reader.join(timeout=5)
+        self.readers = []
 
 
-def _mcmc_worker(conn: Any, plan: Plan, jobs: list[MCMCJob]) -> None:
-    """Entry point of the MCMC child process; ``plan`` arrives with its prior objects."""
+def _preload(jobs: Sequence[MCMCJob]) -> None:
+    """Import what the workers need before they are forked (ArviZ, xarray, the samplers), and
+    let numba compile the ArviZ helper that the convergence gate calls, so that each worker
+    starts sampling at once instead of repeating both."""
+    import numpy as np
+
+    from bayesmtor.bayes import sampling
+
+    if any(j.kind != "check" for j in jobs):
+        from bayesmtor.bayes import pymc_models  # noqa: F401
+
+    sampling.az.rhat(np.zeros((2, 4)) + np.arange(4.0))
+
+
+def _mcmc_worker(
+    conn: Any, plan: Plan, jobs: list[MCMCJob], order: Sequence[int], counter: Any
+) -> None:
+    """Entry point of an MCMC child process: sample the jobs ``order[counter]`` it takes from
+    the shared counter until none is left; ``plan`` arrives with its prior objects."""
     import traceback
 
+    def take() -> MCMCJob | None:
+        with counter.get_lock():
+            i = counter.value
+            counter.value = i + 1
+        return jobs[order[i]] if i < len(order) else None
+
     try:
-        _run_jobs(plan, jobs, conn.send)
+        _run_jobs(plan, jobs, conn.send, take)
         conn.send(("done", "", None))
     except KeyboardInterrupt:  # pragma: no cover - the parent reports the interruption
         pass
@@ -232,37 +275,23 @@ def _quiet_pymc() -> None:
 
 
 def _run_jobs(
-    plan: Plan, jobs: list[MCMCJob], send: Callable[[tuple[str, str, Any]], None]
+    plan: Plan,
+    jobs: list[MCMCJob],
+    send: Callable[[tuple[str, str, Any]], None],
+    take: Callable[[], MCMCJob | None] | None = None,
 ) -> None:
-    """Run every job; ``send`` receives ``("progress", id, text)``, ``("result", id, payload)``
-    and ``("error", id, message)`` messages."""
+    """Run every job (or, with ``take``, the jobs it hands out until it returns none); ``send``
+    receives ``("progress", id, text)``, ``("result", id, payload)`` and ``("error", id,
+    message)`` messages."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*BLAS.*")
         _quiet_pymc()
         priors = plan_priors(plan)
         m = plan.mcmc
-        checks = [j for j in jobs if j.kind == "check"]
         sampler = None
-        if checks:
-            from bayesmtor.bayes import sampling
-
-            t0 = time.perf_counter()
-            if sampling.choose_sampler(None, (priors.tau, priors.mu)) == "numpy":
-                sampler = sampling.NumpyNormalNormal(priors.tau, priors.mu)
-                note = "NumPy NUTS, nothing to compile"
-            else:
-                sampler = sampling.NormalNormalModel(priors.tau, priors.mu)
-                sampler.step(float(m.target_accept))
-                note = "PyMC model compiled once"
-            send(
-                (
-                    "progress",
-                    "",
-                    f"MCMC: normal-normal check model ready ({note}; "
-                    f"{time.perf_counter() - t0:.2f} s, imports included)",
-                )
-            )
-        for job in jobs:
+        for job in iter(jobs) if take is None else iter(take, None):
+            if job.kind == "check" and sampler is None:
+                sampler = _check_sampler(plan, priors, send)
             t0 = time.perf_counter()
             try:
                 with warnings.catch_warnings(record=True) as caught:
@@ -278,6 +307,26 @@ def _run_jobs(
                 send(("progress", job.id, f"{what} ... done ({time.perf_counter() - t0:.2f} s)"))
             except BayesMTORError as exc:
                 send(("error", job.id, str(exc)))
+
+
+def _check_sampler(plan: Plan, priors: Priors, send: Callable[[tuple[str, str, Any]], None]) -> Any:
+    """The normal-normal model that every check of this process reuses (its data swapped in)."""
+    from bayesmtor.bayes import sampling
+
+    t0 = time.perf_counter()
+    if sampling.choose_sampler(None, (priors.tau, priors.mu)) == "numpy":
+        return sampling.NumpyNormalNormal(priors.tau, priors.mu)  # nothing to compile
+    sampler = sampling.NormalNormalModel(priors.tau, priors.mu)
+    sampler.step(float(plan.mcmc.target_accept))
+    send(
+        (
+            "progress",
+            "",
+            "MCMC: normal-normal check model ready (PyMC model compiled once; "
+            f"{time.perf_counter() - t0:.2f} s, imports included)",
+        )
+    )
+    return sampler
 
 
 def _sample_check(job: MCMCJob, sampler: Any, plan: Plan) -> tuple[Any, dict[str, Any]]:

@@ -9,9 +9,10 @@ turns those into one output folder. The stages, in order:
 2. **Data, effect sizes, frequentist pooling and the exact posterior** of every analysis
    (:func:`bayesmtor.pipeline.stages.prepare`).
 3. **MCMC** (binomial-normal and multilevel models, ``bayes = "mcmc"``, and the checks of
-   ``check_with_mcmc``) in one worker process (:mod:`bayesmtor.pipeline.mcmc_worker`), started
-   here and running while the main process draws the exact-engine InferenceData, refits the
-   prior sensitivity and replicates the 2014 paper; its results are joined before returning.
+   ``check_with_mcmc``) in worker processes (:mod:`bayesmtor.pipeline.mcmc_worker`, config
+   ``mcmc_processes``), started here and running while the main process fits the
+   meta-regressions, draws the exact-engine InferenceData, refits the prior sensitivity and
+   replicates the 2014 paper; their results are joined before returning.
 """
 
 from __future__ import annotations
@@ -128,20 +129,28 @@ def run_plan(
         results.append(_prepare(i, task, plan, priors, say))
     say.event("fitting", "", len(tasks), len(tasks))
     timings["data_frequentist_exact"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    regressions = fit_regressions(plan, say.say)
-    timings["meta_regression"] = time.perf_counter() - t0
 
-    # MCMC in a worker process, overlapping with the exact stages below
+    # MCMC in worker processes, overlapping with the meta-regressions and exact stages below
     jobs, seeds = mcmc_jobs(plan, results)
-    mcmc = MCMCRunner(plan, jobs, in_subprocess=config.get("mcmc_in_subprocess"))
+    mcmc = MCMCRunner(
+        plan,
+        jobs,
+        in_subprocess=config.get("mcmc_in_subprocess"),
+        processes=config.get("mcmc_processes"),
+    )
     t_mcmc = time.perf_counter()
     if jobs:
-        where = "in a worker process" if not mcmc.inline else "in this process"
+        n = mcmc.processes
+        where = "in this process" if mcmc.inline else f"in {n} worker process{'es' * (n > 1)}"
         say.say(f"MCMC: {len(jobs)} fit(s) started {where}")
         say.event("MCMC", f"{jobs[0].label} ({jobs[0].kind})", 0, len(jobs))
     mcmc.start()
+    timings["mcmc_start"] = time.perf_counter() - t_mcmc
     try:
+        t0 = time.perf_counter()
+        regressions = fit_regressions(plan, say.say)
+        timings["meta_regression"] = time.perf_counter() - t0
+
         t0 = time.perf_counter()
         results, exact_seeds = _exact_draws(results, plan)
         seeds.update(exact_seeds)
@@ -247,13 +256,13 @@ def _join_mcmc(
 ) -> list[AnalysisResult]:
     """Wait for the MCMC worker and fold its messages into the results."""
     by_id = {r.id: r for r in results}
-    jobs, finished = list(mcmc.jobs), 0
+    jobs, finished = list(mcmc.jobs), set()
     for kind, rid, payload in mcmc.results():
         if kind in ("result", "error"):
-            finished += 1
-            following = jobs[finished] if finished < len(jobs) else None
-            now = f"{following.label} ({following.kind})" if following is not None else ""
-            say.event("MCMC", now, finished, len(jobs))
+            finished.add(rid)
+            following = [j for j in jobs if j.id not in finished]
+            now = f"{following[0].label} ({following[0].kind})" if following else ""
+            say.event("MCMC", now, len(finished), len(jobs))
         r = by_id.get(rid)
         if kind == "progress":
             prefix = f"[{r.index}/{say.total}] {r.label}: " if r is not None else ""

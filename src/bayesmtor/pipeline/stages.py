@@ -286,7 +286,9 @@ def exact_idata(result: AnalysisResult, plan: Plan, seed: int) -> Any:
 def check_table(result: AnalysisResult, idata: Any, plan: Plan) -> pd.DataFrame:
     """The check's draws against the exact posterior: one row per parameter and statistic,
     with the difference in MCSE units and whether it is within config ``agreement_mcse``."""
-    import arviz as az
+    from bayesmtor._arviz import load as _load_arviz
+
+    az = _load_arviz()
 
     ci = plan.ci_prob
     lo, hi = (1 - ci) / 2, (1 + ci) / 2

@@ -615,8 +615,7 @@ def _side_by_side_section(plan: Plan, tables: Mapping[str, pd.DataFrame]) -> Rep
 def analysis_title(f: AnalysisResult) -> str:
     """Readable title of an analysis: outcome (measure): comparison[, model]."""
     title = (
-        f"{outcome_info(f.task.outcome).label} ({f.measure}): "
-        f"{comparison_label(f.task.comparison)}"
+        f"{outcome_info(f.task.outcome).label} ({f.measure}): {comparison_label(f.task.comparison)}"
     )
     return title if f.spec.likelihood == "normal-normal" else f"{title}, {f.spec.likelihood}"
 
