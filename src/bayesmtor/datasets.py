@@ -35,11 +35,14 @@ Outcome ids: ``"orr"``, ``"cbr"`` (counts, measure RR), ``"pfs"`` (hazard ratio,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
+from bayesmtor._resources import data_path
+from bayesmtor.data import SCHEMAS as _TABLES
 from bayesmtor.data import (
     load_adverse_events,
     load_cohort,
@@ -653,6 +656,28 @@ def comparative_dataset(
     >>> ds.data["study"].tolist()
     ['BOLERO-2 (Hortobagyi 2011)', 'Bachelot 2012']
     """
+    # A plan run asks for the same dataset up to four times (listing what is available,
+    # fitting, meta-regression, replication): built once per version of the curated tables,
+    # handed out as fresh frames.
+    ds = _comparative_dataset(outcome, comparison, unit, bolero2, _tables_stamp())
+    return replace(ds, data=ds.data.copy(deep=True), excluded=ds.excluded.copy(deep=True))
+
+
+def _tables_stamp() -> tuple[int, ...]:
+    """Modification times of the curated tables (a new version builds its datasets anew)."""
+    out = []
+    for name in sorted(_TABLES):
+        try:
+            out.append(data_path(name).stat().st_mtime_ns)
+        except OSError:
+            out.append(-1)
+    return tuple(out)
+
+
+@lru_cache(maxsize=512)
+def _comparative_dataset(
+    outcome: str, comparison: str, unit: str, bolero2: str | None, stamp: tuple[int, ...]
+) -> Dataset:
     rule = _check_args(comparison, unit, bolero2)
     kind, event = _parse_outcome(outcome)
     studies = load_studies()

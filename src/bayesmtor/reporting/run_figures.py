@@ -3,8 +3,10 @@
 Forest plot of every fitted analysis (observed, shrunken, pooled Bayesian, pooled frequentist
 and predictive rows), tau prior vs posterior (at least ``tau_figure_min_k`` trials), funnel
 plot (at least ``funnel_min_k`` trials) and prior-sensitivity plots (:mod:`bayesmtor.config`).
-The figures are drawn by ``figure_processes`` forked processes side by side; each returns the
-PNG and SVG bytes and this process writes them, so every write goes through the output folder.
+The figures are drawn by ``figure_processes`` forked processes side by side (:class:`FigureDrawing`,
+started before the writer turns to the tables and netCDF files, so both go on at once); each
+returns the PNG and SVG bytes and this process writes them, so every write goes through the
+output folder.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bayesmtor.pipeline.stages import Priors
 from bayesmtor.plans import Plan
 from bayesmtor.reporting.atomic import atomic_write_bytes
 
-__all__ = ["run_figures"]
+__all__ = ["FigureDrawing", "run_figures"]
 
 #: One figure to write: ``(caption, file stem, figure)``.
 Drawing = tuple[str, str, Any]
@@ -202,46 +204,81 @@ def run_figures(
     dict
         ``{analysis id or "sensitivity": [(caption, png path)]}``, in the order of the run.
     """
-    import multiprocessing as mp
+    with FigureDrawing(result, tables) as drawing:
+        return drawing.write(figdir)
 
-    from bayesmtor.pipeline.stages import plan_priors
 
-    plan = result.plan
-    priors = plan_priors(plan)
-    keys: list[str] = []
-    _JOBS.clear()
-    for f in result.analyses:
-        if f.fitted:
-            keys.append(f.id)
-            rows = tables[f"forest_{f.id}"]
-            _JOBS.append(functools.partial(_analysis_drawings, plan, priors, f, rows))
-    from bayesmtor.reporting.regression import regression_drawings
+class FigureDrawing:
+    """The figures of a run, drawn by ``figure_processes`` forked processes from the moment
+    this object is made, while the caller does other work (the run's tables and netCDF files);
+    :meth:`write` waits for them and writes them. Leaving the ``with`` block ends the
+    processes, finished or not (an error or an interruption of the caller)."""
 
-    for r in result.regressions:
-        if r.fitted:
-            keys.append(r.id)
-            _JOBS.append(functools.partial(regression_drawings, r))
-    if result.sensitivity is not None:
-        keys.append("sensitivity")
-        _JOBS.append(functools.partial(_sensitivity_drawings, result.sensitivity))
-    try:
+    def __init__(self, result: RunResult, tables: Mapping[str, pd.DataFrame]) -> None:
+        import multiprocessing as mp
+
+        from bayesmtor.pipeline.stages import plan_priors
+        from bayesmtor.reporting.regression import regression_drawings
+
+        plan = result.plan
+        priors = plan_priors(plan)
+        self.keys: list[str] = []
+        self.pool: Any = None
+        self.pending: Any = None
+        _JOBS.clear()
+        for f in result.analyses:
+            if f.fitted:
+                self.keys.append(f.id)
+                rows = tables[f"forest_{f.id}"]
+                _JOBS.append(functools.partial(_analysis_drawings, plan, priors, f, rows))
+        for r in result.regressions:
+            if r.fitted:
+                self.keys.append(r.id)
+                _JOBS.append(functools.partial(regression_drawings, r))
+        if result.sensitivity is not None:
+            self.keys.append("sensitivity")
+            _JOBS.append(functools.partial(_sensitivity_drawings, result.sensitivity))
         processes = min(int(config.get("figure_processes")), len(_JOBS))
         if processes > 1 and "fork" in mp.get_all_start_methods():
-            with mp.get_context("fork").Pool(
-                processes, initializer=_quiet_worker, initargs=(os.getpid(),)
-            ) as pool:
-                rendered = pool.map(_render, range(len(_JOBS)), chunksize=1)
+            try:
+                self.pool = mp.get_context("fork").Pool(
+                    processes, initializer=_quiet_worker, initargs=(os.getpid(),)
+                )
+                self.pending = self.pool.map_async(_render, range(len(_JOBS)), chunksize=1)
+            except BaseException:
+                self.close()
+                raise
+
+    def __enter__(self) -> FigureDrawing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, figdir: Path) -> dict[str, list[tuple[str, Path]]]:
+        """Wait for the figures and write them into ``figdir`` (PNG and SVG);
+        ``{analysis id or "sensitivity": [(caption, png path)]}``, in the order of the run."""
+        if self.pending is not None:
+            rendered = self.pending.get()
         else:
             rendered = [_render(i) for i in range(len(_JOBS))]
-    finally:
+        self.close()
+        figures: dict[str, list[tuple[str, Path]]] = {}
+        for key, drawn in zip(self.keys, rendered, strict=True):
+            figures[key] = []
+            for caption, stem, data in drawn:
+                paths = [atomic_write_bytes(figdir / f"{stem}.{fmt}", b) for fmt, b in data.items()]
+                figures[key].append((caption, paths[0]))
+        return figures
+
+    def close(self) -> None:
+        """End the drawing processes (finished or not) and forget the jobs."""
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+        self.pending = None
         _JOBS.clear()
-    figures: dict[str, list[tuple[str, Path]]] = {}
-    for key, drawn in zip(keys, rendered, strict=True):
-        figures[key] = []
-        for caption, stem, data in drawn:
-            paths = [atomic_write_bytes(figdir / f"{stem}.{fmt}", b) for fmt, b in data.items()]
-            figures[key].append((caption, paths[0]))
-    return figures
 
 
 def _prior_top(tau_prior: Any) -> float:

@@ -33,7 +33,7 @@ from bayesmtor.progress import emit
 from bayesmtor.reporting import html
 from bayesmtor.reporting.atomic import signals_held, writing
 from bayesmtor.reporting.outputs import MARKER_NAME, atomic_output_dir
-from bayesmtor.reporting.run_figures import run_figures
+from bayesmtor.reporting.run_figures import FigureDrawing
 from bayesmtor.reporting.tables import build_tables
 
 __all__ = ["check_output", "write_run"]
@@ -130,26 +130,29 @@ def write_run(
         tables = build_tables(result)
         timings["tables"] = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        emit(progress, "writing", "figures", 1, 4)
-        figures = run_figures(work / "figures", result, tables)
-        timings["figures"] = time.perf_counter() - t0
+        t_fig = time.perf_counter()
+        with FigureDrawing(result, tables) as drawing:  # drawn meanwhile in other processes
+            t0 = time.perf_counter()
+            for name, frame in tables.items():
+                with writing(work / "tables" / f"{name}.csv") as path:
+                    frame.to_csv(path, index=False, lineterminator="\n")
+            timings["tables"] += time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            emit(progress, "writing", "InferenceData files", 1, 4)
+            _write_idata(work / "idata", result)
+            timings["idata"] = time.perf_counter() - t0
+
+            with writing(work / "plan.toml") as path:
+                path.write_text(result.plan.to_toml(), encoding="utf-8")
+
+            t0 = time.perf_counter()
+            emit(progress, "writing", "figures", 2, 4)
+            figures = drawing.write(work / "figures")
+            timings["figures_wait"] = time.perf_counter() - t0
+        timings["figures"] = time.perf_counter() - t_fig
         n_fig = sum(len(v) for v in figures.values())
         say(f"figures: {n_fig} written as PNG and SVG ({timings['figures']:.1f} s)")
-
-        t0 = time.perf_counter()
-        for name, frame in tables.items():
-            with writing(work / "tables" / f"{name}.csv") as path:
-                frame.to_csv(path, index=False, lineterminator="\n")
-        timings["tables"] += time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        emit(progress, "writing", "InferenceData files", 2, 4)
-        _write_idata(work / "idata", result)
-        timings["idata"] = time.perf_counter() - t0
-
-        with writing(work / "plan.toml") as path:
-            path.write_text(result.plan.to_toml(), encoding="utf-8")
 
         t0 = time.perf_counter()
         emit(progress, "writing", "report", 3, 4)
