@@ -232,7 +232,7 @@ def test_pool_by_streams_the_json_text_of_one_list(tmp_path, capsys, bayes):
 
 
 def test_json_writer_matches_json_dumps(capsys):
-    from bayesmtor.cli import _print_json
+    from bayesmtor._pool_command import _print_json
 
     for records in ([], [{"a": 1}], [{"a": [1, {"b": None}], "c": "x\ny"}, {"d": 2.5}]):
         _print_json(iter(records))
@@ -271,7 +271,7 @@ def test_json_writer_is_json_dumps_for_any_records(records, repeat):
     import contextlib
     import io
 
-    from bayesmtor.cli import _print_json
+    from bayesmtor._pool_command import _print_json
 
     many = records * repeat
     buffer = io.StringIO()
