@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,8 @@ def run_blocks(text: str, name: str) -> list[tuple[CodeBlock, str, list[str]]]:
             code = compile(block.source, f"{name}:block{block.number}", "exec")
             out = io.StringIO()
             try:
-                with contextlib.redirect_stdout(out):
+                with contextlib.redirect_stdout(out), warnings.catch_warnings(record=True) as said:
+                    warnings.simplefilter("always")
                     exec(code, namespace)
             except Exception as exc:
                 raise BlockError(
@@ -164,7 +166,10 @@ def run_blocks(text: str, name: str) -> list[tuple[CodeBlock, str, list[str]]]:
                 _figure_html(fig, f"Figure made by block {block.number} of {name}")
                 for fig in _new_figures(namespace, seen)
             ]
-            results.append((block, out.getvalue(), figures))
+            # warnings are part of what a reader sees, as a console or notebook shows them
+            shown = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in said)
+            printed = out.getvalue() + "".join(f"{line}\n" for line in shown)
+            results.append((block, printed, figures))
     finally:
         plt.close("all")
     return results
