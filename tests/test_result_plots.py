@@ -270,6 +270,24 @@ def _extents(ax: Axes) -> list[tuple[str, object]]:
     return [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts if t.get_text()]
 
 
+def _assert_no_overlaps(ax: Axes) -> None:
+    """No two texts of the table overlap, and none (but "Favours ...") runs into the plot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    boxes = _extents(ax)
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1 :]:
+            assert not box_a.overlaps(box_b), f"{a!r} overlaps {b!r}"
+    canvas = FigureCanvasAgg(ax.figure)
+    canvas.draw()
+    plot_box = ax.get_window_extent(canvas.get_renderer())
+    for text, box in boxes:
+        if not text.startswith("Favours"):
+            assert not (
+                box.x0 < plot_box.x1 - 1 and box.x1 > plot_box.x0 + 1 and box.y0 > plot_box.y0 + 1
+            ), text
+
+
 @pytest.mark.parametrize("k", [1, 2, 7, 30])
 def test_forest_texts_never_overlap(k: int) -> None:
     """Synthetic counts (not data) with long study names: no two texts of the table overlap,
@@ -289,20 +307,7 @@ def test_forest_texts_never_overlap(k: int) -> None:
         warnings.simplefilter("ignore")
         res = bm.rma(bm.escalc(bm.read_meta_data(frame), measure="OR"), method="REML")
     ax = res.plot_forest(title="Synthetic", treatment="new drug", control="placebo")
-    boxes = _extents(ax)
-    for i, (a, box_a) in enumerate(boxes):
-        for b, box_b in boxes[i + 1 :]:
-            assert not box_a.overlaps(box_b), f"{a!r} overlaps {b!r}"
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(ax.figure)
-    canvas.draw()
-    plot_box = ax.get_window_extent(canvas.get_renderer())
-    for text, box in boxes:
-        if not text.startswith("Favours"):
-            assert not (
-                box.x0 < plot_box.x1 - 1 and box.x1 > plot_box.x0 + 1 and box.y0 > plot_box.y0 + 1
-            ), text
+    _assert_no_overlaps(ax)
 
 
 def test_funnel_contours_and_legend_outside() -> None:
@@ -347,3 +352,50 @@ def test_pool_mcmc_plot_uses_the_fit(tmp_path: Path, capsys) -> None:
     assert (
         "Pooled, Bayesian" in text and "Bayesian (τ ~ " in text and "Hart &amp; Sutherland" in text
     )
+
+
+BREADTH_BCG = REFERENCE / "breadth_datasets" / "bcg.csv"  # with the allocation column
+_BREADTH = json.loads((REFERENCE / "breadth_reference.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("method", ["REML", "DL"])
+def test_subgroup_forest_matches_metafor(method: str) -> None:
+    """Under each subgroup's heading (sorted as text) its studies, a subtotal and its lines;
+    then the overall fit and the test for subgroup differences. Subtotals and the test equal
+    R metafor's per-subgroup rma() fits and Q_between (tests/reference/breadth_reference.json),
+    as printed to two decimals; no two texts overlap, none runs into the interval plot."""
+    from bayesmtor.reporting.result_plots import subgroup_forest
+
+    ref = _BREADTH["references"][f"bcg/RR/{method}/subgroup_alloc"]["values"]
+    es = bm.escalc(bm.read_meta_data(BREADTH_BCG), measure="RR")
+    ax = subgroup_forest(es, "alloc", method=method, title="BCG")
+    texts = _texts(ax)
+    headings = [t for t in texts if t.startswith("alloc: ")]
+    assert headings == [f"alloc: {s['level']}" for s in ref["subgroups"]]
+    assert headings == sorted(headings)
+    ys = {t.get_text(): t.get_position()[1] for t in ax.texts}
+    assert [ys[h] for h in headings] == sorted(ys[h] for h in headings)  # top to bottom
+    subtotals = [t for t in ax.texts if t.get_text() == "Subtotal (95% CI)"]
+    assert len(subtotals) == len(ref["subgroups"])
+    for s in ref["subgroups"]:
+        shown = f"{math.exp(s['estimate']):.2f} [{math.exp(s['ci_low']):.2f}, "
+        shown += f"{math.exp(s['ci_high']):.2f}]"
+        assert shown in texts, shown
+    q, df, p = ref["Q_between"], ref["Q_between_df"], ref["Q_between_pval"]
+    line = next(t for t in texts if t.startswith("Test for subgroup differences"))
+    assert f"Chi² = {q:.2f}, df = {df:.0f} (P = {p:.2f})" in line
+    assert any(t.startswith("Total (95% CI)") for t in texts)
+    _assert_no_overlaps(ax)
+
+
+def test_pool_subgroup_plot(tmp_path: Path, capsys) -> None:
+    """pool --subgroup COL --plot draws the subgroup forest plot; the JSON is unchanged."""
+    target = tmp_path / "sub.svg"
+    argv = ["pool", str(BREADTH_BCG), "--measure", "RR", "--subgroup", "alloc", "--json"]
+    code, plain, _ = _pool(argv, capsys)
+    code2, out, err = _pool([*argv, "--plot", str(target)], capsys)
+    assert code == code2 == 0 and out == plain
+    assert f"subgroup forest plot written to {target}" in err
+    text = target.read_text(encoding="utf-8")
+    assert "Test for subgroup differences" in text and "alloc: random" in text
+    assert text.count("Subtotal (95% CI)") == 3

@@ -116,7 +116,9 @@ def cmd_pool(args: argparse.Namespace) -> int:
         else:
             print(_group_table(table, n_groups, by_cols, args.measure))
         return 0
-    if args.plot:
+    if args.plot and args.subgroup:
+        _write_subgroup_plot(args, meta, fit)
+    elif args.plot:
         _write_plot(args, result)
     if args.json:
         record = result.to_dict()
@@ -216,6 +218,18 @@ def _write_plot(args: argparse.Namespace, result: Any) -> None:
     title = f"{Path(args.file).name}: {args.measure}"
     path = write_forest(args.plot, result, title=title)
     print(f"{PROG}: forest plot written to {path}", file=sys.stderr)
+
+
+def _write_subgroup_plot(args: argparse.Namespace, meta: Any, fit: dict[str, Any]) -> None:
+    """``--plot`` with ``--subgroup``: the subgroup forest plot (subtotals, the test for
+    subgroup differences) to ``--plot`` (the path on stderr)."""
+    from pathlib import Path
+
+    from bayesmtor.reporting.result_plots import write_subgroup_forest
+
+    title = f"{Path(args.file).name}: {args.measure} by {args.subgroup}"
+    path = write_subgroup_forest(args.plot, meta, args.subgroup, title=title, **fit)
+    print(f"{PROG}: subgroup forest plot written to {path}", file=sys.stderr)
 
 
 def _new_keys(have: Any, schema_keys: Any) -> list[str]:

@@ -44,6 +44,13 @@ __all__ = ["favours_labels", "forest_plot"]
 
 #: Optional count columns of the forest rows, in column order.
 COUNT_COLUMNS = ("events_trt", "n_trt", "events_ctl", "n_ctl")
+#: Rows of a subgroup forest plot: a subgroup's heading line, its pooled diamond and a line
+#: of text (its heterogeneity and overall-effect lines). With a heading, every row keeps its
+#: place in the order given (see :func:`forest_plot`).
+SUBGROUP_KINDS = ("heading", "subtotal", "note")
+_KINDS = (*FOREST_KINDS, *SUBGROUP_KINDS)
+_POOLED = ("pooled_bayes", "pooled_freq", "subtotal")
+_BOLD = ("heading", *_POOLED, "predictive")
 
 _FONT = 8.5  # points, every text of the table
 _LINE = 0.25  # inches per row
@@ -89,6 +96,13 @@ def forest_plot(
 
         The order of rows is kept: studies (observed/shrunken) first, in order of first
         appearance, then pooled and predictive rows. The frame is not modified.
+
+        A subgroup forest plot adds ``"heading"`` rows (a subgroup's name, bold, nothing
+        drawn), ``"subtotal"`` rows (the subgroup's pooled diamond; the count columns show
+        its studies' totals) and ``"note"`` rows (a line of small text, e.g. the subgroup's
+        heterogeneity line). With a heading, every row gets its own line in the order given
+        (an observed and a shrunken row of one study still share one), a small gap before
+        each further heading and before the overall rows after the last subgroup.
     measure : {"OR", "RR", "HR", "RD", "generic"}
         Effect measure; ratios (``"generic"`` is an unnamed ratio) are drawn on a log axis
         labelled with ratio values, RD on a linear axis.
@@ -207,9 +221,9 @@ def _forest_data(rows: pd.DataFrame, where: str) -> _ForestData:
     labels = [str(v) for v in frame["label"].tolist()]
     kinds = [str(v) for v in frame["kind"].tolist()]
     for i, kind in enumerate(kinds):
-        if kind not in FOREST_KINDS:
+        if kind not in _KINDS:
             raise InputError(
-                f"unknown kind {kind!r}; expected one of {', '.join(FOREST_KINDS)}",
+                f"unknown kind {kind!r}; expected one of {', '.join(_KINDS)}",
                 source=where,
                 row=i + 1,
                 study=labels[i],
@@ -220,8 +234,9 @@ def _forest_data(rows: pd.DataFrame, where: str) -> _ForestData:
     high = _numeric(frame, "high", where, "label")
     weight = _numeric(frame, "weight", where, "label") if "weight" in frame.columns else None
     seen: set[tuple[str, str]] = set()
+    ordered = "heading" in kinds
     for i, key in enumerate(zip(labels, kinds, strict=True)):
-        if key in seen:
+        if key in seen and not (ordered and key[1] in SUBGROUP_KINDS):
             raise InputError(
                 f"duplicate row for label {key[0]!r} and kind {key[1]!r}; each label may "
                 "appear once per kind",
@@ -260,6 +275,8 @@ def _forest_layout(
     """One line per trial label, then one per pooled/predictive row: ``(line positions, line
     labels, number of trial lines, gap before the pooled rows, y of every row)``."""
     labels, kinds = data.labels, data.kinds
+    if "heading" in kinds:
+        return _ordered_layout(data)
     trial_lines: dict[str, int] = {}
     line_of_row: list[int] = [0] * len(labels)
     line_labels: list[str] = []
@@ -288,6 +305,42 @@ def _forest_layout(
     return positions, line_labels, n_trial, gap, y
 
 
+def _ordered_layout(
+    data: _ForestData,
+) -> tuple[list[float], list[str], int, float, np.ndarray]:
+    """The layout of a subgroup forest plot: the rows in the order given, one line each (a
+    study's observed and shrunken rows share theirs), a gap before each heading but the
+    first and before the overall rows that follow the last subgroup."""
+    labels, kinds = data.labels, data.kinds
+    positions: list[float] = []
+    line_labels: list[str] = []
+    y = np.empty(len(labels))
+    study_line: dict[tuple[int, str], int] = {}  # (subgroup, label) -> line
+    group, pos, after_groups = -1, -1.0, False
+    for i, (label, kind) in enumerate(zip(labels, kinds, strict=True)):
+        if kind == "heading":
+            group += 1
+            pos += 1.6 if group > 0 else 1.0
+        elif kind in ("observed", "shrunken") and (group, label) in study_line:
+            y[i] = positions[study_line[(group, label)]]
+            continue
+        elif kind in ("pooled_bayes", "pooled_freq", "predictive") and not after_groups:
+            after_groups = True
+            pos += 1.6
+        else:
+            pos += 1.0
+        if kind in ("observed", "shrunken"):
+            study_line[(group, label)] = len(positions)
+        positions.append(pos)
+        line_labels.append(label)
+        y[i] = pos
+    pairs = {float(y[i]) for i, k in enumerate(kinds) if k == "shrunken"}
+    for i, kind in enumerate(kinds):  # a study with both rows: observed above, shrunken below
+        if kind in ("observed", "shrunken") and float(y[i]) in pairs:
+            y[i] += -0.17 if kind == "observed" else 0.21
+    return positions, line_labels, 0, 0.0, y
+
+
 def _forest_marks(
     ax: Axes, meas: _Measure, data: _ForestData, y: np.ndarray, x: tuple[np.ndarray, ...]
 ) -> list[str]:
@@ -303,7 +356,9 @@ def _forest_marks(
     used: list[str] = []
     for i, kind in enumerate(kinds):
         yi = y[i]
-        color = _COLORS[kind]
+        if kind in ("heading", "note"):
+            continue
+        color = _COLORS["pooled_freq" if kind == "subtotal" else kind]
         has_ci = np.isfinite(x_lo[i]) and np.isfinite(x_hi[i])
         if kind in ("observed", "shrunken"):
             if has_ci:
@@ -332,7 +387,7 @@ def _forest_marks(
                         markeredgewidth=1.4,
                         zorder=3,
                     )
-        elif kind in ("pooled_bayes", "pooled_freq") and has_ci:
+        elif kind in _POOLED and has_ci:
             centre = (
                 x_est[i]
                 if np.isfinite(x_est[i])
@@ -342,7 +397,7 @@ def _forest_marks(
             diamond = Polygon(
                 [(x_lo[i], yi), (centre, yi - h), (x_hi[i], yi), (centre, yi + h)],
                 closed=True,
-                facecolor=color if kind == "pooled_bayes" else "white",
+                facecolor=color if kind == "pooled_bayes" else "white",  # subtotal: as FE/RE
                 edgecolor=color,
                 linewidth=1.3,
                 zorder=3,
@@ -384,6 +439,7 @@ class _Cells:
     counts: list[tuple[float, tuple[str, str, str, str]]] | None
     weight: list[tuple[float, str]] | None
     estimate: list[tuple[float, str, str]]
+    notes: tuple[tuple[float, str], ...] = ()  # "note" rows: small text, may run past the column
 
 
 def _count_text(value: float) -> str:
@@ -410,15 +466,34 @@ def _table_cells(
     n_trial: int,
 ) -> _Cells:
     """Study labels, counts, weights and estimates as text, at their heights."""
-    at = {
-        lab: y[i]
-        for i, (lab, k) in enumerate(zip(data.labels, data.kinds, strict=True))
-        if k == "observed"
-    }
-    study = [
-        (at.get(lab, pos) if i < n_trial else pos, lab, i >= n_trial)
-        for i, (pos, lab) in enumerate(zip(positions, line_labels, strict=True))
-    ]
+    if "heading" in data.kinds:  # a subgroup plot: each line's own row decides its style
+        lines = np.asarray(positions, dtype=float)
+        kind_of, text_y = {}, {}
+        for i, k in enumerate(data.kinds):  # lines are >= 1 apart, a pair's offsets < 0.25
+            j = int(np.argmin(np.abs(lines - y[i])))
+            if k != "shrunken":
+                kind_of[j], text_y[j] = k, float(y[i])
+        study = [
+            (text_y.get(j, pos), lab, kind_of.get(j) in _BOLD)
+            for j, (pos, lab) in enumerate(zip(positions, line_labels, strict=True))
+            if kind_of.get(j) != "note"
+        ]
+        note_rows = tuple(
+            (pos, lab)
+            for j, (pos, lab) in enumerate(zip(positions, line_labels, strict=True))
+            if kind_of.get(j) == "note"
+        )
+    else:
+        note_rows = ()
+        at = {
+            lab: y[i]
+            for i, (lab, k) in enumerate(zip(data.labels, data.kinds, strict=True))
+            if k == "observed"
+        }
+        study = [
+            (at.get(lab, pos) if i < n_trial else pos, lab, i >= n_trial)
+            for i, (pos, lab) in enumerate(zip(positions, line_labels, strict=True))
+        ]
     counts: list[tuple[float, tuple[str, str, str, str]]] | None = None
     weight: list[tuple[float, str]] | None = None
     observed = [i for i, k in enumerate(data.kinds) if k == "observed"]
@@ -433,18 +508,27 @@ def _table_cells(
             freq = [i for i in pooled if data.kinds[i] == "pooled_freq"]
             row = (freq or pooled)[0]
             counts.append((y[row], tuple(_count_text(v) for v in totals)))  # type: ignore[arg-type]
+        start = 0
+        for i, kind in enumerate(data.kinds):  # a subtotal: the totals of its subgroup
+            if kind == "heading":
+                start = i
+            elif kind == "subtotal":
+                inc = [j for j in observed if start < j < i and np.isfinite(data.est[j])]
+                totals = np.nansum(data.counts[inc], axis=0) if inc else np.full(4, np.nan)
+                counts.append((y[i], tuple(_count_text(v) for v in totals)))  # type: ignore[arg-type]
     if data.weight is not None and np.isfinite(data.weight).any():
         weight = [
             (y[i], f"{data.weight[i]:.1f}%")
             for i, k in enumerate(data.kinds)
-            if k in ("observed", "pooled_freq", "pooled_bayes") and np.isfinite(data.weight[i])
+            if k in ("observed", *_POOLED) and np.isfinite(data.weight[i])
         ]
     shown = [meas.to_display(v) for v in (data.est, data.low, data.high)]
     estimate = [
         (y[i], _estimate_text(meas, *(float(v[i]) for v in shown)), kind)
         for i, kind in enumerate(data.kinds)
+        if kind not in ("heading", "note")
     ]
-    return _Cells(study, counts, weight, estimate)
+    return _Cells(study, counts, weight, estimate, note_rows)
 
 
 def _text_width(text: str, size: float = _FONT, bold: bool = False) -> float:
@@ -517,6 +601,9 @@ class _Geometry:
             [_text_width("Study", bold=True)]
             + [_text_width(_plain(t), bold=b) for _, t, b in cells.study]
         )
+        if cells.notes:  # a note runs over the empty columns of its line, not into the plot
+            widest = max(_text_width(_plain(t), _FONT - 0.5) for _, t in cells.notes)
+            study_w = max(study_w, widest + pos + 0.5 * gap)
         study_x = pos - study_w
         note_w = max((_text_width(n, _FONT - 0.5) for n in notes), default=0.0)
         headers.append((study_x, 0, "Study", "left", False))
@@ -600,6 +687,8 @@ def _write_table(ax: Axes, g: _Geometry, cells: _Cells) -> None:
         )
     for y, text, bold in cells.study:  # gid: the study column can be found again
         _cell(ax, g.study_x, y, text, "left", fontweight="bold" if bold else "normal", gid="study")
+    for y, text in cells.notes:
+        _cell(ax, g.study_x, y, text, "left", fontsize=_FONT - 0.5)
     if cells.counts is not None and g.count_x is not None:
         for y, texts in cells.counts:
             for x_in, text in zip(g.count_x, texts, strict=True):
@@ -619,7 +708,7 @@ def _write_table(ax: Axes, g: _Geometry, cells: _Cells) -> None:
             anchor=1.0,
             fontsize=_FONT - 1 if shrunk else _FONT,
             color=_COLORS[kind] if shrunk else "#222222",
-            fontweight="bold" if kind.startswith("pooled") else "normal",
+            fontweight="bold" if kind in _POOLED else "normal",
         )
 
 

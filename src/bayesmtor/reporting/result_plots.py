@@ -16,13 +16,14 @@ the footnotes are the lines RevMan 5 prints under a forest plot, in its words:
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayesmtor import config
-from bayesmtor.errors import InputError
+from bayesmtor.errors import InputError, NotEstimableWarning
 from bayesmtor.vocabulary import RE_METHODS, z_quantile
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ __all__ = [
     "overall_effect_line",
     "result_forest",
     "result_funnel",
+    "subgroup_forest",
+    "subgroup_differences_line",
+    "write_subgroup_forest",
 ]
 
 #: File suffixes of ``bayesmtor pool --plot``, and the format each one writes.
@@ -243,6 +247,118 @@ def result_forest(
     )
 
 
+def subgroup_differences_line(result: Any) -> str:
+    """``Test for subgroup differences: Chi² = .., df = .. (P = ..), I² = ..%`` of a
+    :class:`~bayesmtor.frequentist.SubgroupResult` (``""`` without two estimable subgroups);
+    I² = (Q - df) / Q of the between-subgroup Q, as RevMan 5 prints it."""
+    q, df, p = result.Q_between, result.Q_between_df, result.Q_between_pval
+    if not (math.isfinite(q) and math.isfinite(df)):
+        return ""
+    i2 = max(0.0, (q - df) / q) * 100.0 if q > 0 else 0.0
+    return f"Test for subgroup differences: Chi² = {q:.2f}, df = {df:.0f} ({p_text(p)}), I² = {i2:.1f}%"
+
+
+def subgroup_forest(
+    data: Any,
+    by: str,
+    *,
+    measure: str | None = None,
+    method: str = "REML",
+    test: str = "z",
+    ci_prob: float | None = None,
+    mh_correction: str = "revman",
+    pi: str | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    treatment: str = "treatment",
+    control: str = "control",
+    benefit: str | None = None,
+) -> Axes:
+    """Forest plot of a subgroup analysis, RevMan style: under each subgroup's heading its
+    studies, its subtotal diamond and its heterogeneity and overall-effect lines; then the
+    overall fit of all studies, and the test for subgroup differences
+    (:func:`bayesmtor.frequentist.subgroup_analysis`).
+
+    Each subgroup is its own fit (its own tau²), so the weights shown are percentages within
+    the subgroup (each subgroup's studies sum to 100%); the overall row is the fit of all
+    studies together. Subgroups are listed sorted by their label as text.
+
+    Parameters
+    ----------
+    data : EffectSizes, MetaInput or pandas.DataFrame
+        The studies, with the subgroup column ``by``.
+    by : str
+        The subgroup column.
+    measure, method, test, ci_prob, mh_correction, pi
+        As in :func:`bayesmtor.frequentist.meta_analysis`.
+    ax, title, treatment, control, benefit
+        As in :func:`result_forest`.
+    """
+    from bayesmtor import frequentist
+    from bayesmtor.reporting.forest import favours_labels, forest_plot
+
+    fit = {"measure": measure, "method": method, "test": test, "ci_prob": ci_prob,
+           "mh_correction": mh_correction, "pi": pi}  # fmt: skip
+    with warnings.catch_warnings():  # as the fits of pool --subgroup, which said them
+        warnings.simplefilter("ignore", NotEstimableWarning)
+        sub = frequentist.subgroup_analysis(data, by=by, **fit)
+    overall = frequentist.meta_analysis(data, **fit)
+    columns = getattr(data, "columns", None)
+    column = columns[by] if isinstance(columns, dict) else data[by].to_numpy()
+    levels = np.array([str(v) for v in np.asarray(column).tolist()], dtype=object)
+    ci = overall.ci_prob
+    z = z_quantile(ci)
+    pct = f"{100 * ci:g}%"
+    rows: list[dict[str, Any]] = []
+    for level in sub.groups:
+        with warnings.catch_warnings():  # the subgroup fits warned in subgroup_analysis
+            warnings.simplefilter("ignore", NotEstimableWarning)
+            part = frequentist.meta_analysis(_subset(data, levels == level), **fit)
+        rows.append(_pooled_row(f"{by}: {level}", "heading", np.nan, np.nan, np.nan))
+        part_data = _check_data(part, "forest plot")
+        rows += _study_rows(part_data, z)
+        if part.k >= 2:
+            rows.append(_pooled_row(f"Subtotal ({pct} CI)", "subtotal", part.estimate,
+                                    part.ci_low, part.ci_high))  # fmt: skip
+        for note in (heterogeneity_line(part), overall_effect_line(part)):
+            if note:
+                rows.append(_pooled_row(note, "note", np.nan, np.nan, np.nan))
+    pooled, notes = _freq_rows(overall)
+    for row in pooled:
+        row["weight"] = np.nan  # the study weights are within subgroups
+    rows += pooled
+    notes = [*notes, subgroup_differences_line(sub)]
+    arms = (treatment[:1].upper() + treatment[1:], control[:1].upper() + control[1:])
+    return forest_plot(
+        pd.DataFrame(rows),
+        measure=overall.measure,
+        ax=ax,
+        title=title,
+        ci_prob=ci,
+        footnotes=[n for n in notes if n],
+        favours=favours_labels(treatment, control, benefit),
+        arms=arms,
+        weight_label=f"{_weight_label(overall)}, within subgroup",
+    )
+
+
+def _subset(data: Any, keep: np.ndarray) -> Any:
+    """The rows ``keep`` of an EffectSizes, a MetaInput or a DataFrame, as the same kind."""
+    import dataclasses
+
+    columns = getattr(data, "columns", None)
+    if not isinstance(columns, dict):
+        return data[keep].reset_index(drop=True)
+    part = {name: np.asarray(col)[keep] for name, col in columns.items()}
+    if hasattr(data, "dropped"):  # EffectSizes: its exclusions among the rows kept
+        cols = (part["study"].tolist(), part["exclusion_reason"].tolist(), part["included"])
+        rows = zip(*cols, strict=True)
+        dropped = tuple((str(s), str(r)) for s, r, inc in rows if not inc)
+        return dataclasses.replace(data, columns=part, dropped=dropped)
+    lines = None if data.lines is None else data.lines[keep]
+    return dataclasses.replace(data, columns=part, lines=lines)
+
+
 def _companion(result: Any, data: StudyData, frequentist: Any) -> Any:
     """The frequentist fit drawn beside a Bayesian one (``None`` for none)."""
     if frequentist is False or frequentist is None:
@@ -437,4 +553,17 @@ def write_forest(path: str, result: Any, *, title: str | None = None) -> Any:
 
     fmt = check_plot_path(path)
     ax = result.plot_forest(title=title)
+    return atomic_write_bytes(Path(path), figure_bytes(ax.figure, formats=(fmt,))[fmt])
+
+
+def write_subgroup_forest(path: str, data: Any, by: str, **options: Any) -> Any:
+    """:func:`subgroup_forest` of ``data`` by ``by`` (``options`` as there) written to ``path``
+    as :func:`write_forest` writes; returns the file written."""
+    from pathlib import Path
+
+    from bayesmtor.reporting.atomic import atomic_write_bytes
+    from bayesmtor.reporting.figures import figure_bytes
+
+    fmt = check_plot_path(path)
+    ax = subgroup_forest(data, by, **options)
     return atomic_write_bytes(Path(path), figure_bytes(ax.figure, formats=(fmt,))[fmt])
