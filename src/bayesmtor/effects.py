@@ -34,6 +34,7 @@ A study to be pooled whose ``yi`` or ``sei`` lies outside the safe range of
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -104,6 +105,21 @@ class EffectArrays(NamedTuple):
 
     yi: NDArray[np.float64]
     vi: NDArray[np.float64]
+
+
+def _lgamma(x: np.ndarray) -> np.ndarray:
+    """log|Gamma(x)| elementwise by :func:`math.lgamma` (``inf`` at the poles, as SciPy's
+    ``gammaln``), so that the effect sizes need no SciPy import."""
+
+    def one(v: float) -> float:
+        if math.isnan(v):
+            return math.nan
+        if v == math.inf or (v <= 0 and v == math.floor(v)):
+            return math.inf
+        return math.lgamma(v)
+
+    arr = np.asarray(x, dtype=float)
+    return np.array([one(v) for v in arr.ravel().tolist()]).reshape(arr.shape)
 
 
 def _check_to(to: str) -> str:
@@ -346,8 +362,6 @@ def standardized_mean_difference(
             f"{', '.join(map(repr, SMD_CONVENTIONS))}.",
             column="convention",
         )
-    from scipy.special import gammaln
-
     m1, s1, n1, m2, s2, n2 = np.broadcast_arrays(
         *(np.asarray(x, dtype=float) for x in (m1i, sd1i, n1i, m2i, sd2i, n2i))
     )
@@ -360,8 +374,8 @@ def standardized_mean_difference(
             vi = big_n / (n1 * n2) + g**2 / (2.0 * (big_n - 3.94))
         else:
             m = big_n - 2.0
-            j = np.where(m > 1, np.exp(gammaln(m / 2.0) - np.log(np.sqrt(m / 2.0))
-                                       - gammaln((m - 1.0) / 2.0)), np.nan)  # fmt: skip
+            j = np.where(m > 1, np.exp(_lgamma(m / 2.0) - np.log(np.sqrt(m / 2.0))
+                                       - _lgamma((m - 1.0) / 2.0)), np.nan)  # fmt: skip
             g = j * d
             vi = 1.0 / n1 + 1.0 / n2 + g**2 / (2.0 * big_n)
     return EffectArrays(yi=g, vi=vi)

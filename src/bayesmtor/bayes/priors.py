@@ -42,8 +42,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 import numpy as np
-from scipy import special
 
+from bayesmtor import _special as special
 from bayesmtor import config
 from bayesmtor.errors import PriorError
 from bayesmtor.vocabulary import z_quantile
@@ -610,7 +610,7 @@ class TauPrior:
         )
 
     # ------------------------------------------------------------------ distribution
-    # Closed forms (scipy.special only): the exact engine evaluates the prior density on every
+    # Closed forms (bayesmtor._special, NumPy only): the exact engine evaluates the prior density on every
     # quadrature node of every analysis, and building scipy.stats distributions per call (and
     # importing scipy.stats) cost more than the quadrature itself.
     def logpdf(self, tau: Any) -> np.ndarray:

@@ -9,8 +9,8 @@ the inverse-variance, Mantel-Haenszel and Peto cores.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
+from bayesmtor import _special as special
 from bayesmtor.vocabulary import RE_METHODS
 
 _EPS = np.finfo(float).eps

@@ -14,8 +14,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     pass
-from scipy import special
 
+from bayesmtor import _special as special
 from bayesmtor import config
 from bayesmtor._frames import is_frame
 from bayesmtor.effects import EffectSizes, double_zero_reason, escalc

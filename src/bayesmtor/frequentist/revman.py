@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import special
 
+from bayesmtor import _special as special
 from bayesmtor import config
 from bayesmtor.vocabulary import z_quantile
 
