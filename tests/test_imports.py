@@ -17,7 +17,7 @@ import pytest
 
 #: Never imported by ``bayesmtor pool`` (frequentist or exact) nor by ``bm.rma``.
 HEAVY = ("pymc", "pytensor", "arviz", "xarray", "matplotlib", "numba", "netCDF4", "h5py")
-#: Parts of SciPy that the frequentist path does not need (it uses scipy.special only).
+#: Parts of SciPy that the frequentist path does not need (it needs no SciPy at all: see below).
 SCIPY_UNNEEDED = ("scipy.stats", "scipy.optimize", "scipy.integrate", "scipy.interpolate")
 #: Not imported by ``bayesmtor pool`` (frequentist or exact): its tables are dicts of arrays.
 POOL_UNNEEDED = ("pandas",)
@@ -84,5 +84,44 @@ def test_frequentist_pool_stays_light(tmp_path, options):
 
 @pytest.mark.parametrize("options", [(), ("--json",), ("--by", "study", "--json")])
 def test_exact_pool_stays_light(tmp_path, options):
-    """The exact engine needs scipy.special only (the priors' densities are closed forms)."""
+    """The exact engine needs no SciPy (the priors' densities are closed forms)."""
     assert _imported(_pool(tmp_path, "--bayes", *options)) == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "bayesmtor.frequentist._core",
+        "bayesmtor.frequentist.revman",
+        "bayesmtor.bayes.quadrature",
+        "bayesmtor.bayes.priors",
+        "bayesmtor.vocabulary",
+        "bayesmtor._special",
+    ],
+)
+def test_pool_modules_import_no_scipy(module):
+    """The special functions of the pool path are bayesmtor._special (NumPy only)."""
+    code = f"""
+        import importlib, sys
+        importlib.import_module({module!r})
+        from bayesmtor.vocabulary import z_quantile
+        assert z_quantile(0.95) > 1.95
+        bad = [m for m in sys.modules if m == "scipy" or m.startswith("scipy.")]
+        assert not bad, bad
+    """
+    assert _imported(code) == []
+
+
+@pytest.mark.parametrize(
+    "options", [("--method", "REML"), ("--method", "DL", "--json"), ("--bayes",)]
+)
+def test_pool_imports_no_scipy(tmp_path, options):
+    code = (
+        _pool(tmp_path, *options)
+        + """
+        import sys
+        bad = [m for m in sys.modules if m == "scipy" or m.startswith("scipy.")]
+        assert not bad, bad
+    """
+    )
+    assert _imported(code) == []

@@ -14,15 +14,17 @@ in far tails and for large degrees of freedom. Quantiles are compared with ``QUA
 
 Measured worst cases (this file's grids and sweep; also printed by benchmarks/bench_special.py):
 
-* ndtr: 2.3e-13 relative to SciPy (SciPy's own error at x = -36), 7e-16 to mpmath on
-  [-38.4, 8]; erf, erfc: 6e-14 to SciPy (erfc at 24.4, SciPy's tail); ndtri: 8.4e-16 to SciPy.
-* stdtr: 2.2e-13 relative to SciPy at df = 1000 (kappa ~ 500 there), <= 7e-14 to mpmath for
-  df <= 1000, 3e-13 at df = 10^4 (t near -1.8, the slowest part of the continued fraction).
-* chdtrc: 3.6e-13 to SciPy at df = 1000 (kappa ~ 10^3), <= 1e-13 to mpmath for df <= 10^4,
-  where SciPy's error reaches 8e-12.
-* stdtrit: <= 1e-13 to SciPy and mpmath for df <= 10^4 (SciPy fails in far tails: it returns
-  6.0e78 for df = 3, p = 1.4e-237, whose CDF is 5.1e-237; mpmath agrees with ours);
-  chdtri: 5e-14 to SciPy.
+* ndtr: up to 2.3e-13 from SciPy at x = -36, all of it SciPy's error (kappa ~ 1300 there);
+  <= 7e-16 from mpmath on [-38.4, 8]. erf, erfc: 6e-14 from SciPy (erfc at 24.4, SciPy's
+  tail); ndtri: 8.6e-16 from SciPy, and R's qnorm to the bit.
+* stdtr: 3.4e-14 from SciPy on the grids (2.2e-13 at df = 1000, kappa ~ 500), <= 7e-14 from
+  mpmath for df <= 1000, 6e-13 at df = 10^4 (t near -1.8, the slowest part of the continued
+  fraction); 6e-15 from the closed form of df = 1.
+* chdtrc: <= 1e-13 from mpmath for df <= 10^4; from SciPy up to 6e-13 at df ~ 10^3, SciPy's
+  error there (mpmath: ours 1e-14).
+* stdtrit: <= 1e-13 from SciPy and mpmath for df <= 10^4 (SciPy fails in far tails: it
+  returns 6.0e78 for df = 3, p = 1.4e-237, whose CDF is 5.1e-237; mpmath agrees with ours);
+  chdtri: 5e-14 from SciPy, <= 1e-13 from mpmath.
 """
 
 from __future__ import annotations

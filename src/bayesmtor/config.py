@@ -142,7 +142,7 @@ def _model_probs(key: str, value: Any) -> Any:
 
 
 def _priors_module() -> Any:
-    """The module holding TauPrior and MuPrior (imported on first use: it needs scipy)."""
+    """The module holding TauPrior and MuPrior (imported on first use)."""
     return importlib.import_module("bayesmtor.bayes.priors")
 
 

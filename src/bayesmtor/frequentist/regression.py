@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
+from bayesmtor import _special as special
 from bayesmtor.design import Design
 from bayesmtor.errors import EstimationError, InputError
 from bayesmtor.vocabulary import REGRESSION_METHODS
@@ -358,7 +358,9 @@ def fit_regression(
     qm = float(bm @ np.linalg.solve(vb[np.ix_(tested, tested)], bm))
     if test == "knha":
         qm, qm_df2 = qm / m, float(k - p)
-        qm_p = float(special.fdtrc(m, k - p, qm))
+        from scipy.special import fdtrc  # the F test of moderators only
+
+        qm_p = float(fdtrc(m, k - p, qm))
     else:
         qm_df2 = math.nan
         qm_p = float(special.chdtrc(m, qm))
