@@ -30,11 +30,24 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_for_children(proc: subprocess.Popen[str], timeout: float) -> list[int]:
-    """The child processes of ``proc`` once it has any; empty if it ends or time runs out."""
+def name(pid: int) -> str:
+    """The name of process ``pid`` (``/proc/<pid>/comm``; empty once it has ended)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def wait_for_children(
+    proc: subprocess.Popen[str], timeout: float, named: str | None = None
+) -> list[int]:
+    """The child processes of ``proc`` once it has any (with ``named``: once one of them has
+    that name, and only those); empty if it ends or time runs out."""
     found: list[int] = []
     deadline = time.monotonic() + timeout
     while not found and proc.poll() is None and time.monotonic() < deadline:
         found = children(proc.pid)
+        if named is not None:
+            found = [pid for pid in found if name(pid) == named]
         time.sleep(0.02)
     return found

@@ -560,7 +560,7 @@ def test_sigterm_to_bayesmtor_run(tmp_path: Path) -> None:
     )
     workers: list[int] = []
     try:
-        workers = wait_for_children(proc, SUBPROCESS_TIMEOUT_S)
+        workers = wait_for_children(proc, SUBPROCESS_TIMEOUT_S, named="bayesmtor-mcmc")
         assert workers, "the run did not start its MCMC worker"
         # fitting writes nothing: the output folder is opened only once every fit is done
         assert not [n for n in _siblings(target) if ".partial-" in n], (

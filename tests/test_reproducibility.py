@@ -299,7 +299,7 @@ def test_killed_run_leaves_no_mcmc_worker(tmp_path: Path) -> None:
     )
     workers: list[int] = []
     try:
-        workers = wait_for_children(proc, READY_TIMEOUT)
+        workers = wait_for_children(proc, READY_TIMEOUT, named="bayesmtor-mcmc")
         assert workers, "the run did not start its MCMC worker"
         time.sleep(0.5)
         os.kill(proc.pid, signal.SIGKILL)

@@ -11,6 +11,7 @@ the run ends or is interrupted: none outlives the run.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -154,7 +155,7 @@ class MCMCRunner:
             mp.util.register_after_fork(parent, type(parent).close)  # child must not hold it
             proc = ctx.Process(
                 target=_mcmc_worker,
-                args=(child, self.plan, self.jobs, order, counter),
+                args=(child, self.plan, self.jobs, order, counter, os.getpid()),
                 name=f"bayesmtor-mcmc-{n + 1}",
             )
             proc.start()
@@ -241,11 +242,15 @@ def _preload(jobs: Sequence[MCMCJob]) -> None:
 
 
 def _mcmc_worker(
-    conn: Any, plan: Plan, jobs: list[MCMCJob], order: Sequence[int], counter: Any
+    conn: Any, plan: Plan, jobs: list[MCMCJob], order: Sequence[int], counter: Any, parent: int
 ) -> None:
     """Entry point of an MCMC child process: sample the jobs ``order[counter]`` it takes from
     the shared counter until none is left; ``plan`` arrives with its prior objects."""
     import traceback
+
+    from bayesmtor._processes import child_setup
+
+    child_setup(parent, "bayesmtor-mcmc")
 
     def take() -> MCMCJob | None:
         with counter.get_lock():

@@ -11,13 +11,16 @@ turns those into one output folder. The stages, in order:
 3. **MCMC** (binomial-normal and multilevel models, ``bayes = "mcmc"``, and the checks of
    ``check_with_mcmc``) in worker processes (:mod:`bayesmtor.pipeline.mcmc_worker`, config
    ``mcmc_processes``), started here and running while the main process fits the
-   meta-regressions, draws the exact-engine InferenceData, refits the prior sensitivity and
-   replicates the 2014 paper; their results are joined before returning.
+   meta-regressions, draws the exact-engine InferenceData and refits the prior sensitivity;
+   their results are joined before returning.
+4. **Replication** of the 2014 paper, computed from the start of the run in a helper process
+   (it needs none of the fits above) and joined after the MCMC workers have started.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -106,6 +109,20 @@ def run_plan(
     started = _dt.datetime.now(_dt.UTC)
     if not isinstance(plan, Plan):
         plan = load_plan(plan)
+    replication = _ReplicationHelper(plan)
+    try:
+        return _run(plan, progress, replication, t_start, started)
+    finally:
+        replication.close()
+
+
+def _run(
+    plan: Plan,
+    progress: Callable[[str], None] | None,
+    helper: _ReplicationHelper,
+    t_start: float,
+    started: _dt.datetime,
+) -> RunResult:
     say = _Progress(progress, 0)
     timings: dict[str, float] = {}
     say.say(f"bayesmtor {__version__}: plan '{plan.name}' ({len(plan.analyses)} analyses)")
@@ -156,7 +173,9 @@ def run_plan(
         seeds.update(exact_seeds)
         timings["exact_idata"] = time.perf_counter() - t0
 
-        sensitivity, replication = _sensitivity_and_replication(plan, priors, results, say, timings)
+        sensitivity, replication = _sensitivity_and_replication(
+            plan, priors, results, say, timings, helper
+        )
 
         t0 = time.perf_counter()
         results = _join_mcmc(mcmc, results, plan, say)
@@ -212,8 +231,10 @@ def _sensitivity_and_replication(
     results: Sequence[AnalysisResult],
     say: _Progress,
     timings: dict[str, float],
+    helper: _ReplicationHelper,
 ) -> tuple[pd.DataFrame | None, Replication]:
-    """The prior-sensitivity refits and the replication of the 2014 paper (timed)."""
+    """The prior-sensitivity refits and the replication of the 2014 paper (timed: the wait
+    for the helper process that computes it)."""
     t0 = time.perf_counter()
     sensitivity = None
     if plan.sensitivity is not None:
@@ -228,12 +249,88 @@ def _sensitivity_and_replication(
     timings["sensitivity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say.event("replication", "the 2014 paper's pooled results", 0, 1)
-    replication = stages.replication(plan)
+    replication = helper.result()
     say.event("replication", "", 1, 1)
     if replication.available:
         say.say(f"replication of the 2014 paper ... done ({time.perf_counter() - t0:.2f} s)")
     timings["replication"] = time.perf_counter() - t0
     return sensitivity, replication
+
+
+class _ReplicationHelper:
+    """The replication of the 2014 paper (:func:`bayesmtor.pipeline.stages.replication`),
+    computed in a forked helper process from the start of the run: it needs nothing of the
+    plan's fits, and the main process leaves the second core idle while it expands the plan,
+    fits the analyses one after the other and imports ArviZ for the MCMC workers. Without
+    fork, or should the helper fail, it is computed here, in this process, when asked for (so
+    an error is raised as it would be without the helper). The helper is ended with the run.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        import multiprocessing as mp
+
+        self.plan = plan
+        self.proc: Any = None
+        self.conn: Any = None
+        if "fork" not in mp.get_all_start_methods():
+            return
+        ctx = mp.get_context("fork")
+        parent, child = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(
+            target=_replication_helper,
+            args=(child, plan, os.getpid()),
+            name="bayesmtor-replication",
+        )
+        self.proc.start()
+        child.close()
+        self.conn = parent
+
+    def result(self) -> Replication:
+        """The replication: the helper's, or computed here."""
+        out = None
+        if self.conn is not None:
+            try:
+                kind, payload = self.conn.recv()
+                out = payload if kind == "result" else None
+            except (EOFError, OSError):
+                out = None
+            self.close()
+        return out if out is not None else stages.replication(self.plan)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.is_alive():
+                self.proc.terminate()
+            self.proc.join(timeout=10)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join(timeout=10)
+            self.proc = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _replication_helper(conn: Any, plan: Plan, parent: int) -> None:
+    """Entry point of the replication helper: ``("result", Replication)`` or ``("error",
+    traceback)`` down ``conn``. Ctrl-C is the parent's to handle: it ends this process."""
+    import signal
+    import traceback
+
+    from bayesmtor._processes import child_setup
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child_setup(parent, "bayesmtor-repl")
+    try:
+        message: tuple[str, Any] = ("result", stages.replication(plan))
+    except BaseException:  # computed again by the parent, which raises it there
+        message = ("error", traceback.format_exc())
+    try:
+        conn.send(message)
+    except OSError:  # pragma: no cover - the parent is gone
+        pass
+    finally:
+        conn.close()
 
 
 def _exact_draws(

@@ -11,7 +11,6 @@ output folder.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmtor import config
+from bayesmtor._processes import child_setup
 from bayesmtor.pipeline.results import AnalysisResult, RunResult
 from bayesmtor.pipeline.stages import Priors
 from bayesmtor.plans import Plan
@@ -164,27 +164,11 @@ def _quiet_worker(parent: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with_parent(parent)
+    child_setup(parent, "bayesmtor-figs")
     devnull = os.open(os.devnull, os.O_WRONLY)
     for fd in (1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to send SIGTERM to this process when ``parent`` dies (no-op elsewhere)."""
-    import ctypes
-    import ctypes.util
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
 
 
 def _render(index: int) -> list[tuple[str, str, dict[str, bytes]]]:
