@@ -315,3 +315,15 @@ def test_broadcasting_and_shapes():
                   QUANTILE_REL, "chdtri")  # fmt: skip
     assert ours.ndtr(np.zeros((2, 0))).shape == (2, 0)
     assert isinstance(ours.chdtrc(3, 4.5), np.floating)
+
+
+def test_quantiles_of_repeated_values_are_those_of_each_value() -> None:
+    """stdtrit and chdtri solve each distinct (df, p) once and broadcast: the same bits as
+    solving every element on its own (an array of many analyses repeats a few df values)."""
+    rng = np.random.default_rng(3)
+    df = rng.integers(1, 12, 500).astype(float)
+    for p in (0.975, rng.choice([0.025, 0.5, 0.975, 1e-9], 500)):
+        for func in (ours.stdtrit, ours.chdtri):
+            whole = func(df, p)
+            one_by_one = np.array([func(d, q) for d, q in np.broadcast(df, p)])
+            assert np.array_equal(whole, one_by_one)

@@ -74,6 +74,7 @@ normal mixtures call ``ndtr_and_pdf`` (the CDF and the density from one pass).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -658,6 +659,27 @@ def _newton_log(f_and_slope, v: np.ndarray, lo: np.ndarray, hi: np.ndarray, iter
     return out
 
 
+def _once_per_value(quantile):
+    """``quantile(df, p)`` computed once per distinct finite ``(df, p)`` pair and broadcast:
+    a fit of many meta-analyses asks for the same few quantiles (one per number of studies)
+    thousands of times. Each value is solved on its own, so the result is the same, bit for
+    bit."""
+
+    @functools.wraps(quantile)
+    def wrapper(df, p):
+        d, pp, shape = _t_inputs(df, p)
+        if d.size <= 16 or not (np.isfinite(d).all() and np.isfinite(pp).all()):
+            return quantile(df, p)
+        pairs, inverse = np.unique(np.stack([d, pp], axis=1), axis=0, return_inverse=True)
+        if pairs.shape[0] == d.size:
+            return quantile(df, p)
+        out = np.asarray(quantile(pairs[:, 0], pairs[:, 1]))[inverse.reshape(-1)]
+        return _result(out.reshape(shape))
+
+    return wrapper
+
+
+@_once_per_value
 def stdtrit(df, p):
     """Inverse of the Student t CDF in ``t``; as ``scipy.special.stdtrit``.
 
@@ -723,6 +745,7 @@ def chdtrc(df, x):
     return _result(out.reshape(shape))
 
 
+@_once_per_value
 def chdtri(df, p):
     """Inverse of :func:`chdtrc` in ``x``: ``chdtrc(df, chdtri(df, p)) = p``; as SciPy's.
 

@@ -1105,14 +1105,13 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, int, int | None]:
     of distinct values, and the position of the first missing value (None, NaN or pandas' NA;
     None if there is none)."""
     if values.dtype == object:
-        index: dict[Any, int] = {}
         cells = values.tolist()
-        for pos, cell in enumerate(cells):
-            if cell is None or cell != cell or _is_pandas_na(cell):  # cell != cell: NaN
-                return np.zeros(0, np.int64), 0, pos
-        codes = np.fromiter(
-            (index.setdefault(cell, len(index)) for cell in cells), np.int64, len(cells)
-        )
+        if not all(type(cell) is str for cell in cells):  # text (a file) is never missing
+            for pos, cell in enumerate(cells):
+                if cell is None or cell != cell or _is_pandas_na(cell):  # cell != cell: NaN
+                    return np.zeros(0, np.int64), 0, pos
+        index = {cell: i for i, cell in enumerate(dict.fromkeys(cells))}  # first appearance
+        codes = np.fromiter(map(index.__getitem__, cells), np.int64, len(cells))
         return codes, len(index), None
     if values.dtype.kind in "fc":
         bad = np.flatnonzero(np.isnan(values))
