@@ -112,7 +112,14 @@ def conditional_normal(y: Any, v: Any, m: Any, t2: Any) -> tuple[np.ndarray, np.
 def _weights(v: np.ndarray, mask: np.ndarray, t2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Marginal variances v + tau^2 and weights 1 / (v + tau^2) (0 for padding), (r, n, k)."""
     var = v[:, None, :] + t2
-    return var, np.where(mask[:, None, :], 1.0 / var, 0.0)
+    inside = np.broadcast_to(mask[:, None, :], var.shape)
+    return var, np.divide(1.0, var, out=np.zeros_like(var), where=inside)
+
+
+def _masked_log(var: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """log(var) where the study is present (``mask`` (r, k) over var's (r, n, k)), else 0."""
+    inside = np.broadcast_to(mask[:, None, :], var.shape)
+    return np.log(var, out=np.zeros_like(var), where=inside)
 
 
 def _weighted_sq(w: np.ndarray, y: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -132,7 +139,7 @@ def _conditional_tile(
         var, w = _weights(v, mask, t2)
         s0 = w.sum(axis=2)
         s1 = (w * y[:, None, :]).sum(axis=2)
-        logdet = np.where(mask[:, None, :], np.log(var), 0.0).sum(axis=2)
+        logdet = _masked_log(var, mask).sum(axis=2)
         del var
     else:  # block totals added in order: the same result however the work is tiled
         s0 = s1 = logdet = 0.0
@@ -140,7 +147,7 @@ def _conditional_tile(
             var, wb = _weights(v[:, b], mask[:, b], t2)
             s0 = s0 + wb.sum(axis=2)
             s1 = s1 + (wb * y[:, None, b]).sum(axis=2)
-            logdet = logdet + np.where(mask[:, None, b], np.log(var), 0.0).sum(axis=2)
+            logdet = logdet + _masked_log(var, mask[:, b]).sum(axis=2)
             del var, wb
 
     def quad_sum(mean: np.ndarray) -> np.ndarray:
