@@ -391,3 +391,57 @@ def test_write_run_fits_nothing(tmp_path, monkeypatch):
     files = write_run(result, tmp_path / "out")
     assert tmp_path / "out" / "report.html" in files
     assert tmp_path / "out" / "tables" / "pooled.csv" in files
+
+
+MCMC_PLAN = """
+analysis = [
+    { outcome = "pfs", comparison = "everolimus_endocrine", measure = "HR" },
+    { outcome = "cbr", comparison = "everolimus_endocrine", measure = "RR" },
+    { outcome = "orr", comparison = "*", measure = "RR", likelihood = "multilevel", bayes = "mcmc" },
+]
+
+[plan]
+name = "mcmc_workers"
+description = "Two MCMC checks and a multilevel fit, sampled by one or by two workers."
+unit = "trial"
+
+[engine]
+check_with_mcmc = true
+
+[mcmc]
+chains = 2
+draws = 150
+tune = 150
+target_accept = 0.9
+seed = 7
+"""
+
+
+@pytest.mark.mcmc
+def test_mcmc_draws_do_not_depend_on_the_number_of_workers():
+    """Each MCMC fit carries its own seed, so one worker, two workers (which take the fits in
+    another order) and the main process alone give the same draws, bit for bit."""
+    from bayesmtor import config
+
+    plan = parse_plan(MCMC_PLAN, source="mcmc_workers.toml")
+    runs = []
+    try:
+        for processes, in_subprocess in ((1, True), (2, True), (1, False)):
+            config.set("mcmc_processes", processes)
+            config.set("mcmc_in_subprocess", in_subprocess)
+            runs.append({r.id: r for r in run_plan(plan).analyses})
+    finally:
+        config.reset("mcmc_processes")
+        config.reset("mcmc_in_subprocess")
+    first = runs[0]
+    sampled = [(rid, r) for rid, r in first.items() if r.check_idata is not None or r.bayes]
+    assert len(sampled) == 3, sorted(first)
+    for other in runs[1:]:
+        for rid, r in sampled:
+            a = r.check_idata if r.check_idata is not None else r.bayes.idata
+            o = other[rid]
+            b = o.check_idata if o.check_idata is not None else o.bayes.idata
+            for name in ("mu", "tau"):
+                assert (a.posterior[name].values == b.posterior[name].values).all(), (rid, name)
+            assert r.status == o.status, rid
+            assert pd.Series(r.bayes_row).equals(pd.Series(o.bayes_row)), rid
