@@ -98,3 +98,20 @@ def machine_line() -> str:
 
 
 PY = sys.executable
+
+
+def compile_sources(*src_dirs: str | None) -> str:
+    """Byte-compile the package's modules (and those of other trees' ``src``) once, as ``pip
+    install`` does, so that no timed process compiles them: with PYTHONDONTWRITEBYTECODE set
+    (as on some machines) nothing else would, and every run would pay the compilation."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("bayesmtor")
+    dirs = [str(Path(spec.origin).parent)] if spec and spec.origin else []
+    dirs += [str(Path(d) / "src") for d in src_dirs if d]
+    for d in dirs:
+        compileall.compile_dir(d, quiet=1)
+    flag = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    note = " (PYTHONDONTWRITEBYTECODE is set here)" if flag else ""
+    return f"byte-compiled {', '.join(dirs)} before timing, as pip install does{note}"

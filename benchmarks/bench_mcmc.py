@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import PY, Timings, cold_env, machine_line, run  # noqa: E402
+from _timing import PY, Timings, cold_env, compile_sources, machine_line, run  # noqa: E402
 
 # tpos, tneg, cpos, cneg (Colditz et al. 1994, Table 1)
 BCG = np.array(
@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     print(machine_line())
+    print(compile_sources())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = root / "bcg.csv"

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import PY, Timings, machine_line, run  # noqa: E402
+from _timing import PY, Timings, compile_sources, machine_line, run  # noqa: E402
 
 R_LOOP = """
 suppressPackageStartupMessages(library(metafor))
@@ -85,6 +85,7 @@ def main() -> None:
     args = ap.parse_args()
     trees = {"": None} | ({" [base]": args.base_src} if args.base_src else {})
     print(machine_line())
+    print(compile_sources(args.base_src))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "many.csv"
         frame = simulate(args.groups)

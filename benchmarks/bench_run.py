@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import PY, cold_env, machine_line, run  # noqa: E402
+from _timing import PY, cold_env, compile_sources, machine_line, run  # noqa: E402
 
 #: The target for the primary plan on 2 cores, cold compile cache.
 TARGET_SECONDS = 15.0
@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--cold-only", action="store_true", help="no warm runs")
     args = parser.parse_args()
     print(machine_line())
+    print(compile_sources(args.base_src))
     trees = {"this tree": None} | ({"base": args.base_src} if args.base_src else {})
     kinds = ("cold",) if args.cold_only else ("cold", "warm")
     results: dict[tuple[str, str], list[tuple[float, float, dict]]] = {

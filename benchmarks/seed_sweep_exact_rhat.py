@@ -31,7 +31,9 @@ def main(n: int = 200) -> None:
     t0 = time.perf_counter()
     worst = []
     for seed in range(n):
-        rhat = az.summary(post.to_inference_data(seed=seed), round_to="none")["r_hat"].to_numpy(float)
+        rhat = az.summary(post.to_inference_data(seed=seed), round_to="none")["r_hat"].to_numpy(
+            float
+        )
         worst.append(rhat.max())
     worst = np.asarray(worst)
     print(f"{n} seeds, {rhat.size} parameters each ({time.perf_counter() - t0:.1f} s)")
