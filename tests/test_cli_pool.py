@@ -283,3 +283,23 @@ def test_json_writer_is_json_dumps_for_any_records(records, repeat):
         with contextlib.redirect_stdout(buffer):
             _print_json(record)
         assert buffer.getvalue() == json.dumps(record, indent=2) + "\n"
+
+
+def test_pool_leaves_the_cycle_collector_as_it_found_it(tmp_path, capsys):
+    """The collector paused during a pool is running again afterwards, after an error too,
+    and stays off for a caller who had turned it off."""
+    import gc
+
+    path = tmp_path / "t.csv"
+    path.write_text("study,yi,sei\na,0.1,0.2\nb,0.3,0.25\nc,-0.1,0.3\n")
+    assert main(["pool", str(path), "--measure", "generic", "--json"]) == 0
+    assert gc.isenabled()
+    assert main(["pool", str(tmp_path / "missing.csv"), "--measure", "generic"]) == 2
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["pool", str(path), "--measure", "generic", "--bayes"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    capsys.readouterr()
