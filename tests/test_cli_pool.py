@@ -303,3 +303,47 @@ def test_pool_leaves_the_cycle_collector_as_it_found_it(tmp_path, capsys):
     finally:
         gc.enable()
     capsys.readouterr()
+
+
+_COLUMN = st.one_of(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=7, max_size=7).map(np.array),
+    st.lists(st.integers(-(2**62), 2**62), min_size=7, max_size=7).map(np.array),
+    st.lists(st.booleans(), min_size=7, max_size=7).map(np.array),
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet=st.sampled_from(list('a, "\\\n\u00e9\U0001f600:{}')), max_size=6),
+            st.floats(),
+            st.integers(),
+            st.booleans(),
+        ),
+        min_size=7,
+        max_size=7,
+    ),  # fmt: skip
+    st.one_of(st.none(), st.text(max_size=4), st.floats(), st.integers(), st.booleans()),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    columns=st.dictionaries(st.text(alphabet=st.sampled_from(list('ab"\n\u00e9')), max_size=3),
+                            _COLUMN, max_size=6),
+    chunk=st.sampled_from([2, 3, 4096]),
+)  # fmt: skip
+def test_columns_json_is_json_dumps_of_the_records(columns, chunk):
+    """Columns of scalars (floats with NaN and infinities, big integers, booleans, text with
+    quotes, line breaks and non-ASCII, mixed objects, constants) are written from each
+    column's own texts as json.dumps(list(records), indent=2) writes the records."""
+    import contextlib
+    import io
+
+    from bayesmtor import schema
+    from bayesmtor._pool_command import _print_json
+
+    records = schema.column_records(columns, 7)
+    records.chunk = chunk
+    assert records.nested == frozenset()
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        _print_json(records)
+    assert buffer.getvalue() == json.dumps(list(records), indent=2) + "\n"

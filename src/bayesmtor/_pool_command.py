@@ -267,6 +267,9 @@ def _print_json(records: dict[str, Any] | Iterable[dict[str, Any]]) -> None:
         return
     out = sys.stdout
     nested = getattr(records, "nested", None)  # schema.ColumnRecords knows its nested keys
+    if nested == frozenset():  # columns of scalars: assembled from each column's texts
+        _print_columns_json(records, out)
+        return
     opened = False
     chunk: list[dict[str, Any]] = []
     for record in records:
@@ -283,6 +286,30 @@ def _print_json(records: dict[str, Any] | Iterable[dict[str, Any]]) -> None:
 
 
 _JSON_CHUNK = 512  # records per call of the C encoder
+
+
+def _print_columns_json(records: Any, out: Any) -> None:
+    """A :class:`~bayesmtor.schema.ColumnRecords` of scalars as ``json.dumps(list, indent=2)``
+    writes it: each column's values encoded at once, each record joined from its key
+    prefixes and value texts, a chunk of rows at a time."""
+    import operator
+
+    keys = list(records.columns)
+    prefixes = ["\n    " + json.dumps(key) + ": " for key in keys]
+    if records.n == 0 or not keys:  # no rows (columns without keys give no records either)
+        out.write("[]\n")
+        return
+    sep = "[\n  "
+    for start in range(0, records.n, records.chunk):
+        stop = min(start + records.chunk, records.n)
+        texts = records.json_texts(start, stop)
+        lines = [
+            "{" + ",".join(map(operator.add, prefixes, row)) + "\n  }"
+            for row in zip(*texts, strict=True)
+        ]
+        out.write(sep + ",\n  ".join(lines))
+        sep = ",\n  "
+    out.write("\n]\n")
 
 
 def _json_text(

@@ -49,6 +49,7 @@ into the same columns. :func:`json_record` makes a row JSON-ready.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
+
+from json.encoder import encode_basestring_ascii as _encode_string
 
 from bayesmtor import config
 from bayesmtor.errors import InputError
@@ -447,6 +450,33 @@ class ColumnRecords:
             values = [_json_column(key, self.columns[key], start, stop) for key in keys]
             for row in zip(*values, strict=True):
                 yield dict(zip(keys, row, strict=True))
+
+    def json_texts(self, start: int, stop: int) -> list[list[str]]:
+        """The JSON text of every value of rows ``start:stop``, column by column: what
+        ``json.dumps`` writes for each value of :meth:`__iter__`'s records (numbers, ``null``,
+        ``true``/``false``, ASCII-escaped strings), made a column at a time by the C encoder.
+        Only for columns without nested values (:attr:`nested` empty)."""
+        out = []
+        for key, column in self.columns.items():
+            if _cells(key, column, self.n) is None:  # one value for every row: one text
+                out.append([_value_text(json_record({key: column})[key])] * (stop - start))
+                continue
+            values = _json_column(key, column, start, stop)
+            if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
+                text = json.dumps(values)[1:-1]  # numbers hold no ", "
+                out.append(text.split(", ") if values else [])
+            elif all(type(v) is str for v in values):
+                out.append(list(map(_encode_string, values)))
+            else:
+                out.append([_value_text(v) for v in values])
+        return out
+
+
+def _value_text(value: Any) -> str:
+    """``json.dumps(value)`` of a JSON-ready scalar, strings by the C escaper."""
+    if type(value) is str:
+        return _encode_string(value)
+    return json.dumps(value)
 
 
 def column_records(columns: Mapping[str, Any], n: int) -> ColumnRecords:
