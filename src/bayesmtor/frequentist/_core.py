@@ -103,11 +103,13 @@ def _loglik_and_score(y, v, mask, tau2, reml: bool):
     (m, 1, kmax).
     """
     t = np.asarray(tau2, dtype=float)[..., None]
-    w = mask / (v + t)
+    vt = v + t
+    w = mask / vt
     sw = w.sum(axis=-1)
     mu = (w * y).sum(axis=-1) / sw
     r2 = mask * (y - mu[..., None]) ** 2
-    logv = (mask * np.log(v + t)).sum(axis=-1)
+    # log(v + t) of the studies only (0 for padding, as mask * log(v + t) gives)
+    logv = np.log(vt, out=np.zeros_like(vt), where=np.broadcast_to(mask, vt.shape)).sum(axis=-1)
     w2 = w * w
     q = (w * r2).sum(axis=-1)
     sw2 = w2.sum(axis=-1)
