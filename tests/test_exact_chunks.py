@@ -484,3 +484,37 @@ def test_batches_split_across_processes_give_identical_results() -> None:
     assert info["same"] and info["keys"] > 14
     assert info["said"]["1"] == info["said"]["2"] == info["said"]["3"]
     assert any("no studies" in s for s in info["said"]["1"])
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang() -> None:
+    """A worker killed mid-batch (as the kernel's out-of-memory killer would) makes the batch
+    fail with an EstimationError naming the remedy, instead of waiting for it forever."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import os
+        import numpy as np
+        from bayesmtor import config
+        from bayesmtor.bayes import workers
+        from bayesmtor.bayes.exact import exact_batch_group_columns
+        from bayesmtor.errors import EstimationError
+
+        def dying(index):
+            os._exit(9)
+
+        workers._work = dying
+        config.defaults["exact_parallel_min"] = 1
+        config.defaults["exact_processes"] = 2
+        codes = np.repeat(np.arange(50), 3)
+        try:
+            exact_batch_group_columns(np.zeros(150), np.full(150, 0.2), codes)
+        except EstimationError as exc:
+            print("refused:", exc)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "refused:" in proc.stdout and "exact_processes = 1" in proc.stdout

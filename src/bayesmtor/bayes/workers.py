@@ -58,11 +58,21 @@ def run_buckets(
             if sel.size:
                 parts.append((rows[sel], y[sel], v[sel], mask[sel]))
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from bayesmtor.errors import EstimationError
 
     _JOBS[:] = [(fill, names, *part) for part in parts]
-    try:
-        with multiprocessing.get_context("fork").Pool(n_proc) as pool:
-            results = pool.map(_work, range(len(parts)), chunksize=1)
+    try:  # an executor, not a Pool: a worker that dies (killed, out of memory) is an error
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(n_proc, mp_context=context) as pool:
+            results = list(pool.map(_work, range(len(parts))))
+    except BrokenProcessPool:
+        raise EstimationError(
+            "a worker process of the exact engine ended abruptly (killed, or out of memory); "
+            "set config exact_processes = 1 to compute the batch in one process"
+        ) from None
     finally:
         _JOBS.clear()
     for (rows, *_), (values, part_failed, caught) in zip(parts, results, strict=True):
