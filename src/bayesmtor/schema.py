@@ -442,6 +442,10 @@ class ColumnRecords:
             if any(isinstance(v, (list, tuple, dict)) and v for v in cells):
                 nested.append(key)
         self.nested = frozenset(nested)
+        #: columns given as one value for every row (their text is made once per chunk)
+        self.constant = frozenset(
+            key for key, column in self.columns.items() if _cells(key, column, n) is None
+        )
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         keys = list(self.columns)
@@ -458,7 +462,7 @@ class ColumnRecords:
         Only for columns without nested values (:attr:`nested` empty)."""
         out = []
         for key, column in self.columns.items():
-            if _cells(key, column, self.n) is None:  # one value for every row: one text
+            if key in self.constant:  # one value for every row: one text
                 out.append([_value_text(json_record({key: column})[key])] * (stop - start))
                 continue
             values = _json_column(key, column, start, stop)

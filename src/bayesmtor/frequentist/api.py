@@ -8,12 +8,9 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    pass
 
 from bayesmtor import _special as special
 from bayesmtor import config

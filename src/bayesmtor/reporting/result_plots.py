@@ -546,24 +546,23 @@ def write_forest(path: str, result: Any, *, title: str | None = None) -> Any:
     pathlib.Path
         The file written.
     """
-    from pathlib import Path
-
-    from bayesmtor.reporting.atomic import atomic_write_bytes
-    from bayesmtor.reporting.figures import figure_bytes
-
-    fmt = check_plot_path(path)
-    ax = result.plot_forest(title=title)
-    return atomic_write_bytes(Path(path), figure_bytes(ax.figure, formats=(fmt,))[fmt])
+    return _write_figure(path, lambda: result.plot_forest(title=title))
 
 
 def write_subgroup_forest(path: str, data: Any, by: str, **options: Any) -> Any:
     """:func:`subgroup_forest` of ``data`` by ``by`` (``options`` as there) written to ``path``
     as :func:`write_forest` writes; returns the file written."""
+    return _write_figure(path, lambda: subgroup_forest(data, by, **options))
+
+
+def _write_figure(path: str, draw: Any) -> Any:
+    """The figure of the Axes ``draw()`` returns, written atomically to ``path`` as PNG or SVG
+    by its suffix (checked before anything is drawn)."""
     from pathlib import Path
 
     from bayesmtor.reporting.atomic import atomic_write_bytes
     from bayesmtor.reporting.figures import figure_bytes
 
     fmt = check_plot_path(path)
-    ax = subgroup_forest(data, by, **options)
+    ax = draw()
     return atomic_write_bytes(Path(path), figure_bytes(ax.figure, formats=(fmt,))[fmt])
