@@ -15,6 +15,11 @@ from bayesmtor.vocabulary import RE_METHODS
 
 _EPS = np.finfo(float).eps
 _GRID = np.concatenate([[0.0], np.logspace(-6.0, 0.0, 16)])  # relative grid for ML/REML search
+# Cells (rows x grid points x studies) of one grid evaluation of the likelihood: its ~15
+# temporaries of 512 KB stay in cache and are re-used by the allocator. At 2e6 cells each
+# temporary was a fresh 16 MB mapping, and page faults made the grid of 10,000 analyses
+# 0.25 s in a new process instead of 0.05 s.
+_GRID_CELLS = 65_536
 _MAX_BISECT = 200
 
 
@@ -108,8 +113,9 @@ def _loglik_and_score(y, v, mask, tau2, reml: bool):
     sw = w.sum(axis=-1)
     mu = (w * y).sum(axis=-1) / sw
     r2 = mask * (y - mu[..., None]) ** 2
-    # log(v + t) of the studies only (0 for padding, as mask * log(v + t) gives)
-    logv = np.log(vt, out=np.zeros_like(vt), where=np.broadcast_to(mask, vt.shape)).sum(axis=-1)
+    # log(v + t) of the studies only: padding holds v = 1, so its log is finite and the mask
+    # makes it 0 (a masked ``np.log(..., where=)`` would be 2-3x slower: no SIMD loop)
+    logv = (np.log(vt) * mask).sum(axis=-1)
     w2 = w * w
     q = (w * r2).sum(axis=-1)
     sw2 = w2.sum(axis=-1)
@@ -132,7 +138,7 @@ def _tau2_likelihood(y, v, mask, k, reml: bool, upper: np.ndarray) -> np.ndarray
     m = y.shape[0]
     grid = upper[:, None] * _GRID[None, :]
     best_j = np.empty(m, dtype=int)
-    chunk = max(1, 2_000_000 // (y.shape[1] * _GRID.size))
+    chunk = max(1, _GRID_CELLS // (y.shape[1] * _GRID.size))
     for s0 in range(0, m, chunk):
         sl = slice(s0, s0 + chunk)
         ll, _ = _loglik_and_score(y[sl, None, :], v[sl, None, :], mask[sl, None, :], grid[sl], reml)
