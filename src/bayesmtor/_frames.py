@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def all_text(values: Any) -> bool:
+    """Whether every item of ``values`` (an iterable) is a ``str``, as
+    ``all(type(v) is str for v in values)`` but in C (a set of the item types)."""
+    return set(map(type, values)) <= {str}
+
+
 def frame_of(columns: Mapping[str, Any]) -> pd.DataFrame:
     """A DataFrame of ``columns`` in their order, with a ``RangeIndex``; object arrays (text)
     stay ``object`` columns rather than becoming pandas' string dtype. The frame holds copies:

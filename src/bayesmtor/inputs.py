@@ -85,7 +85,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from bayesmtor._frames import frame_of
+from bayesmtor._frames import all_text, frame_of
 from bayesmtor._strictcsv import check_header, read_csv_file
 from bayesmtor.errors import InputError
 
@@ -1106,7 +1106,7 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, int, int | None]:
     None if there is none)."""
     if values.dtype == object:
         cells = values.tolist()
-        if not all(type(cell) is str for cell in cells):  # text (a file) is never missing
+        if not all_text(cells):  # text (a file) is never missing
             for pos, cell in enumerate(cells):
                 if cell is None or cell != cell or _is_pandas_na(cell):  # cell != cell: NaN
                     return np.zeros(0, np.int64), 0, pos

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 from json.encoder import encode_basestring_ascii as _encode_string
 
 from bayesmtor import config
+from bayesmtor._frames import all_text
 from bayesmtor.errors import InputError
 from bayesmtor.vocabulary import check_prob, is_ratio
 
@@ -469,7 +470,7 @@ class ColumnRecords:
             if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
                 text = json.dumps(values)[1:-1]  # numbers hold no ", "
                 out.append(text.split(", ") if values else [])
-            elif all(type(v) is str for v in values):
+            elif all_text(values):
                 out.append(list(map(_encode_string, values)))
             else:
                 out.append([_value_text(v) for v in values])
@@ -480,6 +481,8 @@ def _value_text(value: Any) -> str:
     """``json.dumps(value)`` of a JSON-ready scalar, strings by the C escaper."""
     if type(value) is str:
         return _encode_string(value)
+    if type(value) in (list, tuple, dict) and not value:  # the usual "excluded": none
+        return "{}" if type(value) is dict else "[]"
     return json.dumps(value)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+from bayesmtor._frames import all_text
 from bayesmtor.effects import EffectSizes
 from bayesmtor.errors import EstimationError, InputError, NotEstimableWarning
 from bayesmtor.frequentist._core import _core_iv, _core_mh, _core_peto
@@ -176,7 +177,7 @@ class _Fits:
 def _text(column: Any) -> np.ndarray:
     """``column`` as an object array of ``str``."""
     cells = np.asarray(column, dtype=object)
-    if all(type(c) is str for c in cells.tolist()):
+    if all_text(cells.tolist()):
         return cells
     out = np.empty(cells.size, dtype=object)
     out[:] = [str(c) for c in cells.tolist()]
