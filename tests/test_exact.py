@@ -273,6 +273,19 @@ def test_tau_density_integrates_to_cdf() -> None:
     np.testing.assert_allclose(p.mu_cdf(p.mu_quantile([0.1, 0.9])), [0.1, 0.9], atol=1e-10)
 
 
+def test_batch_quantiles_invert_the_cdfs_also_far_in_the_tails() -> None:
+    # The quantiles stop iterating once a step is below rounding in relative terms; the CDF
+    # at the answer must give the probability back, for tiny probabilities as well.
+    y, se, mask = _random_batch(m := 60, kmax=10, k_min=2, se_range=(0.05, 0.8), y_sd=0.6)
+    post = exact_batch_posterior(y, se, mask)
+    probs = np.tile([1e-12, 1e-6, 0.025, 0.5, 0.975, 1.0 - 1e-6], (m, 1))
+    tq = post.tau_quantile(probs)
+    np.testing.assert_allclose(post.tau_cdf(tq), probs, rtol=1e-10, atol=1e-15)
+    assert (post.tau_quantile(np.zeros((m, 1))) == 0.0).all()  # the end of the support
+    mq = post.mu_quantile(probs)
+    np.testing.assert_allclose(post.mu_cdf(mq), probs, rtol=0, atol=1e-12)
+
+
 def test_single_study_marginal_likelihood() -> None:
     # k = 1: y ~ N(m0, s^2 + tau^2 + sd0^2) given tau; integrate over the tau prior directly.
     y, s = 0.4, 0.3
@@ -315,13 +328,19 @@ def test_draws_agree_with_exact_moments() -> None:
     assert abs(d["theta_new"].mean() - p.mu_mean()) < 4 * p.theta_new_sd() / np.sqrt(n)
 
 
-def test_batch_equals_single() -> None:
+def _random_batch(m: int, kmax: int, k_min: int = 1, se_range=(0.1, 0.6), y_sd=0.5):
+    """A padded batch (y, se, mask) of m analyses of k_min..kmax studies (seed 3)."""
     rng = np.random.default_rng(3)
-    m, kmax = 40, 6
-    k = rng.integers(1, kmax + 1, size=m)
+    k = rng.integers(k_min, kmax + 1, size=m)
     mask = np.arange(kmax)[None, :] < k[:, None]
-    se = rng.uniform(0.1, 0.6, size=(m, kmax))
-    y = rng.normal(-0.3, 0.5, size=(m, kmax))
+    se = rng.uniform(*se_range, size=(m, kmax))
+    y = rng.normal(-0.3, y_sd, size=(m, kmax))
+    return y, se, mask
+
+
+def test_batch_equals_single() -> None:
+    y, se, mask = _random_batch(40, kmax=6)
+    k = mask.sum(axis=1)
     y_in = y.copy()
     df = exact_batch(y, se, mask, tau_prior="half-normal:0.5", mu_prior="normal:0,4")
     np.testing.assert_array_equal(y, y_in)  # inputs untouched

@@ -132,7 +132,7 @@ class _RegGrid(_Grid):
     cov: np.ndarray | None = None  # (n, p, p)
     means: np.ndarray | None = None  # (n, p)
 
-    def h_at(self, x: np.ndarray) -> np.ndarray:
+    def h_at(self, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         tau = self.xmap.tau(x)
         fin = np.isfinite(tau)
         tt = np.where(fin, tau, 1.0)
@@ -141,7 +141,8 @@ class _RegGrid(_Grid):
         )
         ll = ll.reshape(tt.shape)
         logk = ll + self.tp.logpdf(tt) + self.xmap.log_jac(np.where(fin, x, 0.0))
-        return np.where(fin, np.exp(logk - self.shift[:, None]), 0.0)
+        shift = self.shift if rows is None else self.shift[rows]
+        return np.where(fin, np.exp(logk - shift[:, None]), 0.0)
 
 
 def _make_reg_grid(
