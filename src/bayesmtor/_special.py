@@ -8,6 +8,7 @@ the edges (``df <= 0`` or ``nan`` -> ``nan``; probabilities outside ``[0, 1]`` -
 
 ========================  ==========================================================
 ``ndtr(x)``               standard normal CDF
+``ndtr_sum(x)``            the same, for sums of many CDFs (absolute accuracy, 2x faster)
 ``ndtri(p)``              its inverse
 ``erf(x)``, ``erfc(x)``   error function and its complement
 ``stdtr(df, t)``          Student t CDF (real ``df > 0``; ``df = inf`` is the normal)
@@ -24,6 +25,10 @@ Algorithms
   the relative error at a few ulps down to the subnormal range: ``ndtr(-38) = 2.885e-316``,
   where SciPy's ``ndtr`` returns 0 (it underflows below ``x = -37.7``) and loses about
   ``x^2 eps / 2`` relative before that (``2e-13`` at ``x = -37``).
+* ``ndtr_sum``: the Taylor polynomial of degree 6 of ``ndtr`` around the nearest multiple of
+  1/64 (coefficients tabulated at import from ``ndtr`` and the Hermite polynomials), on
+  [-8.5, 8.5]; Cody's tail below. No branches and no exponential, so about twice as fast on
+  large arrays; it serves the normal mixtures of the exact engine, whose CDFs are sums.
 * ``ndtri``: Wichura's AS 241 (PPND16, Appl. Statist. 37, 1988), the algorithm of R's
   ``qnorm``; about 1e-16 relative.
 * ``stdtr``: the regularized incomplete beta function ``I_x(a, b)`` by its continued fraction
@@ -52,6 +57,8 @@ a fixed seed) against ``scipy.special`` and against mpmath at 50 digits
 
 * ``ndtr``: <= 7e-16 against mpmath on [-38.4, 8]; ``erf``, ``erfc``, ``ndtri``: <= 1e-15
   against SciPy (where SciPy is accurate); ``ndtri`` is bit-identical with R's ``qnorm``.
+* ``ndtr_sum``: absolute error <= 2.3e-16 against SciPy everywhere; relative <= 1e-12 on
+  [-8.5, 0], and below -8.5 the value of ``ndtr``.
 * ``stdtr``: <= 7e-14 against mpmath for df <= 1000 (6e-15 for df = 1, the Cauchy closed
   form); 6e-13 at df = 10^4 near |t| = 1.8, where the continued fraction converges slowest.
 * ``chdtrc``: <= 1e-13 against mpmath for df <= 10^4 (SciPy is 7e-12 off at df = 10^4).
@@ -79,7 +86,19 @@ import math
 
 import numpy as np
 
-__all__ = ["chdtrc", "chdtri", "erf", "erfc", "ndtr", "ndtr_and_pdf", "ndtri", "stdtr", "stdtrit"]
+__all__ = [
+    "chdtrc",
+    "chdtri",
+    "erf",
+    "erfc",
+    "ndtr",
+    "ndtr_and_pdf",
+    "ndtr_sum",
+    "ndtr_sum_and_pdf",
+    "ndtri",
+    "stdtr",
+    "stdtrit",
+]
 
 _EPS = np.finfo(float).eps
 _TINY = 1e-300  # Lentz's guard against a zero denominator
@@ -345,15 +364,88 @@ def _ndtr_kernel(x: np.ndarray, density: bool = False):
     return (out, pdf) if density else out
 
 
-def ndtr_and_pdf(x) -> tuple[np.ndarray, np.ndarray]:
-    """``(ndtr(x), exp(-x^2 / 2) / sqrt(2 pi))`` from one pass (the exponential is shared)."""
+def _elementwise_pair(kernel, x) -> tuple[np.ndarray, np.ndarray]:
+    """``kernel`` returning two arrays (a CDF and a density), in blocks of ``_CHUNK``."""
     xa = np.asarray(x, dtype=float)
     flat = xa.ravel()
     cdf, pdf = np.empty_like(flat), np.empty_like(flat)
     for start in range(0, flat.size, _CHUNK):
         sl = slice(start, start + _CHUNK)
-        cdf[sl], pdf[sl] = _ndtr_kernel(flat[sl], density=True)
+        cdf[sl], pdf[sl] = kernel(flat[sl])
     return cdf.reshape(xa.shape), pdf.reshape(xa.shape)
+
+
+def ndtr_and_pdf(x) -> tuple[np.ndarray, np.ndarray]:
+    """``(ndtr(x), exp(-x^2 / 2) / sqrt(2 pi))`` from one pass (the exponential is shared)."""
+    return _elementwise_pair(functools.partial(_ndtr_kernel, density=True), x)
+
+
+# Taylor tables of ndtr at x0 = j / 64, |x0| <= 8.5: ndtr(x0 + d) = sum_n c_n(x0) d^n with
+# c_0 = ndtr(x0) and c_n = pdf(x0) (-1)^(n-1) He_{n-1}(x0) / n! (He: Hermite polynomials);
+# for |d| <= 1/128 the terms beyond d^6 stay below 3e-18 absolute.
+_TAYLOR_STEP = 64
+_TAYLOR_MAX = 8.5
+_TAYLOR_DEG = 6
+_TAYLOR_OFFSET = int(_TAYLOR_MAX * _TAYLOR_STEP)
+
+
+def _taylor_tables() -> list[np.ndarray]:
+    x0 = np.arange(-_TAYLOR_OFFSET, _TAYLOR_OFFSET + 1) / _TAYLOR_STEP
+    pdf = _INV_SQRT_2PI * np.exp(-0.5 * x0 * x0)
+    hermite = [np.ones_like(x0), x0]
+    for n in range(2, _TAYLOR_DEG):
+        hermite.append(x0 * hermite[-1] - (n - 1) * hermite[-2])
+    tables = [_ndtr_kernel(x0.copy())]
+    for n in range(1, _TAYLOR_DEG + 1):
+        tables.append(pdf * ((-1) ** (n - 1) / math.factorial(n)) * hermite[n - 1])
+    return tables
+
+
+_TAYLOR = _taylor_tables()
+
+
+def _ndtr_sum_kernel(x: np.ndarray) -> np.ndarray:
+    """ndtr from the Taylor tables (Horner in d), Cody's tail below -8.5, 1 above 8.5."""
+    nan = np.isnan(x)
+    xc = np.clip(np.where(nan, 0.0, x), -_TAYLOR_MAX, _TAYLOR_MAX)
+    j = np.rint(xc * _TAYLOR_STEP).astype(np.intp)
+    d = xc - j * (1.0 / _TAYLOR_STEP)
+    j += _TAYLOR_OFFSET
+    out = _TAYLOR[_TAYLOR_DEG][j]
+    for n in range(_TAYLOR_DEG - 1, -1, -1):
+        out *= d
+        out += _TAYLOR[n][j]
+    far = np.flatnonzero(x < -_TAYLOR_MAX)
+    if far.size:
+        out[far] = _ndtr_kernel(x[far])
+    out[nan] = np.nan
+    return out
+
+
+def ndtr_sum(x) -> np.ndarray:
+    """The standard normal CDF for weighted sums of many CDFs (normal mixtures): about twice
+    as fast as :func:`ndtr`, with an absolute error of at most 2.3e-16 everywhere (the
+    rounding of values near 1) but a relative error of up to 1e-12 just above x = -8.5, where
+    ``ndtr`` keeps a few ulps (below -8.5 both are Cody's tail). A sum of such terms needs
+    absolute accuracy; a tail probability on its own should use :func:`ndtr`.
+
+    Table-driven: ``ndtr(x0 + d)`` by its Taylor polynomial of degree 6 around the nearest
+    ``x0 = j / 64`` (tabulated from :func:`ndtr` and the Hermite polynomials when the module
+    is imported)."""
+    return _elementwise(_ndtr_sum_kernel, x)
+
+
+def _ndtr_sum_and_pdf_kernel(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    dens = x * x
+    dens *= -0.5
+    np.exp(dens, out=dens)
+    dens *= _INV_SQRT_2PI
+    return _ndtr_sum_kernel(x), dens
+
+
+def ndtr_sum_and_pdf(x) -> tuple[np.ndarray, np.ndarray]:
+    """``(ndtr_sum(x), exp(-x^2 / 2) / sqrt(2 pi))``, for Newton steps on normal mixtures."""
+    return _elementwise_pair(_ndtr_sum_and_pdf_kernel, x)
 
 
 def erf(x):
@@ -670,7 +762,11 @@ def _once_per_value(quantile):
         d, pp, shape = _t_inputs(df, p)
         if d.size <= 16 or not (np.isfinite(d).all() and np.isfinite(pp).all()):
             return quantile(df, p)
-        pairs, inverse = np.unique(np.stack([d, pp], axis=1), axis=0, return_inverse=True)
+        if (pp == pp[0]).all():  # one probability (the usual case): 1-d unique, 10x faster
+            dfs, inverse = np.unique(d, return_inverse=True)
+            pairs = np.stack([dfs, np.full(dfs.size, pp[0])], axis=1)
+        else:
+            pairs, inverse = np.unique(np.stack([d, pp], axis=1), axis=0, return_inverse=True)
         if pairs.shape[0] == d.size:
             return quantile(df, p)
         out = np.asarray(quantile(pairs[:, 0], pairs[:, 1]))[inverse.reshape(-1)]

@@ -236,7 +236,7 @@ def _mix_cdf_kernel(
     x: np.ndarray, wts: np.ndarray, means: np.ndarray, sds: np.ndarray
 ) -> np.ndarray:
     z = (x[:, :, None] - means[:, None, :]) / sds[:, None, :]
-    return np.einsum("aqj,aj->aq", special.ndtr(z), wts)
+    return np.einsum("aqj,aj->aq", special.ndtr_sum(z), wts)
 
 
 def _mix_pdf_kernel(
@@ -252,7 +252,7 @@ def _mix_newton_kernel(
 ) -> np.ndarray:
     """CDF, density and the density's derivative of the mixture -> (3, a, q), in one pass."""
     z = (x[:, :, None] - means[:, None, :]) / sds[:, None, :]
-    cdf, dens = special.ndtr_and_pdf(z)
+    cdf, dens = special.ndtr_sum_and_pdf(z)
     dens /= sds[:, None, :]
     z *= dens
     z /= sds[:, None, :]  # -d/dx of each component's density
@@ -260,7 +260,10 @@ def _mix_newton_kernel(
 
 
 def _mix_cdf(x: np.ndarray, wts: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
-    """CDF of sum_j wts[a, j] N(means[a, j], sds[a, j]^2) at x[a, q] -> (a, q)."""
+    """CDF of sum_j wts[a, j] N(means[a, j], sds[a, j]^2) at x[a, q] -> (a, q).
+
+    The components' CDFs come from :func:`bayesmtor._special.ndtr_sum`: each within 2.3e-16
+    absolute, so the sum is accurate to rounding (far below the quadrature's tolerance)."""
     return _mix_tiled(_mix_cdf_kernel, x, wts, means, sds)
 
 
