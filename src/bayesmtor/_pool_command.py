@@ -291,7 +291,7 @@ _JSON_CHUNK = 512  # records per call of the C encoder
 def _print_columns_json(records: Any, out: Any) -> None:
     """A :class:`~bayesmtor.schema.ColumnRecords` of scalars as ``json.dumps(list, indent=2)``
     writes it: each column's values encoded at once, each record joined from its key
-    prefixes and value texts, a chunk of rows at a time."""
+    prefixes and value texts, a block of rows at a time, on two cores where possible."""
     import operator
 
     keys = list(records.columns)
@@ -299,17 +299,26 @@ def _print_columns_json(records: Any, out: Any) -> None:
     if records.n == 0 or not keys:  # no rows (columns without keys give no records either)
         out.write("[]\n")
         return
-    sep = "[\n  "
-    for start in range(0, records.n, records.chunk):
-        stop = min(start + records.chunk, records.n)
-        texts = records.json_texts(start, stop)
+    from bayesmtor._forked import write_blocks
+
+    step = min(records.chunk, _JSON_BLOCK)
+
+    def block(i: int) -> str:
+        start = i * step
+        texts = records.json_texts(start, min(start + step, records.n))
         lines = [
             "{" + ",".join(map(operator.add, prefixes, row)) + "\n  }"
             for row in zip(*texts, strict=True)
         ]
-        out.write(sep + ",\n  ".join(lines))
-        sep = ",\n  "
+        return ("[\n  " if i == 0 else ",\n  ") + ",\n  ".join(lines)
+
+    write_blocks(-(-records.n // step), block, out.write)
     out.write("\n]\n")
+
+
+#: Records per block of the JSON text of columns: blocks alternate between this process and
+#: a forked one (:func:`bayesmtor._forked.write_blocks`), so memory holds about two blocks.
+_JSON_BLOCK = 512
 
 
 def _json_text(
@@ -474,9 +483,10 @@ def _excluded_by_group(table: Any, codes: Any, included: Any, dropped: Any, m: i
     """The (study, reason) pairs each group left out, in file order."""
     out: list[list[tuple[str, str]]] = [[] for _ in range(m)]
     reasons = dict(dropped)
-    studies = [str(s) for s in table["study"].tolist()]
-    for i in (~included).nonzero()[0]:
-        out[int(codes[i])].append((studies[i], reasons.get(studies[i], "excluded")))
+    study = table["study"]
+    for i in (~included).nonzero()[0].tolist():
+        label = str(study[i])
+        out[int(codes[i])].append((label, reasons.get(label, "excluded")))
     return [tuple(e) for e in out]
 
 

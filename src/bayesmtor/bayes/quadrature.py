@@ -27,7 +27,7 @@ _GL_N = 8
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_N)
 _P_START = 2  # panels at the first level
 _MAX_DOUBLINGS = 12  # up to 2 * 2**12 = 8192 panels (65,536 nodes)
-# Studies are summed in fixed blocks of this many (pairwise within a block, block totals added in
+# Studies are summed in fixed blocks of this many (by einsum within a block, block totals added in
 # order), so the result never depends on how much is evaluated at once (config
 # "exact_chunk_cells"): only on the data. One block covers every meta-analysis up to 4096 studies.
 _STUDY_BLOCK = 4096
@@ -133,7 +133,9 @@ def _masked_log(var: np.ndarray, mask: np.ndarray, t2: np.ndarray) -> np.ndarray
 
 
 def _weighted_sq(w: np.ndarray, y: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    return (w * (y[:, None, :] - mean[:, :, None]) ** 2).sum(axis=2)
+    d = y[:, None, :] - mean[:, :, None]
+    d *= d
+    return np.einsum("rnk,rnk->rn", w, d)
 
 
 def _conditional_tile(
@@ -147,17 +149,17 @@ def _conditional_tile(
     w: np.ndarray | None = None
     if len(blocks) == 1:
         var, w = _weights(v, mask, t2)
-        s0 = w.sum(axis=2)
-        s1 = (w * y[:, None, :]).sum(axis=2)
-        logdet = _masked_log(var, mask, t2).sum(axis=2)
+        s0 = np.einsum("rnk->rn", w)
+        s1 = np.einsum("rnk,rk->rn", w, y)
+        logdet = np.einsum("rnk->rn", _masked_log(var, mask, t2))
         del var
     else:  # block totals added in order: the same result however the work is tiled
         s0 = s1 = logdet = 0.0
         for b in blocks:
             var, wb = _weights(v[:, b], mask[:, b], t2)
-            s0 = s0 + wb.sum(axis=2)
-            s1 = s1 + (wb * y[:, None, b]).sum(axis=2)
-            logdet = logdet + _masked_log(var, mask[:, b], t2).sum(axis=2)
+            s0 = s0 + np.einsum("rnk->rn", wb)
+            s1 = s1 + np.einsum("rnk,rk->rn", wb, y[:, b])
+            logdet = logdet + np.einsum("rnk->rn", _masked_log(var, mask[:, b], t2))
             del var, wb
 
     def quad_sum(mean: np.ndarray) -> np.ndarray:

@@ -12,8 +12,6 @@ a threaded process can deadlock).
 
 from __future__ import annotations
 
-import os
-import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bayesmtor import config
+from bayesmtor._forked import can_fork, cores, share
 
 #: The buckets of the batch being computed, inherited by the forked workers.
 _JOBS: list[tuple[Any, ...]] = []
@@ -29,12 +28,9 @@ _JOBS: list[tuple[Any, ...]] = []
 def processes(n_analyses: int) -> int:
     """How many processes share a batch of ``n_analyses`` analyses (1: the caller alone)."""
     want = int(config.get("exact_processes"))
-    if n_analyses < int(config.get("exact_parallel_min")) or want == 1:
+    if n_analyses < int(config.get("exact_parallel_min")) or want == 1 or not can_fork():
         return 1
-    if not hasattr(os, "fork") or threading.active_count() > 1:
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(want or 8, cores or 1, n_analyses))
+    return max(1, min(want or 8, cores(), n_analyses))
 
 
 def run_buckets(
@@ -52,23 +48,17 @@ def run_buckets(
         for rows, y, v, mask in jobs:
             _fill_rows(fill, names, out, rows, y, v, mask, failed)
         return
-    parts = []
+    parts = []  # n_proc slices of each bucket, dealt out to the processes in turn
     for rows, y, v, mask in jobs:
         for sel in np.array_split(np.arange(rows.size), n_proc):
             if sel.size:
                 parts.append((rows[sel], y[sel], v[sel], mask[sel]))
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
     from bayesmtor.errors import EstimationError
 
     _JOBS[:] = [(fill, names, *part) for part in parts]
-    try:  # an executor, not a Pool: a worker that dies (killed, out of memory) is an error
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(n_proc, mp_context=context) as pool:
-            results = list(pool.map(_work, range(len(parts))))
-    except BrokenProcessPool:
+    try:  # this process computes its slices while the forked ones compute theirs
+        results = share(_work, len(parts), n_proc)
+    except ChildProcessError:
         raise EstimationError(
             "a worker process of the exact engine ended abruptly (killed, or out of memory); "
             "set config exact_processes = 1 to compute the batch in one process"
