@@ -390,6 +390,8 @@ _TAYLOR_OFFSET = int(_TAYLOR_MAX * _TAYLOR_STEP)
 
 
 def _taylor_tables() -> list[np.ndarray]:
+    """The coefficients of ``u^n``, ``u = 64 d`` (a power-of-2 scaling: the same roundings as
+    in ``d``), for the table points ``x0 = j / 64``."""
     x0 = np.arange(-_TAYLOR_OFFSET, _TAYLOR_OFFSET + 1) / _TAYLOR_STEP
     pdf = _INV_SQRT_2PI * np.exp(-0.5 * x0 * x0)
     hermite = [np.ones_like(x0), x0]
@@ -397,7 +399,8 @@ def _taylor_tables() -> list[np.ndarray]:
         hermite.append(x0 * hermite[-1] - (n - 1) * hermite[-2])
     tables = [_ndtr_kernel(x0.copy())]
     for n in range(1, _TAYLOR_DEG + 1):
-        tables.append(pdf * ((-1) ** (n - 1) / math.factorial(n)) * hermite[n - 1])
+        coef = pdf * ((-1) ** (n - 1) / math.factorial(n)) * hermite[n - 1]
+        tables.append(coef / float(_TAYLOR_STEP) ** n)
     return tables
 
 
@@ -405,20 +408,24 @@ _TAYLOR = _taylor_tables()
 
 
 def _ndtr_sum_kernel(x: np.ndarray) -> np.ndarray:
-    """ndtr from the Taylor tables (Horner in d), Cody's tail below -8.5, 1 above 8.5."""
-    nan = np.isnan(x)
-    xc = np.clip(np.where(nan, 0.0, x), -_TAYLOR_MAX, _TAYLOR_MAX)
-    j = np.rint(xc * _TAYLOR_STEP).astype(np.intp)
-    d = xc - j * (1.0 / _TAYLOR_STEP)
+    """ndtr from the Taylor tables (Horner in u), Cody's tail below -8.5, 1 above 8.5.
+
+    A NaN gives an index clipped into the table and u = NaN, so the result is NaN."""
+    t = np.clip(x, -_TAYLOR_MAX, _TAYLOR_MAX)
+    t *= _TAYLOR_STEP
+    r = np.rint(t)
+    u = t - r  # exact: 64 (x - x0)
+    with np.errstate(invalid="ignore"):  # NaN
+        j = r.astype(np.intp)
+    np.clip(j, -_TAYLOR_OFFSET, _TAYLOR_OFFSET, out=j)
     j += _TAYLOR_OFFSET
     out = _TAYLOR[_TAYLOR_DEG][j]
     for n in range(_TAYLOR_DEG - 1, -1, -1):
-        out *= d
+        out *= u
         out += _TAYLOR[n][j]
     far = np.flatnonzero(x < -_TAYLOR_MAX)
     if far.size:
         out[far] = _ndtr_kernel(x[far])
-    out[nan] = np.nan
     return out
 
 
