@@ -326,7 +326,10 @@ def _mix_quantile_rows(
     todo = np.arange(q.shape[0])
     for _ in range(100):
         xs, qs, los, his = x[todo], q[todo], lo[todo], hi[todo]
-        w, mn, sg = wts[todo], means[todo], sds[todo]
+        if todo.size == wts.shape[0]:  # every row: no copies of the mixtures
+            w, mn, sg = wts, means, sds
+        else:
+            w, mn, sg = wts[todo], means[todo], sds[todo]
         cdf, d, minus_d2 = _mix_tiled(_mix_newton_kernel, xs, w, mn, sg, lead=(3,))
         f = cdf - qs
         los = np.where(f < 0, xs, los)
