@@ -8,7 +8,7 @@ the edges (``df <= 0`` or ``nan`` -> ``nan``; probabilities outside ``[0, 1]`` -
 
 ========================  ==========================================================
 ``ndtr(x)``               standard normal CDF
-``ndtr_sum(x)``            the same, for sums of many CDFs (absolute accuracy, 2x faster)
+``ndtr_sum(x)``           the same, for sums of many CDFs (absolute accuracy, faster)
 ``ndtri(p)``              its inverse
 ``erf(x)``, ``erfc(x)``   error function and its complement
 ``stdtr(df, t)``          Student t CDF (real ``df > 0``; ``df = inf`` is the normal)

@@ -283,8 +283,8 @@ def _mix_moments(
 
 #: A Halley step below this fraction of the scale leaves an error ~ (1e-6)^3 of it.
 _HALLEY_ACCEPT = 1e-6
-#: A Newton step (tau quantiles) below this fraction of the panel width leaves an error of the
-#: order of (1e-7)^2 of it.
+#: A Newton step (tau quantiles) below this fraction of the smaller of x and the panel width
+#: leaves an error of the order of (1e-7)^2 of it.
 _NEWTON_ACCEPT = 1e-7
 
 
