@@ -23,7 +23,6 @@ from bayesmtor.progress import LineProgress, LiveProgress, ProgressEvent, emit, 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 
-
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "bayesmtor", *args]
 

@@ -40,7 +40,10 @@ unit = "trial"
 """
 
 PFS, ORR = "pfs.everolimus_endocrine.HR", "orr.everolimus_neoadjuvant.RR"
-AE1, AE2 = "ae_grade34-asthenia.everolimus_neoadjuvant.RR", "ae_any-stomatitis.everolimus_endocrine.RR"
+AE1, AE2 = (
+    "ae_grade34-asthenia.everolimus_neoadjuvant.RR",
+    "ae_any-stomatitis.everolimus_endocrine.RR",
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +119,17 @@ def test_numbers_are_the_pooled_results_on_the_ratio_scale(run, sof):
     freq = tables["pooled_frequentist"].set_index("analysis")
     for aid in (PFS, ORR, AE2):
         row = sof.loc[aid]
-        for a, b in (("bayes_median", "mu_median"), ("bayes_low", "mu_low"), ("bayes_high", "mu_high")):
+        for a, b in (
+            ("bayes_median", "mu_median"),
+            ("bayes_low", "mu_low"),
+            ("bayes_high", "mu_high"),
+        ):
             assert row[a] == pytest.approx(math.exp(bayes.loc[aid, b]), rel=1e-12)
-        for a, b in (("freq_estimate", "estimate"), ("freq_low", "ci_low"), ("freq_high", "ci_high")):
+        for a, b in (
+            ("freq_estimate", "estimate"),
+            ("freq_low", "ci_low"),
+            ("freq_high", "ci_high"),
+        ):
             assert row[a] == pytest.approx(math.exp(freq.loc[aid, b]), rel=1e-12)
         assert row["I2"] == pytest.approx(freq.loc[aid, "I2"])
         assert row["k"] == bayes.loc[aid, "k"]
@@ -175,9 +186,10 @@ def test_prior_dominated_tau_rule(run, sof):
     prior = run.plan.priors.tau
     width = float(prior.ppf(0.975) - prior.ppf(0.025))
     for aid, row in sof.iterrows():
-        expect = row["k"] > 1 and (row["tau_high"] - row["tau_low"]) >= config.get(
-            "flag_prior_dominated_tau"
-        ) * width
+        expect = (
+            row["k"] > 1
+            and (row["tau_high"] - row["tau_low"]) >= config.get("flag_prior_dominated_tau") * width
+        )
         assert ("prior-dominated tau" in row["flags"]) == expect, aid
     assert "prior-dominated tau" in sof.loc[PFS, "flags"]  # 2 trials, nearly the prior
 

@@ -88,7 +88,9 @@ def layout(primary, tmp_path_factory):
         timeout=120,
     )
     found = re.search(r'<pre id="measurements">(.*?)</pre>', done.stdout, re.S)
-    assert found, f"chromium printed no measurements (exit {done.returncode}): {done.stderr[-2000:]}"
+    assert found, (
+        f"chromium printed no measurements (exit {done.returncode}): {done.stderr[-2000:]}"
+    )
     return json.loads(html.unescape(found.group(1)))
 
 
