@@ -4,7 +4,10 @@ Reruns the test's computation (seed-to-seed SD of each summary over REPS replica
 autocorrelated chains, divided by the RMS of the reported MCSEs) for many seeds and prints
 the distribution of the ratios and the share of seeds on which the test would fail.
 
-    python benchmarks/seed_sweep_mcse.py [N_SEEDS]
+    python benchmarks/seed_sweep_mcse.py [N_SEEDS] [FIRST_SEED]
+
+Seeds FIRST_SEED .. FIRST_SEED + N_SEEDS - 1 (default 0): a long sweep can be split between
+processes, and the per-seed lines of the parts read together.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from mcse_check import KEYS, spread_ratios  # noqa: E402
 from test_mcse import BOUND, REPS  # noqa: E402
 
 
-def main(n_seeds: int) -> None:
+def main(n_seeds: int, first: int = 0) -> None:
     t0 = time.perf_counter()
     rows = []
-    for seed in range(n_seeds):
+    for seed in range(first, first + n_seeds):
         rows.append([spread_ratios(seed, REPS)[k] for k in KEYS])
         worst = np.abs(np.log(rows[-1])).max()
         print(f"seed {seed}: largest |log ratio| {worst:.3f}", flush=True)
@@ -47,4 +50,6 @@ def main(n_seeds: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 40, int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    )
