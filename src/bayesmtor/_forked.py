@@ -38,7 +38,8 @@ def share(work: Callable[[int], T], n_tasks: int, n_proc: int) -> list[T]:
     results pickled back through pipes once they are done. An exception in a forked process
     is raised here; a forked process that ends without sending its results (killed, out of
     memory) raises :class:`ChildProcessError`. The caller checks :func:`can_fork`."""
-    if n_proc <= 1 or n_tasks <= 1:
+    n_proc = min(n_proc, n_tasks)  # no process without a task
+    if n_proc <= 1:
         return [work(i) for i in range(n_tasks)]
     children: list[tuple[int, int]] = []
     done = False
