@@ -19,12 +19,17 @@ from bayesmtor.bayes.mcse import draw_summary, mcse_key, schema_values, shortest
 REPS = 120
 # log(SD_obs / RMS(MCSE)): the sample SD over REPS replications has a relative error of
 # ~1 / sqrt(2 (REPS - 1)) (normal estimates); Bonferroni over the summaries keeps the
-# family-wise false-failure rate below 0.1%. ArviZ's MCSEs are themselves estimates and are
-# conservative on these chains: the seed sweep (benchmarks/seed_sweep_mcse.py) finds the
-# observed spread 0-20% below the reported MCSE (mean log ratio about -0.07, tail quantiles
-# and the SD most), so 0.10 is allowed on top. An MCSE that ignored the autocorrelation would
-# be off by sqrt((1 + rho) / (1 - rho)), a factor 1.7 (mu) and 2.4 (tau) here, and fail.
-BIAS = 0.10
+# family-wise false-failure rate below 0.1% for that part. ArviZ's MCSEs are themselves
+# estimates and are conservative on these chains: the observed spread is 0-20% below the
+# reported MCSE (mean log ratio about -0.07, tail quantiles and the SD most), and the log
+# ratios spread more than the normal approximation says. The allowance on top comes from the
+# seed sweep (benchmarks/seed_sweep_mcse.py, seeds 0-199): each seed's largest |log ratio| has
+# mean 0.162, SD 0.044 and maximum 0.289, and follows a Gumbel distribution (location 0.141,
+# scale 0.039; Kolmogorov-Smirnov p = 0.59) whose tail beyond the bound would be 0.4% with
+# 0.10 on top (bound 0.354) and is 0.07% with 0.17 (bound 0.424; lognormal and gamma fits
+# give less). An MCSE that ignored the autocorrelation would be off by
+# sqrt((1 + rho) / (1 - rho)), a factor 1.7 (mu, log 0.53) and 2.4 (tau) here, and fail.
+BIAS = 0.17
 BOUND = bonferroni_z(len(KEYS)) / math.sqrt(2 * (REPS - 1)) + BIAS
 
 
