@@ -36,6 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import PY, Timings, compile_sources, machine_line, run  # noqa: E402
+from bench_pool_cli import simulate  # noqa: E402
 
 R_LOOP = """
 suppressPackageStartupMessages(library(bayesmeta))
@@ -49,18 +50,6 @@ out <- t(vapply(groups, function(g) {
 write.csv(data.frame(group = names(groups), tau_median = out[, 1], mu_median = out[, 2],
                      mu_sd = out[, 3]), stdout(), row.names = FALSE)
 """
-
-
-def simulate(n_groups: int, seed: int = 20141001) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    k = rng.integers(2, 11, size=n_groups)
-    group = np.repeat(np.arange(n_groups), k)
-    mu = rng.normal(-0.3, 0.3, n_groups)[group]
-    tau = np.abs(rng.normal(0, 0.3, n_groups))[group]
-    sei = rng.uniform(0.1, 0.6, group.size)
-    yi = rng.normal(mu, np.sqrt(tau**2 + sei**2))
-    study = [f"s{i}" for i in range(group.size)]
-    return pd.DataFrame({"group": group, "study": study, "yi": yi, "sei": sei})
 
 
 def _bayesmeta_installed(rscript: str | None) -> bool:
@@ -79,7 +68,7 @@ def main() -> None:
     print(compile_sources(None))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "groups.csv"
-        frame = simulate(args.groups)
+        frame = simulate(args.groups, k_range=(2, 10))
         frame.to_csv(path, index=False)
         print(f"{args.groups} meta-analyses, {len(frame)} studies in one CSV\n")
         env = dict(os.environ, PYTHONWARNINGS="ignore")

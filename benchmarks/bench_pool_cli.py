@@ -47,9 +47,12 @@ cat(length(out), "\\n")
 """
 
 
-def simulate(n_groups: int, seed: int = 20141001) -> pd.DataFrame:
+def simulate(
+    n_groups: int, seed: int = 20141001, k_range: tuple[int, int] = (6, 12)
+) -> pd.DataFrame:
+    """``n_groups`` meta-analyses of ``k_range`` studies each (log_se shape, fixed seed)."""
     rng = np.random.default_rng(seed)
-    k = rng.integers(6, 13, size=n_groups)
+    k = rng.integers(k_range[0], k_range[1] + 1, size=n_groups)
     group = np.repeat(np.arange(n_groups), k)
     mu = rng.normal(-0.3, 0.3, n_groups)[group]
     tau = np.abs(rng.normal(0, 0.3, n_groups))[group]

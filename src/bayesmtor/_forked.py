@@ -45,8 +45,7 @@ def share(work: Callable[[int], T], n_tasks: int, n_proc: int) -> list[T]:
     done = False
     try:
         for rank in range(1, n_proc):
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
+            pid, read_fd, write_fd = _fork_with_pipe()
             if pid == 0:  # a forked process: its tasks, then its results into the pipe, then out
                 status = 1
                 try:
@@ -57,8 +56,7 @@ def share(work: Callable[[int], T], n_tasks: int, n_proc: int) -> list[T]:
                         message = (True, [work(i) for i in range(rank, n_tasks, n_proc)])
                     except Exception as exc:  # noqa: BLE001 - handed to the caller, raised there
                         message = (False, exc)
-                    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-                    _write_all(write_fd, len(data).to_bytes(8, "little") + data)
+                    _send(write_fd, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
                     status = 0
                 finally:
                     os._exit(status)
@@ -68,8 +66,7 @@ def share(work: Callable[[int], T], n_tasks: int, n_proc: int) -> list[T]:
         for i in range(0, n_tasks, n_proc):
             out[i] = work(i)
         for rank, (_, fd) in enumerate(children, start=1):
-            head = _read_exactly(fd, 8)
-            data = None if head is None else _read_exactly(fd, int.from_bytes(head, "little"))
+            data = _receive(fd)
             if data is None:
                 raise ChildProcessError("a forked process ended before sending its results")
             ok, payload = pickle.loads(data)
@@ -93,16 +90,13 @@ def write_blocks(n_blocks: int, make: Callable[[int], str], write: Callable[[str
     either way, and memory holds about two blocks. A forked process that cannot start or
     that ends early leaves its blocks to this process.
     """
-    if n_blocks < 2 or cores() < 2 or not can_fork():
-        for i in range(n_blocks):
-            write(make(i))
-        return
-    read_fd, write_fd = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_fd)
-        os.close(write_fd)
+    pid = None
+    if n_blocks >= 2 and cores() >= 2 and can_fork():
+        try:
+            pid, read_fd, write_fd = _fork_with_pipe()
+        except OSError:  # no process to be had: all blocks here
+            pid = None
+    if pid is None:
         for i in range(n_blocks):
             write(make(i))
         return
@@ -111,8 +105,7 @@ def write_blocks(n_blocks: int, make: Callable[[int], str], write: Callable[[str
         try:
             os.close(read_fd)
             for i in range(1, n_blocks, 2):
-                data = make(i).encode("utf-8")
-                _write_all(write_fd, len(data).to_bytes(8, "little") + data)
+                _send(write_fd, make(i).encode("utf-8"))
             status = 0
         finally:
             os._exit(status)
@@ -120,30 +113,40 @@ def write_blocks(n_blocks: int, make: Callable[[int], str], write: Callable[[str
     alive, finished = True, False
     try:
         for i in range(n_blocks):
-            text = None
+            data = None
             if i % 2 and alive:
-                text = _read_block(read_fd)
-                alive = text is not None
-            write(make(i) if text is None else text)
+                data = _receive(read_fd)
+                alive = data is not None
+            write(make(i) if data is None else data.decode("utf-8"))
         finished = True
     finally:
         os.close(read_fd)
         _reap(pid, kill=not (finished and alive))  # done: it has exited, or is about to
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+def _fork_with_pipe() -> tuple[int, int, int]:
+    """``os.fork()`` with a pipe from the forked process to this one: (pid, read end, write
+    end); the pipe is closed again if the fork fails (OSError)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        return os.fork(), read_fd, write_fd
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+
+
+def _send(fd: int, data: bytes) -> None:
+    """``data`` into the pipe, prefixed by its length."""
+    view = memoryview(len(data).to_bytes(8, "little") + data)
     while view:
         view = view[os.write(fd, view) :]
 
 
-def _read_block(fd: int) -> str | None:
-    """One length-prefixed block from the pipe; None at its end (the process ended early)."""
+def _receive(fd: int) -> bytes | None:
+    """One message of :func:`_send`; None at the pipe's end (the sender ended early)."""
     head = _read_exactly(fd, 8)
-    if head is None:
-        return None
-    data = _read_exactly(fd, int.from_bytes(head, "little"))
-    return None if data is None else data.decode("utf-8")
+    return None if head is None else _read_exactly(fd, int.from_bytes(head, "little"))
 
 
 def _read_exactly(fd: int, n: int) -> bytes | None:

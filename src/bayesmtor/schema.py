@@ -443,10 +443,13 @@ class ColumnRecords:
             if any(isinstance(v, (list, tuple, dict)) and v for v in cells):
                 nested.append(key)
         self.nested = frozenset(nested)
-        #: columns given as one value for every row (their text is made once per chunk)
+        #: columns given as one value for every row, and the JSON text of that value
         self.constant = frozenset(
             key for key, column in self.columns.items() if _cells(key, column, n) is None
         )
+        self._constant_text = {
+            key: _value_text(json_record({key: self.columns[key]})[key]) for key in self.constant
+        }
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         keys = list(self.columns)
@@ -464,7 +467,7 @@ class ColumnRecords:
         out = []
         for key, column in self.columns.items():
             if key in self.constant:  # one value for every row: one text
-                out.append([_value_text(json_record({key: column})[key])] * (stop - start))
+                out.append([self._constant_text[key]] * (stop - start))
                 continue
             values = _json_column(key, column, start, stop)
             if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":

@@ -491,12 +491,17 @@ class _Grid:
         part = (basis * hh).sum(axis=-1) * (0.5 * self.width) / self.z[:, None]
         return np.take_along_axis(cum, idx, axis=1) + part
 
-    def cdf(self, x: np.ndarray) -> np.ndarray:
-        """Tau CDF at x (g, q): panel edges plus an exact Gauss-Legendre partial panel."""
+    def _partial_panel(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For points x: the panel of each, half the width of its partial panel [left, x],
+        and that partial panel's 8 Gauss-Legendre nodes (x.shape + (8,))."""
         idx, frac = self._locate(x)
         half = 0.5 * frac * self.width
         left = self.xmap.x0 + idx * self.width
-        nodes = left[..., None] + half[..., None] * (_GL_X + 1.0)
+        return idx, half, left[..., None] + half[..., None] * (_GL_X + 1.0)
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        """Tau CDF at x (g, q): panel edges plus an exact Gauss-Legendre partial panel."""
+        idx, half, nodes = self._partial_panel(x)
         g = x.shape[0]
         hv = self.h_at(nodes.reshape(g, -1)).reshape(nodes.shape)
         part = (hv * _GL_W).sum(axis=-1) * half / self.z[:, None]
@@ -553,11 +558,9 @@ class _Grid:
         """Tau CDF (as :meth:`cdf`) and density at points x (p,) of the analyses ``rows``
         (p,), whose panel-edge CDFs are ``cum`` (p, P + 1): one evaluation of the kernel at
         the 8 Gauss-Legendre nodes of each partial panel and at the point itself."""
-        idx, frac = self._locate(x)
-        half = 0.5 * frac * self.width
-        left = self.xmap.x0 + idx * self.width
+        idx, half, nodes = self._partial_panel(x)
         pts = np.empty((x.size, _GL_N + 1))
-        pts[:, :_GL_N] = left[:, None] + half[:, None] * (_GL_X + 1.0)
+        pts[:, :_GL_N] = nodes
         pts[:, _GL_N] = x
         hv = self.h_at(pts, rows)
         z = self.z[rows]
